@@ -1,0 +1,474 @@
+"""The session users hold: ``async with GladiaSession() as gladia: ...``."""
+
+from __future__ import annotations
+
+import logging
+import os
+import tempfile
+import time
+from collections.abc import AsyncIterator, Iterable, Mapping, Sequence
+from datetime import datetime
+from pathlib import Path
+from types import TracebackType
+from typing import TYPE_CHECKING, Any, Literal
+
+import anyio
+
+from ._config import Limits, PollPolicy, RetryPolicy, Timeouts
+from ._converter import unstructure
+from ._errors import ConfigurationError, GladiaTimeout, InvalidInput, JobFailedError
+from ._models import JobCreated, JobStatus, TranscriptionJob, TranscriptionOptions, UploadedAudio
+from ._pagination import JobFilters, JobStream, PageStream
+from ._transport import Secret, Transport
+from ._uploads import AudioSource, is_url, prepare_audio
+from ._validation import check_job_id, check_model
+
+if TYPE_CHECKING:
+    from ._batch import Outcome, ProgressCallback
+    from ._models import LiveJob
+
+__all__ = ["DEFAULT_BASE_URL", "GladiaSession"]
+
+log = logging.getLogger("gladia_async")
+
+DEFAULT_BASE_URL = "https://api.gladia.io"
+_FINAL = frozenset({JobStatus.DONE, JobStatus.ERROR})
+
+JobRef = str | JobCreated | TranscriptionJob
+
+
+def job_id_of(job: object, argument: str = "job") -> str:
+    """Return the job id of a job object or id string, checked."""
+    if isinstance(job, (JobCreated, TranscriptionJob)):
+        return job.id
+    return check_job_id(job, argument)
+
+
+class GladiaSession:
+    """An open connection to Gladia's API: uploads, jobs, polling, listings, batches.
+
+    Use it as an async context manager; it owns one aiohttp connection pool, created inside the
+    running event loop on first use and closed on exit. Safe to share between the tasks of one
+    event loop (for example every request handler of a web app).
+
+    ``api_key`` defaults to ``$GLADIA_API_KEY``, ``base_url`` to ``$GLADIA_API_URL`` or
+    ``https://api.gladia.io``. ``max_concurrency`` caps the connection pool (and batch stages).
+    """
+
+    def __init__(
+        self,
+        api_key: str | None = None,
+        *,
+        base_url: str | None = None,
+        timeouts: Timeouts | None = None,
+        retry: RetryPolicy | None = None,
+        poll: PollPolicy | None = None,
+        limits: Limits | None = None,
+        max_concurrency: int | None = None,
+        verify_ssl: bool = True,
+        api: Literal["pre-recorded", "transcription"] = "pre-recorded",
+    ) -> None:
+        key = api_key if api_key is not None else os.environ.get("GLADIA_API_KEY", "")
+        if not isinstance(key, str) or not key.strip():
+            raise ConfigurationError(
+                "no API key: pass GladiaSession(api_key=...) or set GLADIA_API_KEY "
+                "(for offline work, run gladia_async.testing's emulator)"
+            )
+        if max_concurrency is not None and (
+            isinstance(max_concurrency, bool)
+            or not isinstance(max_concurrency, int)
+            or max_concurrency < 1
+        ):
+            raise InvalidInput("max_concurrency", f"must be an integer >= 1, got {max_concurrency!r}")
+        if api not in ("pre-recorded", "transcription"):
+            raise InvalidInput("api", f"must be 'pre-recorded' or 'transcription', got {api!r}")
+        self.limits = limits or Limits()
+        if max_concurrency is not None:
+            self.limits = Limits(
+                max_connections=max_concurrency,
+                uploads=min(self.limits.uploads, max_concurrency),
+                submissions=min(self.limits.submissions, max_concurrency),
+                polls=min(self.limits.polls, max_concurrency),
+            )
+        self.poll_policy = poll or PollPolicy()
+        self.api = api
+        self._prefix = f"/v2/{api}"
+        self._transport = Transport(
+            base_url=base_url or os.environ.get("GLADIA_API_URL") or DEFAULT_BASE_URL,
+            api_key=Secret(key.strip()),
+            timeouts=timeouts or Timeouts(),
+            retry=retry or RetryPolicy(),
+            max_connections=self.limits.max_connections,
+            verify_ssl=verify_ssl,
+        )
+
+    def __repr__(self) -> str:
+        return f"GladiaSession(base_url={str(self._transport.base_url)!r}, api_key='********')"
+
+    @property
+    def base_url(self) -> str:
+        """The API base URL this session talks to."""
+        return str(self._transport.base_url)
+
+    @property
+    def transport(self) -> Transport:
+        """The HTTP transport (connection pool, retry policy); for instrumentation and tests."""
+        return self._transport
+
+    async def __aenter__(self) -> GladiaSession:
+        return self
+
+    async def __aexit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        await self.aclose()
+
+    async def aclose(self) -> None:
+        """Close the connection pool. Called by ``async with``; idempotent."""
+        await self._transport.aclose()
+
+    # -- uploads ---------------------------------------------------------------------------
+
+    async def upload(
+        self,
+        source: AudioSource,
+        *,
+        filename: str | None = None,
+        content_type: str | None = None,
+    ) -> UploadedAudio:
+        """Upload audio and return its Gladia ``audio_url`` and detected metadata.
+
+        ``source`` is a path, ``bytes``, a binary file object, an async iterable of ``bytes``,
+        or an ``http(s)://`` URL that Gladia imports itself. The file is streamed, never read
+        whole into memory.
+        """
+        url = self._transport.url("/v2/upload")
+        if is_url(source):
+            return await self._transport.request_json(
+                "POST", url, UploadedAudio, retry="always", json={"audio_url": source}
+            )
+        prepared = prepare_audio(source, filename=filename, content_type=content_type)
+        try:
+            return await self._transport.request_json(
+                "POST",
+                url,
+                UploadedAudio,
+                # A repeated upload creates no job and costs nothing: safe to retry.
+                retry="always" if prepared.replayable else "never",
+                data=prepared.make_body,
+                timeout="upload",
+            )
+        finally:
+            prepared.cleanup()
+
+    # -- jobs ------------------------------------------------------------------------------
+
+    def _job_url(self, job_id: str, suffix: str = "") -> Any:
+        return self._transport.url(f"{self._prefix}/{job_id}{suffix}")
+
+    async def submit(
+        self,
+        audio: UploadedAudio | str,
+        options: TranscriptionOptions | None = None,
+        *,
+        custom_metadata: Mapping[str, Any] | None = None,
+    ) -> JobCreated:
+        """Start a transcription job for uploaded audio (or an audio URL); returns its id.
+
+        ``custom_metadata`` is merged over ``options.custom_metadata``. Job creation is not
+        retried once the request may have reached the server (see ``transcribe_many`` for
+        exactly-once batch submission).
+        """
+        body = self._job_body(audio, options, custom_metadata)
+        return await self._transport.request_json(
+            "POST", self._transport.url(self._prefix), JobCreated, retry="unsent", json=body
+        )
+
+    def _job_body(
+        self,
+        audio: UploadedAudio | str,
+        options: TranscriptionOptions | None,
+        custom_metadata: Mapping[str, Any] | None,
+    ) -> dict[str, Any]:
+        if isinstance(audio, UploadedAudio):
+            audio_url = audio.audio_url
+        elif is_url(audio):
+            audio_url = str(audio)
+        else:
+            raise InvalidInput(
+                "audio", "expected the UploadedAudio returned by upload() or an http(s) URL"
+            )
+        if options is None:
+            options = TranscriptionOptions()
+        elif not isinstance(options, TranscriptionOptions):
+            raise InvalidInput(
+                "options", f"expected TranscriptionOptions, got {type(options).__name__}"
+            )
+        check_model(options, "options")
+        body: dict[str, Any] = unstructure(options)
+        if custom_metadata is not None:
+            if not isinstance(custom_metadata, Mapping):
+                raise InvalidInput("custom_metadata", "expected a mapping of JSON values")
+            body["custom_metadata"] = {**(body.get("custom_metadata") or {}), **custom_metadata}
+        body["audio_url"] = audio_url
+        return body
+
+    async def get(self, job: JobRef) -> TranscriptionJob:
+        """Return the job's current state (and its result once ``done``)."""
+        job_id = job_id_of(job)
+        return await self._transport.request_json(
+            "GET", self._job_url(job_id), TranscriptionJob, retry="always", ok=(200,)
+        )
+
+    async def delete(self, job: JobRef) -> None:
+        """Delete a finished job and its data (the API answers 202)."""
+        job_id = job_id_of(job)
+        await self._transport.request_empty("DELETE", self._job_url(job_id), retry="always")
+
+    async def download_audio(self, job: JobRef, dest: str | os.PathLike[str]) -> Path:
+        """Stream the job's audio file to ``dest`` and return the path.
+
+        Written to a temporary file beside ``dest`` and renamed at the end, so an interrupted
+        download never leaves a truncated file under the final name.
+        """
+        job_id = job_id_of(job)
+        if not isinstance(dest, (str, os.PathLike)) or not os.fspath(dest):
+            raise InvalidInput("dest", "expected a file path")
+        target = Path(os.fspath(dest))
+        if target.is_dir():
+            raise InvalidInput("dest", f"{str(target)!r} is a directory; give a file path")
+        if not target.parent.exists():
+            raise InvalidInput("dest", f"folder {str(target.parent)!r} does not exist")
+        fd, tmp_name = tempfile.mkstemp(dir=target.parent, prefix=f".{target.name}.")
+        os.close(fd)
+        tmp = anyio.Path(tmp_name)
+        try:
+            async with (
+                self._transport.stream(
+                    "GET", self._job_url(job_id, "/file"), retry="always", ok=(200,),
+                    timeout="upload",
+                ) as response,
+                await anyio.open_file(tmp_name, "wb") as out,
+            ):
+                async for chunk in response.content.iter_chunked(1 << 20):
+                    await out.write(chunk)
+            await tmp.rename(target)
+        except BaseException:
+            with anyio.CancelScope(shield=True):
+                await tmp.unlink(missing_ok=True)
+            raise
+        return target
+
+    async def wait(
+        self,
+        job: JobRef,
+        *,
+        poll: PollPolicy | None = None,
+        timeout: float | None = None,
+        raise_on_error: bool = True,
+    ) -> TranscriptionJob:
+        """Poll the job until it is ``done`` (or ``error``) and return its final state.
+
+        Polls start fast and back off (``PollPolicy``) so short jobs are noticed quickly and
+        long ones cost few requests. Raises :class:`JobFailedError` for a job that ended in
+        ``error`` (unless ``raise_on_error=False``) and :class:`GladiaTimeout` past the
+        deadline (``timeout`` or ``poll.deadline``).
+        """
+        job_id = job_id_of(job)
+        policy = poll or self.poll_policy
+        deadline = timeout if timeout is not None else policy.deadline
+        if deadline is not None and (isinstance(deadline, bool) or deadline <= 0):
+            raise InvalidInput("timeout", f"must be a positive number of seconds, got {deadline}")
+        started = time.monotonic()
+        n = 0
+        while True:
+            state = await self.get(job_id)
+            if state.status in _FINAL:
+                if state.status == JobStatus.ERROR and raise_on_error:
+                    raise JobFailedError(job_id, state.error_code, state)
+                return state
+            delay = policy.interval(n)
+            n += 1
+            if deadline is not None and time.monotonic() - started + delay > deadline:
+                raise GladiaTimeout(
+                    f"job {job_id} still {state.status.value} after {deadline:.0f}s; "
+                    "wait again later with wait(job_id) or raise the timeout"
+                )
+            await anyio.sleep(delay)
+
+    async def transcribe(
+        self,
+        source: AudioSource,
+        options: TranscriptionOptions | None = None,
+        *,
+        custom_metadata: Mapping[str, Any] | None = None,
+        timeout: float | None = None,
+        filename: str | None = None,
+    ) -> TranscriptionJob:
+        """Upload (unless ``source`` is a URL), submit and wait: the finished job.
+
+        Options are checked before the upload starts, so bad options cost no upload.
+        """
+        if options is not None:
+            self._job_body("https://example.invalid/a", options, custom_metadata)
+        audio: UploadedAudio | str
+        if is_url(source):
+            assert isinstance(source, str)
+            audio = source
+        else:
+            audio = await self.upload(source, filename=filename)
+        created = await self.submit(audio, options, custom_metadata=custom_metadata)
+        return await self.wait(created, timeout=timeout)
+
+    # -- listings --------------------------------------------------------------------------
+
+    def iter_pages(
+        self,
+        *,
+        status: Sequence[str | JobStatus] | None = None,
+        kind: Sequence[str] | None = None,
+        date: datetime | None = None,
+        after_date: datetime | None = None,
+        before_date: datetime | None = None,
+        custom_metadata: Mapping[str, Any] | None = None,
+        page_size: int = 100,
+        offset: int = 0,
+        endpoint: Literal["transcription", "pre-recorded", "live"] | None = None,
+        prefetch: bool = True,
+    ) -> PageStream:
+        """Stream pages of jobs, following the server's ``next`` links.
+
+        Nothing is requested before the first iteration. With ``prefetch`` the next page is
+        fetched while the caller works on the current one. Use ``async with`` (or ``aclose()``)
+        to be sure an early exit has cancelled the request in flight. A ``next`` link to another
+        origin raises :class:`ForeignURLError` and is never followed with the key.
+        ``endpoint`` defaults to ``transcription`` (pre-recorded and live jobs, ``kind``
+        filter) or ``pre-recorded`` when only pre-recorded jobs are asked for.
+        """
+        filters = JobFilters.build(
+            status=status,
+            kind=kind,
+            date=date,
+            after_date=after_date,
+            before_date=before_date,
+            custom_metadata=custom_metadata,
+            page_size=page_size,
+            offset=offset,
+            endpoint=endpoint,
+        )
+        return PageStream(self._transport, filters, prefetch=bool(prefetch))
+
+    def iter_jobs(
+        self,
+        *,
+        status: Sequence[str | JobStatus] | None = None,
+        kind: Sequence[str] | None = None,
+        date: datetime | None = None,
+        after_date: datetime | None = None,
+        before_date: datetime | None = None,
+        custom_metadata: Mapping[str, Any] | None = None,
+        page_size: int = 100,
+        offset: int = 0,
+        max_items: int | None = None,
+        endpoint: Literal["transcription", "pre-recorded", "live"] | None = None,
+        prefetch: bool = True,
+    ) -> JobStream:
+        """Stream jobs newest first, across pages; items typed by ``kind``.
+
+        Same filters as :meth:`iter_pages`; ``max_items`` stops after that many jobs. Memory
+        stays flat: only the current page (and the prefetched one) is held.
+        """
+        if max_items is not None and (
+            isinstance(max_items, bool) or not isinstance(max_items, int) or max_items < 0
+        ):
+            raise InvalidInput("max_items", f"must be an integer >= 0 or None, got {max_items!r}")
+        pages = self.iter_pages(
+            status=status,
+            kind=kind,
+            date=date,
+            after_date=after_date,
+            before_date=before_date,
+            custom_metadata=custom_metadata,
+            page_size=page_size,
+            offset=offset,
+            endpoint=endpoint,
+            prefetch=prefetch,
+        )
+        return JobStream(pages, max_items)
+
+    async def delete_jobs(
+        self,
+        *,
+        status: Sequence[str | JobStatus] | None = ("done", "error"),
+        kind: Sequence[str] | None = None,
+        date: datetime | None = None,
+        after_date: datetime | None = None,
+        before_date: datetime | None = None,
+        custom_metadata: Mapping[str, Any] | None = None,
+        concurrency: int = 8,
+        max_items: int | None = None,
+    ) -> list[tuple[str, BaseException | None]]:
+        """Delete every job matching the filters; return ``(job_id, error or None)`` for each.
+
+        The listing is walked first (deleting while paging would shift the pages), then the
+        jobs are deleted ``concurrency`` at a time. One failure never stops the others.
+        """
+        if isinstance(concurrency, bool) or not isinstance(concurrency, int) or concurrency < 1:
+            raise InvalidInput("concurrency", f"must be an integer >= 1, got {concurrency!r}")
+        targets: list[tuple[str, str]] = []
+        async for job in self.iter_jobs(
+            status=status,
+            kind=kind,
+            date=date,
+            after_date=after_date,
+            before_date=before_date,
+            custom_metadata=custom_metadata,
+            max_items=max_items,
+        ):
+            targets.append((job.id, str(getattr(job, "kind", "pre-recorded"))))
+        outcomes: list[tuple[str, BaseException | None]] = []
+        limiter = anyio.CapacityLimiter(concurrency)
+
+        async def delete_one(job_id: str, job_kind: str) -> None:
+            async with limiter:
+                prefix = "/v2/live" if job_kind == "live" else self._prefix
+                try:
+                    await self._transport.request_empty(
+                        "DELETE", self._transport.url(f"{prefix}/{job_id}"), retry="always"
+                    )
+                except Exception as exc:
+                    outcomes.append((job_id, exc))
+                else:
+                    outcomes.append((job_id, None))
+
+        async with anyio.create_task_group() as tg:
+            for job_id, job_kind in targets:
+                tg.start_soon(delete_one, job_id, job_kind)
+        return outcomes
+
+    # -- batches ---------------------------------------------------------------------------
+
+    def transcribe_many(
+        self,
+        sources: Iterable[AudioSource] | Any,
+        options: TranscriptionOptions | None = None,
+        *,
+        on_progress: ProgressCallback | None = None,
+        timeout: float | None = None,
+    ) -> AsyncIterator[Outcome]:
+        """Transcribe many files or URLs concurrently; yield each outcome as it completes.
+
+        See :func:`gladia_async.transcribe_many` semantics in the README: every source gets
+        exactly one :class:`Outcome`; job creation is exactly-once; breaking out of the loop
+        cancels all in-flight work.
+        """
+        from ._batch import transcribe_many
+
+        if options is not None:
+            self._job_body("https://example.invalid/a", options, None)
+        return transcribe_many(
+            self, sources, options, on_progress=on_progress, timeout=timeout
+        )

@@ -1,0 +1,124 @@
+"""Client-side checks of arguments, so bad input fails before any request."""
+
+from __future__ import annotations
+
+import enum
+import re
+import types
+import typing
+from datetime import datetime
+from functools import cache
+from typing import Any, Union
+
+import attrs
+
+from ._errors import InvalidInput
+
+__all__ = ["check_job_id", "check_model"]
+
+_UUID = re.compile(r"^[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}$")
+
+
+def check_job_id(job_id: object, argument: str = "job_id") -> str:
+    """Return ``job_id`` if it is a UUID string (the spec's id format), else raise."""
+    if not isinstance(job_id, str):
+        raise InvalidInput(argument, f"expected a job id string, got {type(job_id).__name__}")
+    if not _UUID.match(job_id):
+        raise InvalidInput(argument, f"{job_id!r} is not a job id (a UUID such as 45463597-...)")
+    return job_id
+
+
+@cache
+def _hints(cls: type) -> dict[str, Any]:
+    return typing.get_type_hints(cls)
+
+
+def check_model(value: object, argument: str) -> None:
+    """Check an attrs request object's field values against their declared types.
+
+    Enum fields accept a known value (or a member); an unknown plain string is refused so a
+    typo fails here rather than as a 400 from the server.
+    """
+    cls = type(value)
+    if not attrs.has(cls):
+        raise InvalidInput(argument, f"expected {cls.__name__} options object")
+    hints = _hints(cls)
+    for field in attrs.fields(cls):
+        _check(getattr(value, field.name), hints[field.name], f"{argument}.{field.name}")
+
+
+def _describe(tp: Any) -> str:
+    return getattr(tp, "__name__", None) or str(tp).replace("typing.", "")
+
+
+def _check(value: Any, tp: Any, argument: str) -> None:
+    origin = typing.get_origin(tp)
+    if tp is Any or tp is object:
+        return
+    if origin in (Union, types.UnionType):
+        options = typing.get_args(tp)
+        if value is None and type(None) in options:
+            return
+        errors: list[InvalidInput] = []
+        for option in options:
+            if option is type(None):
+                continue
+            try:
+                _check(value, option, argument)
+                return
+            except InvalidInput as exc:
+                errors.append(exc)
+        if len(errors) == 1:
+            raise errors[0]
+        raise InvalidInput(argument, f"{value!r} matches none of {_describe(tp)}")
+    if origin is typing.Literal:
+        if value not in typing.get_args(tp):
+            raise InvalidInput(argument, f"must be one of {typing.get_args(tp)}, got {value!r}")
+        return
+    if origin in (list, tuple, typing.Sequence) or tp in (list, tuple):
+        if not isinstance(value, (list, tuple)):
+            raise InvalidInput(argument, f"expected a list, got {type(value).__name__}")
+        args = typing.get_args(tp)
+        for i, item in enumerate(value):
+            if args:
+                _check(item, args[0], f"{argument}[{i}]")
+        return
+    if origin is dict or tp is dict:
+        if not isinstance(value, dict):
+            raise InvalidInput(argument, f"expected an object (dict), got {type(value).__name__}")
+        return
+    if isinstance(tp, type) and issubclass(tp, enum.Enum):
+        if isinstance(value, tp):
+            return
+        known = [m.value for m in tp]
+        if value not in known:
+            shown = ", ".join(map(str, known[:12])) + (", ..." if len(known) > 12 else "")
+            raise InvalidInput(argument, f"{value!r} is not one of {shown}")
+        return
+    if isinstance(tp, type) and attrs.has(tp):
+        if not isinstance(value, tp):
+            raise InvalidInput(argument, f"expected {tp.__name__}, got {type(value).__name__}")
+        check_model(value, argument)
+        return
+    if tp is bool:
+        if not isinstance(value, bool):
+            raise InvalidInput(argument, f"expected true/false, got {value!r}")
+        return
+    if tp is int:
+        if isinstance(value, bool) or not isinstance(value, int):
+            raise InvalidInput(argument, f"expected an integer, got {value!r}")
+        return
+    if tp is float:
+        if isinstance(value, bool) or not isinstance(value, (int, float)):
+            raise InvalidInput(argument, f"expected a number, got {value!r}")
+        return
+    if tp is str:
+        if not isinstance(value, str):
+            raise InvalidInput(argument, f"expected a string, got {type(value).__name__}")
+        return
+    if tp is datetime:
+        if not isinstance(value, datetime):
+            raise InvalidInput(argument, f"expected a datetime, got {type(value).__name__}")
+        if value.tzinfo is None:
+            raise InvalidInput(argument, "naive datetime; give it a timezone (e.g. UTC)")
+        return

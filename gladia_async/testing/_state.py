@@ -1,0 +1,300 @@
+"""In-memory state of the emulator: clock, uploads, jobs and the ordered job index."""
+
+from __future__ import annotations
+
+import bisect
+import itertools
+import pathlib
+from collections import OrderedDict
+from dataclasses import dataclass, field
+from datetime import datetime, timezone
+from typing import Any, Literal
+
+import orjson
+
+__all__ = [
+    "EmulatorStats",
+    "Job",
+    "JobFilter",
+    "JobStore",
+    "ManualClock",
+    "RecordedRequest",
+    "Upload",
+    "iso",
+    "metadata_contains",
+]
+
+JobKind = Literal["pre-recorded", "live"]
+JobStatus = Literal["queued", "processing", "done", "error"]
+STATUSES: tuple[str, ...] = ("queued", "processing", "done", "error")
+KINDS: tuple[str, ...] = ("pre-recorded", "live")
+
+
+class ManualClock:
+    """A clock that only moves when told to: ``now()`` / ``advance(seconds)``.
+
+    Pass an instance as ``GladiaEmulator(clock=...)`` (it is callable) to drive job lifecycles
+    deterministically in tests, without sleeping.
+    """
+
+    def __init__(self, start: float = 0.0) -> None:
+        self._now = float(start)
+
+    def now(self) -> float:
+        return self._now
+
+    def __call__(self) -> float:
+        return self._now
+
+    def advance(self, seconds: float) -> None:
+        if seconds < 0:
+            raise ValueError("a clock cannot go backwards")
+        self._now += seconds
+
+    def __repr__(self) -> str:
+        return f"ManualClock(now={self._now!r})"
+
+
+def iso(moment: datetime) -> str:
+    """ISO 8601, UTC, millisecond precision, ``Z`` suffix (as the service formats dates)."""
+    moment = moment.astimezone(timezone.utc)
+    return moment.strftime("%Y-%m-%dT%H:%M:%S.") + f"{moment.microsecond // 1000:03d}Z"
+
+
+@dataclass(frozen=True, slots=True)
+class RecordedRequest:
+    """One request as received (recorded before auth, faults and validation)."""
+
+    method: str
+    path: str
+    query_string: str
+    headers: dict[str, str]
+    route: str
+    at: float
+
+
+@dataclass
+class EmulatorStats:
+    """Counters, updated as requests are served."""
+
+    requests_total: int = 0
+    requests_by_route: dict[str, int] = field(default_factory=dict)
+    jobs_created: int = 0
+    uploads: int = 0
+    deletes: int = 0
+    polls: int = 0
+    faults_injected: int = 0
+
+
+@dataclass(slots=True)
+class Upload:
+    id: str
+    filename: str
+    extension: str
+    size: int
+    audio_duration: float
+    number_of_channels: int
+    source: str | None = None
+    content_type: str = "application/octet-stream"
+    data: bytes | None = None
+    path: pathlib.Path | None = None
+
+    def metadata(self) -> dict[str, Any]:
+        out: dict[str, Any] = {
+            "id": self.id,
+            "filename": self.filename,
+            "extension": self.extension,
+            "size": self.size,
+            "audio_duration": self.audio_duration,
+            "number_of_channels": self.number_of_channels,
+        }
+        if self.source is not None:
+            out["source"] = self.source
+        return out
+
+    @property
+    def has_content(self) -> bool:
+        return self.data is not None or (self.path is not None and self.path.exists())
+
+
+@dataclass(slots=True)
+class Job:
+    id: str
+    seq: int
+    kind: str
+    created_at: datetime
+    created_ts: float
+    created_clock: float
+    queued_until: float
+    ready_at: float
+    request_params: dict[str, Any]
+    file: dict[str, Any] | None
+    custom_metadata: dict[str, Any] | None = None
+    upload_id: str | None = None
+    audio_duration: float = 0.0
+    channels: int = 1
+    error_code: int | None = None
+    fixed_status: str | None = None
+    completed_at: datetime | None = None
+    result_seed: str | None = None
+
+    def status_at(self, now: float) -> str:
+        if self.fixed_status is not None:
+            return self.fixed_status
+        if now < self.queued_until:
+            return "queued"
+        if now < self.ready_at:
+            return "processing"
+        return "error" if self.error_code is not None else "done"
+
+
+def _scalar_text(value: object) -> str:
+    return value if isinstance(value, str) else orjson.dumps(value).decode()
+
+
+def metadata_contains(stored: object, wanted: dict[str, Any]) -> bool:
+    """Containment match for the ``custom_metadata`` list filter.
+
+    Every key of ``wanted`` must be in ``stored`` with an equal value; nested objects match
+    recursively; scalars compare by text (the docs filter ``{"id": "123"}`` matches a stored
+    number ``123``, as query values are strings).
+    """
+    if not isinstance(stored, dict):
+        return False
+    for key, value in wanted.items():
+        if key not in stored:
+            return False
+        have = stored[key]
+        if isinstance(value, dict):
+            if not metadata_contains(have, value):
+                return False
+        elif isinstance(value, list) or isinstance(have, (dict, list)):
+            if have != value:
+                return False
+        elif _scalar_text(have) != _scalar_text(value):
+            return False
+    return True
+
+
+@dataclass(frozen=True)
+class JobFilter:
+    kinds: frozenset[str] | None = None
+    statuses: frozenset[str] | None = None
+    after_ts: float | None = None
+    before_ts: float | None = None
+    day_start: float | None = None
+    custom_metadata: dict[str, Any] | None = None
+
+    def cache_key(self) -> tuple[Any, ...]:
+        meta = (
+            orjson.dumps(self.custom_metadata, option=orjson.OPT_SORT_KEYS)
+            if self.custom_metadata is not None
+            else None
+        )
+        kinds = tuple(sorted(self.kinds)) if self.kinds is not None else None
+        statuses = tuple(sorted(self.statuses)) if self.statuses is not None else None
+        return (kinds, statuses, self.after_ts, self.before_ts, self.day_start, meta)
+
+
+def _sort_key(job: Job) -> tuple[float, int]:
+    return (job.created_ts, job.seq)
+
+
+class JobStore:
+    """Jobs by id plus an index sorted by ``(created_at, seq)`` for listing."""
+
+    def __init__(self) -> None:
+        self.by_id: dict[str, Job] = {}
+        self._order: list[Job] = []
+        self._seq = itertools.count(1)
+        self.last_seq = 0
+        self.version = 0
+        self._cache: OrderedDict[tuple[Any, ...], tuple[int, list[Job]]] = OrderedDict()
+        self._pending_until = float("-inf")
+
+    def next_seq(self) -> int:
+        self.last_seq = next(self._seq)
+        return self.last_seq
+
+    def __len__(self) -> int:
+        return len(self.by_id)
+
+    def add(self, job: Job) -> None:
+        self.by_id[job.id] = job
+        if not self._order or _sort_key(job) >= _sort_key(self._order[-1]):
+            self._order.append(job)
+        else:
+            bisect.insort(self._order, job, key=_sort_key)
+        if job.fixed_status is None:
+            self._pending_until = max(self._pending_until, job.ready_at)
+        self.version += 1
+
+    def add_many(self, jobs: list[Job]) -> None:
+        for job in jobs:
+            self.by_id[job.id] = job
+        self._order.extend(jobs)
+        self._order.sort(key=_sort_key)
+        self.version += 1
+
+    def remove(self, job_id: str) -> Job | None:
+        job = self.by_id.pop(job_id, None)
+        if job is None:
+            return None
+        index = bisect.bisect_left(self._order, _sort_key(job), key=_sort_key)
+        while self._order[index] is not job:
+            index += 1
+        del self._order[index]
+        self.version += 1
+        return job
+
+    def query(self, flt: JobFilter, *, now: float, snapshot: int) -> list[Job]:
+        """Matching jobs, newest first, limited to ``seq <= snapshot``. Cached per version."""
+        key = (*flt.cache_key(), snapshot)
+        cacheable = flt.statuses is None or now >= self._pending_until
+        if cacheable:
+            hit = self._cache.get(key)
+            if hit is not None and hit[0] == self.version:
+                self._cache.move_to_end(key)
+                return hit[1]
+        order = self._order
+        lo = 0
+        hi = len(order)
+        if flt.after_ts is not None:
+            lo = bisect.bisect_right(order, flt.after_ts, key=_ts_key)
+        if flt.before_ts is not None:
+            hi = bisect.bisect_left(order, flt.before_ts, key=_ts_key)
+        if flt.day_start is not None:
+            lo = max(lo, bisect.bisect_left(order, flt.day_start, key=_ts_key))
+            hi = min(hi, bisect.bisect_left(order, flt.day_start + 86_400.0, key=_ts_key))
+        window = order[lo:hi]
+        window.reverse()
+        if snapshot < self.last_seq:
+            window = [j for j in window if j.seq <= snapshot]
+        if flt.kinds is not None:
+            kinds = flt.kinds
+            window = [j for j in window if j.kind in kinds]
+        if flt.statuses is not None:
+            statuses = flt.statuses
+            window = [j for j in window if j.status_at(now) in statuses]
+        if flt.custom_metadata is not None:
+            wanted = flt.custom_metadata
+            window = [j for j in window if metadata_contains(j.custom_metadata, wanted)]
+        if cacheable:
+            self._cache[key] = (self.version, window)
+            while len(self._cache) > 32:
+                self._cache.popitem(last=False)
+        return window
+
+    def count(self, *, kind: str | None = None, status: str | None = None, now: float) -> int:
+        if kind is None and status is None:
+            return len(self.by_id)
+        return sum(
+            1
+            for job in self.by_id.values()
+            if (kind is None or job.kind == kind)
+            and (status is None or job.status_at(now) == status)
+        )
+
+
+def _ts_key(job: Job) -> float:
+    return job.created_ts

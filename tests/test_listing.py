@@ -1,0 +1,185 @@
+"""Job listings stream across pages by following the server's ``next`` links."""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import AsyncIterator
+from typing import Any
+
+import pytest
+from aiohttp import web
+
+from gladia_async import (
+    ForeignURLError,
+    GladiaSession,
+    InvalidInput,
+    LiveJob,
+    TranscriptionJob,
+)
+from gladia_async.testing import run_emulator
+
+from .conftest import open_connections, pending_tasks
+
+UTC = dt.timezone.utc
+START = dt.datetime(2026, 1, 1, tzinfo=UTC)
+
+
+@pytest.fixture
+async def listing_emu() -> AsyncIterator[Any]:
+    async with run_emulator() as emu:
+        yield emu
+
+
+@pytest.fixture
+async def session(listing_emu: Any) -> AsyncIterator[GladiaSession]:
+    async with GladiaSession(api_key=listing_emu.api_key, base_url=listing_emu.url) as gladia:
+        yield gladia
+
+
+async def test_thousand_jobs_stream_once_each_newest_first(
+    session: GladiaSession, listing_emu: Any
+) -> None:
+    ids = listing_emu.emulator.seed_jobs(1000, created_at_start=START)
+    seen = [job.id async for job in session.iter_jobs(page_size=100)]
+    assert len(seen) == 1000 and set(seen) == set(ids)
+    assert seen == list(reversed(ids)), "newest first, in the server's order"
+
+
+async def test_pages_expose_links(session: GladiaSession, listing_emu: Any) -> None:
+    listing_emu.emulator.seed_jobs(25, created_at_start=START)
+    pages = [page async for page in session.iter_pages(page_size=10)]
+    assert [len(p.items) for p in pages] == [10, 10, 5]
+    assert pages[0].next == pages[1].current and pages[-1].next is None
+    assert all(p.first.startswith(listing_emu.url) for p in pages)
+
+
+async def test_items_are_typed_by_kind(session: GladiaSession, listing_emu: Any) -> None:
+    listing_emu.emulator.seed_jobs(3, kind="pre-recorded", created_at_start=START)
+    listing_emu.emulator.seed_jobs(2, kind="live", created_at_start=START + dt.timedelta(hours=1))
+    items = [job async for job in session.iter_jobs()]
+    assert sum(isinstance(j, LiveJob) for j in items) == 2
+    assert sum(isinstance(j, TranscriptionJob) for j in items) == 3
+    live_only = [j async for j in session.iter_jobs(kind=["live"])]
+    assert len(live_only) == 2 and all(isinstance(j, LiveJob) for j in live_only)
+    live_endpoint = [j async for j in session.iter_jobs(endpoint="live")]
+    assert len(live_endpoint) == 2
+
+
+async def test_filters_narrow_the_listing(session: GladiaSession, listing_emu: Any) -> None:
+    seed = listing_emu.emulator.seed_jobs
+    done = seed(5, status="done", created_at_start=START)
+    errors = seed(3, status="error", created_at_start=START + dt.timedelta(days=1))
+    mine = seed(
+        2, custom_metadata={"user": "42"}, created_at_start=START + dt.timedelta(days=2)
+    )
+
+    async def ids(**filters: Any) -> set[str]:
+        return {job.id async for job in session.iter_jobs(**filters)}
+
+    assert await ids(status=["error"]) == set(errors)
+    assert await ids(status=["error", "done"]) == set(done + errors + mine)
+    assert await ids(custom_metadata={"user": "42"}) == set(mine)
+    assert await ids(after_date=START + dt.timedelta(hours=12)) == set(errors + mine)
+    assert await ids(before_date=START + dt.timedelta(hours=12)) == set(done)
+    assert await ids(date=(START + dt.timedelta(days=1)).date()) == set(errors)
+    assert await ids(max_items=4) <= set(done + errors + mine)
+    assert len(await ids(max_items=4)) == 4
+
+
+async def test_nothing_is_requested_before_iteration(
+    session: GladiaSession, listing_emu: Any
+) -> None:
+    stream = session.iter_jobs()
+    assert listing_emu.stats.requests_total == 0
+    async with stream:
+        pass
+    assert listing_emu.stats.requests_total == 0
+
+
+async def test_early_break_leaves_nothing_pending(
+    session: GladiaSession, listing_emu: Any
+) -> None:
+    listing_emu.emulator.seed_jobs(500, created_at_start=START)
+    listing_emu.emulator.latency = 0.05  # the prefetch is in flight when we leave
+    async with session.iter_jobs(page_size=10) as jobs:
+        async for _job in jobs:
+            break
+    assert pending_tasks() == set()
+    assert open_connections(session) == 0
+
+
+@pytest.mark.parametrize(
+    ("filters", "argument"),
+    [
+        ({"page_size": 0}, "page_size"),
+        ({"offset": -1}, "offset"),
+        ({"status": ["finished"]}, "status"),
+        ({"status": "done"}, "status"),
+        ({"kind": ["batch"]}, "kind"),
+        ({"after_date": dt.datetime(2026, 1, 1)}, "after_date"),
+        ({"before_date": "2026-01-01"}, "before_date"),
+        ({"custom_metadata": {"k": "x" * 2100}}, "custom_metadata"),
+        ({"max_items": -1}, "max_items"),
+        ({"endpoint": "live", "kind": ["live"]}, "kind"),
+    ],
+)
+async def test_bad_filters_fail_before_any_request(
+    session: GladiaSession, listing_emu: Any, filters: dict[str, Any], argument: str
+) -> None:
+    with pytest.raises(InvalidInput) as caught:
+        session.iter_jobs(**filters)
+    assert caught.value.argument == argument
+    assert listing_emu.stats.requests_total == 0
+
+
+async def test_foreign_next_link_is_refused_and_gets_no_key(unused_tcp_port: int) -> None:
+    """A server whose next link points at another origin: never followed with the key."""
+    foreign_seen: list[dict[str, str]] = []
+
+    async def foreign(request: web.Request) -> web.Response:
+        foreign_seen.append(dict(request.headers))
+        return web.json_response({"first": "", "current": "", "next": None, "items": []})
+
+    async def listing(request: web.Request) -> web.Response:
+        return web.json_response(
+            {
+                "first": str(request.url),
+                "current": str(request.url),
+                "next": f"http://localhost:{unused_tcp_port}/v2/transcription?offset=20",
+                "items": [],
+            }
+        )
+
+    api = web.Application()
+    api.router.add_get("/v2/transcription", listing)
+    other = web.Application()
+    other.router.add_get("/v2/transcription", foreign)
+    api_runner, other_runner = web.AppRunner(api), web.AppRunner(other)
+    await api_runner.setup()
+    await other_runner.setup()
+    api_site = web.TCPSite(api_runner, "127.0.0.1", 0)
+    await api_site.start()
+    await web.TCPSite(other_runner, "localhost", unused_tcp_port).start()
+    port = api_runner.addresses[0][1]
+    try:
+        async with GladiaSession(
+            api_key="secret-key-xyz", base_url=f"http://127.0.0.1:{port}"
+        ) as gladia:
+            with pytest.raises(ForeignURLError) as caught:
+                async for _ in gladia.iter_pages():
+                    pass
+        assert "secret-key-xyz" not in str(caught.value)
+        assert foreign_seen == []
+    finally:
+        await api_runner.cleanup()
+        await other_runner.cleanup()
+
+
+async def test_delete_jobs_reports_each_outcome(session: GladiaSession, listing_emu: Any) -> None:
+    keep = listing_emu.emulator.seed_jobs(3, custom_metadata={"batch": "keep"})
+    drop = listing_emu.emulator.seed_jobs(7, custom_metadata={"batch": "drop"})
+    outcomes = await session.delete_jobs(custom_metadata={"batch": "drop"}, concurrency=3)
+    assert sorted(job_id for job_id, _ in outcomes) == sorted(drop)
+    assert all(error is None for _, error in outcomes)
+    remaining = {job.id async for job in session.iter_jobs()}
+    assert remaining == set(keep)

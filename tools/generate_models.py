@@ -1,0 +1,715 @@
+#!/usr/bin/env python3
+"""Generate ``gladia_async/_models.py`` from Gladia's OpenAPI spec.
+
+Usage (from the repository root)::
+
+    python tools/generate_models.py [--spec PATH] [--out PATH] [--check]
+
+Every object schema in ``components.schemas`` becomes a frozen, slotted attrs class; every
+string enum (named or inline on a property) becomes an :class:`OpenEnum`; numeric enums become an
+:class:`OpenIntEnum`. The output is deterministic: running the script twice gives the same bytes,
+and ``--check`` exits 1 when the committed file is stale.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import keyword
+import re
+import sys
+import textwrap
+import unicodedata
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+ROOT = Path(__file__).resolve().parent.parent
+DEFAULT_SPEC = Path("/work/shared/reference/gladia-openapi.json")
+DEFAULT_OUT = ROOT / "gladia_async" / "_models.py"
+LINE = 100
+
+#: Explicit class names; everything else is the schema name minus a trailing DTO/Dto/Enum.
+RENAMES = {
+    "PreRecordedResponse": "TranscriptionJob",
+    "StreamingResponse": "LiveJob",
+    "AudioUploadResponse": "UploadedAudio",
+    "AudioUploadMetadataDTO": "AudioMetadata",
+    "InitPreRecordedTranscriptionResponse": "JobCreated",
+    "InitTranscriptionRequest": "TranscriptionRequest",
+    "ListPreRecordedResponse": "TranscriptionJobPage",
+    "ListTranscriptionResponse": "JobPage",
+    "ListStreamingResponse": "LiveJobPage",
+    # Collisions once the DTO suffix is gone: the live variants get a ``Live`` prefix.
+    "CallbackConfig": "LiveCallbackConfig",
+    "Error": "LiveError",
+}
+
+#: Required fields parsed leniently (default None, still always serialized) because real
+#: answers omit them: the spec's own example for GET /v2/transcription/{id} has no
+#: ``post_session_metadata``, a debugging-only field no client should fail over.
+LENIENT_REQUIRED = {
+    ("PreRecordedResponse", "post_session_metadata"),
+    ("StreamingResponse", "post_session_metadata"),
+}
+
+#: Corrections applied to the spec before generating, where the spec's schema contradicts its
+#: own example and the example is what the API really takes. (schema, property) -> new schema.
+SPEC_ERRATA: dict[tuple[str, str], dict[str, Any]] = {
+    # Declared as one enum value, but named in the plural and exemplified as a list.
+    ("PiiRedactionConfigDTO", "entity_types"): {
+        "description": "The entity types to redact",
+        "type": "array",
+        "items": {"$ref": "#/components/schemas/PiiRedactionEntityTypeEnum"},
+    },
+}
+
+
+def apply_errata(spec: dict[str, Any]) -> dict[str, Any]:
+    """Return a copy of ``spec`` with :data:`SPEC_ERRATA` applied (examples kept)."""
+    spec = json.loads(json.dumps(spec))
+    for (schema, prop), replacement in SPEC_ERRATA.items():
+        props = spec["components"]["schemas"][schema]["properties"]
+        example = props[prop].get("example")
+        props[prop] = dict(replacement)
+        if example is not None:
+            props[prop]["example"] = example
+    return spec
+
+
+#: First docstring line for schemas the spec does not describe (object schemas have no
+#: description in the spec). Families (callbacks, webhooks, live messages, configs) are
+#: described by rule in :func:`describe`.
+DESCRIPTIONS = {
+    "PreRecordedEventPayload": "Identifies the pre-recorded job a webhook event is about.",
+    "LiveEventPayload": "Identifies the live session a webhook event is about.",
+    "UploadBody": "Body of an upload request (the audio is sent as multipart form data).",
+    "AudioUploadMetadataDTO": "Metadata of an uploaded audio file.",
+    "AudioUploadResponse": "An uploaded audio file: its URL to transcribe and its metadata.",
+    "CustomVocabularyEntryDTO": "One custom vocabulary entry, with intensity and pronunciations.",
+    "LanguageConfig": "Language detection settings: candidate languages and code switching.",
+    "InitTranscriptionRequest": "Body of a request creating a pre-recorded transcription job.",
+    "InitPreRecordedTranscriptionResponse": "A newly created job: its id and result URL.",
+    "FileResponse": "The audio file a job transcribed.",
+    "PreRecordedRequestParamsResponse": "Parameters a pre-recorded transcription job ran with.",
+    "TranscriptionMetadataDTO": "Metadata of a transcription: durations and billing time.",
+    "AddonErrorDTO": "Why an audio intelligence add-on failed.",
+    "SentencesDTO": "Result of the sentences add-on.",
+    "SubtitleDTO": "Subtitles of the transcription in one format.",
+    "WordDTO": "One transcribed word with its timestamps and confidence.",
+    "UtteranceDTO": "One utterance: a run of speech from one speaker, with its words.",
+    "TranscriptionDTO": "The transcription itself: full text, utterances, languages, subtitles.",
+    "TranslationResultDTO": "The transcription translated into one target language.",
+    "TranslationDTO": "Result of the translation add-on: one result per target language.",
+    "NamedEntityRecognitionResult": "One named entity found in the transcription.",
+    "TranscriptionResultDTO": "Result of a finished pre-recorded job: transcription and add-ons.",
+    "PreRecordedResponse": "A pre-recorded transcription job, as returned by the API.",
+    "ListPreRecordedResponse": "One page of pre-recorded transcription jobs.",
+    "ErrorDTO": "An error that ended a job.",
+    "StreamingRequestParamsResponse": "Parameters a live session ran with.",
+    "StreamingTranscriptionResultWithMessagesDTO": "Result of a live session, with its messages.",
+    "StreamingResponse": "A live transcription session, as returned by the API.",
+    "ListTranscriptionResponse": "One page of jobs of any kind (pre-recorded and live).",
+    "ListHistoryResponse": "One page of the v1 job history (deprecated route).",
+    "ListStreamingResponse": "One page of live transcription sessions.",
+    "StreamingRequest": "Body of a request creating a live transcription session.",
+    "InitStreamingResponse": "A newly created live session: its id and WebSocket URL.",
+    "PatchRequestParamsDTO": "Body of a request patching a live session's parameters.",
+    "Error": "An error reported on the live WebSocket.",
+    "ChapterizationSentence": "One sentence of a chapter.",
+    "StreamingTranscriptionResultDTO": "Live transcription result: transcription and add-ons.",
+    "SentimentAnalysisResult": "Sentiment and emotion of one part of the transcription.",
+    "PostChapterizationResult": "One chapter produced by live chapterization.",
+}
+
+#: Words for the first line of generic descriptions.
+_ACRONYMS = {"Dto": "", "Llm": "LLM", "Pii": "PII", "Ack": "acknowledgment"}
+
+
+def class_name(schema: str) -> str:
+    if schema in RENAMES:
+        return RENAMES[schema]
+    for suffix in ("DTO", "Dto", "Enum"):
+        if schema.endswith(suffix) and len(schema) > len(suffix):
+            return schema[: -len(suffix)]
+    return schema
+
+
+def words_of(name: str) -> str:
+    parts = re.findall(r"[A-Z]+(?![a-z])|[A-Z][a-z0-9]*|[a-z0-9]+", name)
+    out = []
+    for part in parts:
+        mapped = _ACRONYMS.get(part, part if part.isupper() else part.lower())
+        if mapped:
+            out.append(mapped)
+    return " ".join(out)
+
+
+def ascii_text(text: str) -> str:
+    text = text.replace("\u03bc", "mu").replace("\u00b5", "mu")
+    text = unicodedata.normalize("NFKD", text).encode("ascii", "ignore").decode("ascii")
+    return " ".join(text.split())
+
+
+def single_enum(schema: dict[str, Any], prop: str) -> str | None:
+    enum = schema.get("properties", {}).get(prop, {}).get("enum")
+    return enum[0] if enum and len(enum) == 1 else None
+
+
+def describe(name: str, schema: dict[str, Any]) -> str:
+    if schema.get("description"):
+        text = ascii_text(schema["description"])
+        return text if text.endswith(".") else text + "."
+    if name in DESCRIPTIONS:
+        return DESCRIPTIONS[name]
+    event = single_enum(schema, "event")
+    mtype = single_enum(schema, "type")
+    if name.startswith("Callback") and event:
+        return f"Body of the ``{event}`` request sent to your callback URL."
+    if name.startswith("Webhook") and event:
+        return f"Body of the ``{event}`` webhook."
+    if name.endswith("Action") and mtype:
+        return f"The ``{mtype}`` action, sent by the client on the live WebSocket."
+    if name.endswith("Message") and mtype:
+        return f"The ``{mtype}`` message, received on the live WebSocket."
+    if name.endswith("ErrorResponse"):
+        return f"Body of a {words_of(name[: -len('ErrorResponse')])} error response."
+    if name.endswith("Data"):
+        return f"Payload of a {words_of(name[: -len('Data')])} live message."
+    if re.search(r"Config(DTO|Dto)?$", name):
+        return f"Settings of the {words_of(re.sub(r'Config(DTO|Dto)?$', '', name))} feature."
+    if name.endswith("DTO"):
+        return f"Result of the {words_of(name[:-3])} add-on."
+    text = words_of(name)
+    return text[0].upper() + text[1:] + "."
+
+
+def ref_name(ref: str) -> str:
+    prefix = "#/components/schemas/"
+    assert ref.startswith(prefix), ref
+    return ref[len(prefix) :]
+
+
+def field_name(json_key: str) -> str:
+    name = re.sub(r"(?<=[a-z0-9])([A-Z])", r"_\1", json_key).lower()
+    name = re.sub(r"\W", "_", name)
+    if not name or name[0].isdigit():
+        name = "f_" + name
+    name = name.lstrip("_") or "f"
+    if keyword.iskeyword(name) or keyword.issoftkeyword(name):
+        name += "_"
+    return name
+
+
+def member_name(value: Any, prefix: str) -> str:
+    if isinstance(value, (int, float)):
+        return f"{prefix}{value}"
+    name = re.sub(r"\W+", "_", str(value)).strip("_").upper()
+    if not name or name[0].isdigit():
+        name = "V_" + name
+    return name
+
+
+def camel(name: str) -> str:
+    return "".join(part[:1].upper() + part[1:] for part in re.split(r"[^A-Za-z0-9]+", name))
+
+
+def inline_enum_name(schema: str, prop: str) -> str:
+    if prop == "status" and schema in ("PreRecordedResponse", "StreamingResponse"):
+        return "JobStatus"
+    if prop == "kind":
+        return "JobKind"
+    if prop == "type":
+        return "LiveActionType" if schema.endswith("Action") else "LiveMessageType"
+    if prop == "event":
+        return "WebhookEvent" if schema.startswith("Webhook") else "CallbackEvent"
+    if schema == "PiiRedactionConfigDTO" and prop == "processed_text_type":
+        return "PiiProcessedTextType"
+    return class_name(schema) + camel(prop)
+
+
+INLINE_ENUM_DOCS = {
+    "JobStatus": "Status of a job: queued, processing, done or error.",
+    "JobKind": "Kind of a job: pre-recorded or live.",
+    "LiveActionType": "Type of an action the client sends on the live WebSocket.",
+    "LiveMessageType": "Type of a message received on the live WebSocket.",
+    "CallbackEvent": "Event of a request sent to your callback URL.",
+    "WebhookEvent": "Event of a webhook.",
+    "PiiProcessedTextType": "How redacted PII is rendered in the text: marker or mask.",
+}
+
+NUMERIC_PREFIX = {
+    "StreamingSupportedBitDepthEnum": "BITS_",
+    "StreamingSupportedSampleRateEnum": "HZ_",
+}
+
+
+@dataclass
+class EnumDef:
+    name: str
+    doc: str
+    values: list[Any]
+    numeric: bool
+    spec_name: str | None = None  # set for named component schemas
+    sources: list[str] = field(default_factory=list)
+
+
+@dataclass
+class FieldDef:
+    name: str
+    json_key: str
+    type_: str
+    required: bool  # required by the spec and not nullable: no default
+    always_emit: bool  # required by the spec but nullable: default None, still serialized
+    description: str
+
+
+@dataclass
+class ClassDef:
+    name: str
+    spec_name: str | None
+    doc: list[str]
+    fields: list[FieldDef]
+    deps: list[str]
+
+
+class Generator:
+    def __init__(self, spec: dict[str, Any]) -> None:
+        self.spec = spec
+        self.schemas: dict[str, dict[str, Any]] = spec["components"]["schemas"]
+        self.enums: dict[str, EnumDef] = {}
+        self.enum_by_values: dict[tuple[Any, ...], str] = {}
+        self.classes: dict[str, ClassDef] = {}
+        self.discriminators: dict[str, tuple[str, dict[str, str]]] = {}
+        names: dict[str, str] = {}
+        for schema in self.schemas:
+            cname = class_name(schema)
+            if cname in names:
+                raise SystemExit(f"class name {cname} for both {names[cname]} and {schema}")
+            names[cname] = schema
+
+    # -- enums ---------------------------------------------------------------------------
+    def collect_enums(self) -> None:
+        for sname, schema in self.schemas.items():
+            if "enum" not in schema:
+                continue
+            numeric = schema.get("type") in ("number", "integer")
+            self.enums[class_name(sname)] = EnumDef(
+                name=class_name(sname),
+                doc=describe(sname, schema),
+                values=list(schema["enum"]),
+                numeric=numeric,
+                spec_name=sname,
+            )
+        for sname, schema in self.schemas.items():
+            for prop, pschema in schema.get("properties", {}).items():
+                if "enum" not in pschema:
+                    continue
+                assert pschema.get("type") == "string", (sname, prop)
+                name = inline_enum_name(sname, prop)
+                values = tuple(pschema["enum"])
+                if name.endswith(camel(prop)) and values in self.enum_by_values:
+                    name = self.enum_by_values[values]  # dedupe identical unnamed enums
+                enum = self.enums.get(name)
+                if enum is None:
+                    doc = INLINE_ENUM_DOCS.get(name) or (
+                        ascii_text(pschema.get("description", "")) or f"Values of {name}."
+                    )
+                    enum = self.enums[name] = EnumDef(name, doc, [], numeric=False)
+                for value in values:
+                    if value not in enum.values:
+                        enum.values.append(value)
+                enum.sources.append(f"{sname}.{prop}")
+                self.enum_by_values.setdefault(values, name)
+
+    # -- types ---------------------------------------------------------------------------
+    def py_type(self, owner: str, prop: str | None, s: dict[str, Any], deps: list[str]) -> str:
+        if "$ref" in s:
+            target = ref_name(s["$ref"])
+            name = class_name(target)
+            if name not in self.enums:
+                deps.append(target)
+            return name
+        if "allOf" in s:
+            assert len(s["allOf"]) == 1 and "$ref" in s["allOf"][0], (owner, prop, s)
+            return self.py_type(owner, prop, s["allOf"][0], deps)
+        for key in ("oneOf", "anyOf"):
+            if key in s:
+                members = [self.py_type(owner, None, m, deps) for m in s[key]]
+                return " | ".join(dict.fromkeys(members))
+        if "enum" in s and prop is not None:
+            return self.inline_enum_for(owner, prop)
+        kind = s.get("type")
+        if kind == "string":
+            return "datetime.datetime" if s.get("format") == "date-time" else "str"
+        if kind == "integer":
+            return "int"
+        if kind == "number":
+            return "float"
+        if kind == "boolean":
+            return "bool"
+        if kind == "array":
+            items = s.get("items")
+            # An array without an item schema may hold anything (the spec's own example for
+            # ``audio_to_llm_config.prompts`` is a list of strings while its items say array).
+            inner = self.py_type(owner, None, items, deps) if items and items.get("type") else None
+            if items and ("$ref" in items or "oneOf" in items or "allOf" in items):
+                inner = self.py_type(owner, None, items, deps)
+            if items and items.get("type") == "array" and "items" not in items:
+                inner = "Any"
+            return f"list[{inner or 'Any'}]"
+        if kind == "object":
+            extra = s.get("additionalProperties")
+            if isinstance(extra, dict) and extra:
+                return f"dict[str, {self.py_type(owner, None, extra, deps)}]"
+            return "dict[str, Any]"
+        return "Any"
+
+    def inline_enum_for(self, owner: str, prop: str) -> str:
+        for enum in self.enums.values():
+            if f"{owner}.{prop}" in enum.sources:
+                return enum.name
+        raise KeyError((owner, prop))
+
+    # -- classes -------------------------------------------------------------------------
+    def build_class(
+        self,
+        sname: str,
+        cname: str,
+        schema: dict[str, Any],
+        doc: list[str],
+        spec_name: str | None,
+        all_optional: bool = False,
+        skip: tuple[str, ...] = (),
+    ) -> ClassDef:
+        required = set(schema.get("required", []))
+        fields: list[FieldDef] = []
+        deps: list[str] = []
+        for key, pschema in schema.get("properties", {}).items():
+            if key in skip:
+                continue
+            type_ = self.py_type(sname, key, pschema, deps)
+            is_required = key in required and not all_optional
+            nullable = bool(pschema.get("nullable")) or (sname, key) in LENIENT_REQUIRED
+            fields.append(
+                FieldDef(
+                    name=field_name(key),
+                    json_key=key,
+                    type_=type_,
+                    required=is_required and not nullable,
+                    always_emit=is_required and nullable,
+                    description=ascii_text(pschema.get("description", "")),
+                )
+            )
+            if "discriminator" in pschema:
+                disc = pschema["discriminator"]
+                union = self.py_type(sname, None, pschema.get("items", pschema), [])
+                mapping = {k: class_name(ref_name(v)) for k, v in disc["mapping"].items()}
+                self.discriminators[union] = (disc["propertyName"], mapping)
+        for f in fields:
+            if f.name in {
+                "str",
+                "int",
+                "float",
+                "bool",
+                "list",
+                "dict",
+                "datetime",
+                "attrs",
+                "Any",
+                "enum",
+                "threading",
+            }:
+                raise SystemExit(f"field {sname}.{f.json_key} shadows a name the module uses")
+        fields.sort(key=lambda f: not f.required)  # stable: required first, spec order kept
+        return ClassDef(cname, spec_name, doc, fields, deps)
+
+    def collect_classes(self) -> None:
+        for sname, schema in self.schemas.items():
+            if schema.get("type") != "object":
+                continue
+            cname = class_name(sname)
+            self.classes[cname] = self.build_class(
+                sname,
+                cname,
+                schema,
+                [describe(sname, schema), "", f"Spec schema: {sname}."],
+                spec_name=sname,
+            )
+        request = self.schemas["InitTranscriptionRequest"]
+        self.classes["TranscriptionOptions"] = self.build_class(
+            "InitTranscriptionRequest",
+            "TranscriptionOptions",
+            request,
+            [
+                "Options of a pre-recorded transcription: what ``submit(audio, options)`` takes.",
+                "",
+                "Every field of the request body except ``audio_url`` (the SDK fills it in),",
+                "all optional; unset fields are not sent, so the API applies its defaults.",
+                "",
+                "Spec schema: InitTranscriptionRequest (without audio_url).",
+            ],
+            spec_name=None,
+            all_optional=True,
+            skip=("audio_url",),
+        )
+        # Discriminated oneOf in an operation response (GET /v2/transcription/{id}).
+        for ops in self.spec.get("paths", {}).values():
+            for op in ops.values():
+                if not isinstance(op, dict):
+                    continue
+                for response in op.get("responses", {}).values():
+                    for content in response.get("content", {}).values():
+                        s = content.get("schema", {})
+                        if "oneOf" in s and "discriminator" in s:
+                            union = self.py_type("", None, {"oneOf": s["oneOf"]}, [])
+                            disc = s["discriminator"]
+                            mapping = {
+                                k: class_name(ref_name(v)) for k, v in disc["mapping"].items()
+                            }
+                            self.discriminators[union] = (disc["propertyName"], mapping)
+
+    def class_order(self) -> list[ClassDef]:
+        order: list[ClassDef] = []
+        state: dict[str, int] = {}
+
+        def visit(cname: str) -> None:
+            if state.get(cname) == 2:
+                return
+            if state.get(cname) == 1:
+                raise SystemExit(f"schema cycle through {cname}; forward references needed")
+            state[cname] = 1
+            for dep in self.classes[cname].deps:
+                visit(class_name(dep))
+            state[cname] = 2
+            order.append(self.classes[cname])
+
+        for cname in self.classes:
+            visit(cname)
+        return order
+
+    # -- output --------------------------------------------------------------------------
+    def render(self) -> str:
+        self.collect_enums()
+        self.collect_classes()
+        out: list[str] = [HEADER]
+        for enum in self.enums.values():
+            out.append(render_enum(enum))
+        ordered = self.class_order()
+        for cls in ordered:
+            out.append(render_class(cls))
+        out.append(self.render_tables(ordered))
+        return "\n\n\n".join(part.rstrip("\n") for part in out) + "\n"
+
+    def render_tables(self, ordered: list[ClassDef]) -> str:
+        lines = [
+            "#: Original spec schema name -> generated class (object schemas and enums).",
+            "SPEC_SCHEMAS: dict[str, type] = {",
+        ]
+        for sname in self.schemas:
+            lines.append(f"    {q(sname)}: {class_name(sname)},")
+        lines.append("}")
+        lines += [
+            "",
+            "#: Fields whose JSON key differs from the Python name: class -> {field: JSON key}.",
+            "JSON_KEYS: dict[type, dict[str, str]] = {",
+        ]
+        for cls in ordered:
+            renamed = {f.name: f.json_key for f in cls.fields if f.name != f.json_key}
+            if renamed:
+                body = ", ".join(f"{q(k)}: {q(v)}" for k, v in renamed.items())
+                lines.append(f"    {cls.name}: {{{body}}},")
+        lines.append("}")
+        lines += [
+            "",
+            "#: Fields the spec requires but allows to be null: they default to None (tolerant",
+            "#: parsing) yet are always serialized, so what we send keeps the required key.",
+            "ALWAYS_SERIALIZE: dict[type, tuple[str, ...]] = {",
+        ]
+        for cls in ordered:
+            names = [f.name for f in cls.fields if f.always_emit]
+            if names:
+                inner = ", ".join(q(n) for n in names) + ("," if len(names) == 1 else "")
+                entry = f"    {cls.name}: ({inner}),"
+                if len(entry) <= LINE:
+                    lines.append(entry)
+                else:
+                    lines.append(f"    {cls.name}: (")
+                    lines += [f"        {q(n)}," for n in names]
+                    lines.append("    ),")
+        lines.append("}")
+        lines += [
+            "",
+            "#: oneOf unions the spec discriminates: union members -> (property, {value: class}).",
+            "DISCRIMINATORS: dict[tuple[type, ...], tuple[str, dict[str, type]]] = {",
+        ]
+        for union, (prop, mapping) in sorted(self.discriminators.items()):
+            members = ", ".join(m.strip() for m in union.split("|"))
+            body = ", ".join(f"{q(k)}: {v}" for k, v in mapping.items())
+            lines.append(f"    ({members}): (")
+            lines.append(f"        {q(prop)},")
+            lines.append(f"        {{{body}}},")
+            lines.append("    ),")
+        lines.append("}")
+        return "\n".join(lines)
+
+
+HEADER = '''\
+# This file is GENERATED by tools/generate_models.py from the OpenAPI spec
+# (gladia-openapi.json). Do not edit it by hand; regenerate with:
+#
+#     python tools/generate_models.py
+#
+"""Typed models of Gladia's API v2: one attrs class per spec object schema, one enum per enum.
+
+Classes are frozen and slotted; field names mirror the JSON keys (see ``JSON_KEYS`` for the
+exceptions). Fields the spec requires are required here, everything else defaults to ``None``.
+Parse and serialize them with :mod:`gladia_async._converter`.
+"""
+
+import datetime
+import enum
+import threading
+from typing import Any
+
+import attrs
+
+_PSEUDO_LOCK = threading.Lock()
+_PSEUDO_MEMBERS: dict[tuple[type, Any], Any] = {}
+
+
+def _pseudo_member(cls: type[enum.Enum], base: Any, value: Any) -> Any:
+    """Return the cached pseudo-member of ``cls`` for an unknown ``value`` (created once)."""
+    key = (cls, value)
+    member = _PSEUDO_MEMBERS.get(key)
+    if member is None:
+        with _PSEUDO_LOCK:
+            member = _PSEUDO_MEMBERS.get(key)
+            if member is None:
+                member = base.__new__(cls, value)
+                member._name_ = str(value)
+                member._value_ = value
+                _PSEUDO_MEMBERS[key] = member
+    return member
+
+
+class OpenEnum(str, enum.Enum):
+    """A string enum that accepts values it does not know.
+
+    The server may add values in the future; ``Cls("new")`` then returns a cached pseudo-member
+    whose ``.value`` is ``"new"`` and which equals no known member, instead of raising.
+    ``str(member)`` is the value.
+    """
+
+    def __str__(self) -> str:
+        return str.__str__(self)
+
+    @classmethod
+    def _missing_(cls, value: object) -> Any:
+        if not isinstance(value, str):
+            return None
+        return _pseudo_member(cls, str, str.__str__(value))
+
+
+class OpenIntEnum(int, enum.Enum):
+    """An integer enum that accepts values it does not know (see :class:`OpenEnum`)."""
+
+    def __str__(self) -> str:
+        return int.__repr__(self)
+
+    @classmethod
+    def _missing_(cls, value: object) -> Any:
+        if isinstance(value, bool) or not isinstance(value, (int, float)):
+            return None
+        if isinstance(value, float):
+            if not value.is_integer():
+                return None
+            value = int(value)
+        return _pseudo_member(cls, int, int(value))
+'''
+
+
+def q(value: str) -> str:
+    """A double-quoted Python string literal, as ruff format writes it."""
+    return json.dumps(value)
+
+
+def wrap_comment(text: str, indent: str) -> list[str]:
+    width = LINE - len(indent) - 3
+    return [f"{indent}#: {line}" for line in textwrap.wrap(text, width)]
+
+
+def docstring(lines: list[str], indent: str) -> list[str]:
+    wrapped: list[str] = []
+    for line in lines:
+        line = line.replace("\\", "\\\\").replace('"""', '\\"\\"\\"')
+        if not line:
+            wrapped.append("")
+            continue
+        wrapped += textwrap.wrap(line, LINE - len(indent) - 3) or [""]
+    if len(wrapped) == 1 and len(indent) + 6 + len(wrapped[0]) <= LINE:
+        return [f'{indent}"""{wrapped[0]}"""']
+    body = [f'{indent}"""{wrapped[0]}']
+    body += [f"{indent}{line}" if line else "" for line in wrapped[1:]]
+    body.append(f'{indent}"""')
+    return body
+
+
+def render_enum(enum: EnumDef) -> str:
+    base = "OpenIntEnum" if enum.numeric else "OpenEnum"
+    doc = [enum.doc, ""]
+    if enum.spec_name:
+        doc.append(f"Spec schema: {enum.spec_name}.")
+    else:
+        doc.append(
+            f"Inline in the spec: {', '.join(enum.sources[:3])}"
+            + (", and others" if len(enum.sources) > 3 else "")
+            + "."
+        )
+    lines = [f"class {enum.name}({base}):", *docstring(doc, "    "), ""]
+    prefix = NUMERIC_PREFIX.get(enum.spec_name or "", "V_")
+    seen: set[str] = set()
+    for value in enum.values:
+        member = member_name(value, prefix)
+        if member in seen:
+            raise SystemExit(f"duplicate member {member} in {enum.name}")
+        seen.add(member)
+        literal = str(int(value)) if enum.numeric else q(value)
+        lines.append(f"    {member} = {literal}")
+    return "\n".join(lines)
+
+
+def render_class(cls: ClassDef) -> str:
+    lines = ["@attrs.frozen(kw_only=True)", f"class {cls.name}:", *docstring(cls.doc, "    ")]
+    for f in cls.fields:
+        lines.append("")
+        if f.description:
+            lines += wrap_comment(f.description, "    ")
+        if f.required:
+            lines.append(f"    {f.name}: {f.type_}")
+        else:
+            lines.append(f"    {f.name}: {f.type_} | None = None")
+    return "\n".join(lines)
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--spec", type=Path, default=DEFAULT_SPEC)
+    parser.add_argument("--out", type=Path, default=DEFAULT_OUT)
+    parser.add_argument("--check", action="store_true", help="exit 1 if --out is stale")
+    args = parser.parse_args(argv)
+    spec = json.loads(args.spec.read_text(encoding="utf-8"))
+    code = Generator(apply_errata(spec)).render()
+    if args.check:
+        current = args.out.read_text(encoding="utf-8") if args.out.exists() else ""
+        if current != code:
+            print(f"{args.out} is stale; run python tools/generate_models.py", file=sys.stderr)
+            return 1
+        return 0
+    args.out.write_text(code, encoding="utf-8")
+    print(f"wrote {args.out} ({code.count(chr(10))} lines)")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
