@@ -44,7 +44,7 @@ from ._models import JobCreated, JobStatus, TranscriptionJob, TranscriptionOptio
 from ._uploads import is_url, prepare_audio
 
 if sys.version_info < (3, 11):
-    from exceptiongroup import BaseExceptionGroup
+    from exceptiongroup import BaseExceptionGroup  # type: ignore[import-not-found,unused-ignore]
 
 if TYPE_CHECKING:
     from ._session import GladiaSession
@@ -276,7 +276,9 @@ class BatchRun:
                     return existing
                 await anyio.sleep(session.transport.retry.backoff(attempt))
             try:
-                return await session.submit(audio, self._options, custom_metadata={TOKEN_KEY: token})
+                return await session.submit(
+                    audio, self._options, custom_metadata={TOKEN_KEY: token}
+                )
             except (ConnectionFailed, GladiaTimeout, ServerError) as exc:
                 last = exc  # the job may exist: look before creating again
         assert last is not None
@@ -324,4 +326,3 @@ def transcribe_many(
         timeout=timeout,
         max_in_flight=max_in_flight,
     )
-

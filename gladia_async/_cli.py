@@ -211,7 +211,9 @@ class _ProgressView:
         finished = p.done + p.failed
         elapsed = max(time.monotonic() - self.started, 1e-6)
         rate = finished / elapsed
-        stages = f"uploaded {p.uploaded} · submitted {p.submitted} · done {p.done} · failed {p.failed}"
+        stages = (
+            f"uploaded {p.uploaded} · submitted {p.submitted} · done {p.done} · failed {p.failed}"
+        )
         if self._rich is not None:
             self._rich.update(self._task, completed=finished, stages=stages)
             return
@@ -236,7 +238,7 @@ async def _transcribe(args: argparse.Namespace, sources: list[str]) -> int:
         raise _UsageError("--concurrency must be >= 1")
     options = _options(args)
     out = Path(args.out)
-    out.mkdir(parents=True, exist_ok=True)
+    out.mkdir(parents=True, exist_ok=True)  # noqa: ASYNC240 - once, before any work
     failures: list[Outcome] = []
     done = 0
     interrupted = False
@@ -266,9 +268,7 @@ def _on_sigint(scope: anyio.CancelScope) -> None:
         asyncio.get_running_loop().add_signal_handler(signal.SIGINT, scope.cancel)
 
 
-def _summary(
-    total: int, done: int, failures: list[Outcome], out: Path, interrupted: bool
-) -> None:
+def _summary(total: int, done: int, failures: list[Outcome], out: Path, interrupted: bool) -> None:
     print("", file=sys.stderr)
     print("| files | done | failed | not finished | results |", file=sys.stderr)
     print("|---|---|---|---|---|", file=sys.stderr)

@@ -6,13 +6,14 @@ import email.utils
 import random
 import time
 from datetime import timezone
+from typing import Any
 
 import attrs
 
 __all__ = ["Limits", "PollPolicy", "RetryPolicy", "Timeouts"]
 
 
-def _non_negative(_: object, attribute: attrs.Attribute[float | None], value: float | None) -> None:
+def _non_negative(_: Any, attribute: Any, value: Any) -> None:
     if value is not None and value < 0:
         raise ValueError(f"{attribute.name} must be >= 0, got {value!r}")
 

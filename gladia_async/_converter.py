@@ -115,8 +115,12 @@ def _is_open_enum(t: Any) -> bool:
 
 
 def _enum_structure_factory(t: Any) -> Callable[[Any, Any], Any]:
+    members = t._value2member_map_
+
     def structure_enum(value: Any, _: Any) -> Any:
-        return t(value)  # unknown values become pseudo-members instead of raising
+        member = members.get(value)  # fast path for known values
+        # Unknown values become pseudo-members instead of raising.
+        return member if member is not None else t(value)
 
     return structure_enum
 
@@ -233,8 +237,12 @@ def _is_flat(cls: Any) -> bool:
     if not (attrs.has(cls) and isinstance(cls, type)) or cls in _models.JSON_KEYS:
         return False
     fields = attrs.fields(cls)
+    if not fields or hasattr(cls, "__attrs_post_init__"):
+        return False
+    if any(f.validator is not None or f.converter is not None or not f.init for f in fields):
+        return False  # the fast path skips __init__, so nothing may depend on it
     types_ = typing.get_type_hints(cls)
-    return bool(fields) and all(_scalar_of(types_[f.name]) is not None for f in fields)
+    return all(_scalar_of(types_[f.name]) is not None for f in fields)
 
 
 def _enum_converter(t: Any) -> Callable[[Any], Any]:

@@ -127,7 +127,7 @@ class Transport:
     def _client(self) -> aiohttp.ClientSession:
         if self._session is None or self._session.closed:
             self._connector = aiohttp.TCPConnector(
-                limit=self._max_connections, ssl=None if self._verify_ssl else False
+                limit=self._max_connections, ssl=self._verify_ssl
             )
             self._session = aiohttp.ClientSession(
                 connector=self._connector,
@@ -419,4 +419,3 @@ class _MaybeSent(Exception):
 
     def __init__(self, error: Exception) -> None:
         self.error = error
-

@@ -81,7 +81,9 @@ async def test_mixed_failures_are_reported_per_file(tmp_path: Path) -> None:
         seed=3,
         rules=[
             FaultRule(
-                route="POST /v2/pre-recorded", kind="job_error", error_code=500,
+                route="POST /v2/pre-recorded",
+                kind="job_error",
+                error_code=500,
                 sequence=[False, True],
             )
         ],
@@ -103,9 +105,7 @@ async def test_lost_responses_create_no_duplicate_jobs(tmp_path: Path) -> None:
     paths = [write_wav(tmp_path / f"l{i}.wav", seconds=0.2) for i in range(30)]
     faults = FaultPlan(
         seed=7,
-        rules=[
-            FaultRule(route="POST /v2/pre-recorded", kind="reset_after_body", probability=0.5)
-        ],
+        rules=[FaultRule(route="POST /v2/pre-recorded", kind="reset_after_body", probability=0.5)],
     )
     async with run_emulator(job_duration=0.02, faults=faults) as emu, _session(emu) as gladia:
         outcomes = [o async for o in gladia.transcribe_many(paths)]
@@ -162,7 +162,10 @@ async def test_rate_limit_slows_the_batch_instead_of_failing(tmp_path: Path) -> 
         seed=11,
         rules=[
             FaultRule(
-                route="POST /v2/upload", kind="status", status=429, retry_after=0.05,
+                route="POST /v2/upload",
+                kind="status",
+                status=429,
+                retry_after=0.05,
                 sequence=[True, True, True],
             )
         ],

@@ -91,7 +91,8 @@ async def test_auth_missing_and_invalid_key(emu: RunningEmulator) -> None:
             assert_error(body, 401, "/v2/pre-recorded")
             assert body["message"] == "gladia key not found"
         async with session.post(
-            f"{emu.url}/v2/transcription", json={"audio_url": EXTERNAL},
+            f"{emu.url}/v2/transcription",
+            json={"audio_url": EXTERNAL},
             headers={"x-gladia-key": "nope"},
         ) as resp:
             assert resp.status == 401
@@ -122,9 +123,7 @@ async def test_upload_wav_metadata(emu: RunningEmulator, http: aiohttp.ClientSes
 
 async def test_upload_errors(emu: RunningEmulator, http: aiohttp.ClientSession) -> None:
     url = f"{emu.url}/v2/upload"
-    async with http.post(
-        url, data=b"x", headers={"Content-Type": "multipart/form-data"}
-    ) as resp:
+    async with http.post(url, data=b"x", headers={"Content-Type": "multipart/form-data"}) as resp:
         assert resp.status == 400
         body = await resp.json()
         assert_error(body, 400, "/v2/upload")
@@ -228,9 +227,16 @@ async def test_lifecycle_with_manual_clock(
     emu: RunningEmulator, http: aiohttp.ClientSession, clock: ManualClock
 ) -> None:
     job = await create_job(
-        http, emu, custom_metadata={"user": "a"}, subtitles=True,
-        subtitles_config={"formats": ["srt", "vtt"]}, diarization=True, summarization=True,
-        translation=True, translation_config={"target_languages": ["fr"]}, sentences=True,
+        http,
+        emu,
+        custom_metadata={"user": "a"},
+        subtitles=True,
+        subtitles_config={"formats": ["srt", "vtt"]},
+        diarization=True,
+        summarization=True,
+        translation=True,
+        translation_config={"target_languages": ["fr"]},
+        sentences=True,
     )
     assert job["result_url"] == f"{emu.url}/v2/pre-recorded/{job['id']}"
     seen = []
@@ -256,8 +262,9 @@ async def test_lifecycle_with_manual_clock(
     transcription = result["transcription"]
     assert transcription["full_transcript"]
     utterance = transcription["utterances"][0]
-    assert {"start", "end", "confidence", "channel", "words", "text", "language", "speaker"} \
-        <= set(utterance)
+    assert {"start", "end", "confidence", "channel", "words", "text", "language", "speaker"} <= set(
+        utterance
+    )
     assert [s["format"] for s in transcription["subtitles"]] == ["srt", "vtt"]
     assert transcription["subtitles"][0]["subtitles"].startswith("1\n00:00:00,000 --> ")
     assert transcription["subtitles"][1]["subtitles"].startswith("WEBVTT")
@@ -272,9 +279,7 @@ async def test_lifecycle_with_manual_clock(
     assert emu.stats.jobs_created == 1
 
 
-async def test_unknown_and_malformed_ids(
-    emu: RunningEmulator, http: aiohttp.ClientSession
-) -> None:
+async def test_unknown_and_malformed_ids(emu: RunningEmulator, http: aiohttp.ClientSession) -> None:
     for job_id in ("00000000-0000-4000-8000-000000000000", "not-a-uuid"):
         async with http.get(f"{emu.url}/v2/pre-recorded/{job_id}") as resp:
             assert resp.status == 404
@@ -348,9 +353,7 @@ async def walk(http: aiohttp.ClientSession, url: str) -> tuple[list[dict[str, An
     return items, urls
 
 
-async def test_list_paging_newest_first(
-    emu: RunningEmulator, http: aiohttp.ClientSession
-) -> None:
+async def test_list_paging_newest_first(emu: RunningEmulator, http: aiohttp.ClientSession) -> None:
     ids = emu.emulator.seed_jobs(250)
     items, urls = await walk(http, f"{emu.url}/v2/pre-recorded?limit=100")
     assert len(urls) == 3
@@ -389,11 +392,15 @@ async def test_list_filters(emu: RunningEmulator, http: aiohttp.ClientSession) -
     start = datetime(2024, 3, 1, 12, 0, tzinfo=timezone.utc)
     gladia = emu.emulator
     done = gladia.seed_jobs(
-        10, created_at_start=start, spacing=timedelta(hours=6),
+        10,
+        created_at_start=start,
+        spacing=timedelta(hours=6),
         custom_metadata=lambda i: {"user": f"u{i % 2}", "plan": {"tier": i % 3}},
     )
     errors = gladia.seed_jobs(
-        5, status="error", created_at_start=start + timedelta(days=10),
+        5,
+        status="error",
+        created_at_start=start + timedelta(days=10),
         custom_metadata={"user": "u0", "n": 123},
     )
     live = gladia.seed_jobs(4, kind="live", created_at_start=start + timedelta(days=20))
@@ -409,8 +416,9 @@ async def test_list_filters(emu: RunningEmulator, http: aiohttp.ClientSession) -
     assert await ids("/v2/live") == set(live)
     assert await ids("/v2/transcription") == set(done + errors + live)
     assert await ids("/v2/transcription", kind="live") == set(live)
-    assert await ids("/v2/transcription", kind=["live", "pre-recorded"], status="error") \
-        == set(errors)
+    assert await ids("/v2/transcription", kind=["live", "pre-recorded"], status="error") == set(
+        errors
+    )
     # 10 jobs every 6 h from 2024-03-01T12:00Z: day 1 holds indexes 0, 1 (12:00, 18:00).
     assert await ids("/v2/pre-recorded", date="2024-03-01") == set(done[:2])
     assert await ids(
@@ -426,8 +434,13 @@ async def test_list_filters(emu: RunningEmulator, http: aiohttp.ClientSession) -
     assert live_item["kind"] == "live"
     assert live_item["request_params"]["encoding"] == "wav/pcm"
     assert "messages" in live_item["result"]
-    for params in ({"before_date": "yesterday"}, {"status": "finished"}, {"offset": "-1"},
-                   {"limit": "0"}, {"custom_metadata": "[1]"}):
+    for params in (
+        {"before_date": "yesterday"},
+        {"status": "finished"},
+        {"offset": "-1"},
+        {"limit": "0"},
+        {"custom_metadata": "[1]"},
+    ):
         async with http.get(f"{emu.url}/v2/pre-recorded?{_query(params)}") as resp:
             assert resp.status == 400
             body = await resp.json()
@@ -467,12 +480,25 @@ async def test_list_stable_when_jobs_added_mid_walk(
 
 # ----------------------------------------------------------------------- faults
 async def test_fault_status_429_retry_after(emu: RunningEmulator) -> None:
-    emu.emulator.faults = FaultPlan(rules=[
-        FaultRule(route="POST /v2/pre-recorded", kind="status", status=429, retry_after=2.0,
-                  sequence=[True, False]),
-        FaultRule(route="GET *", kind="status", status=503, retry_after=5,
-                  retry_after_http_date=True, max_count=1),
-    ])
+    emu.emulator.faults = FaultPlan(
+        rules=[
+            FaultRule(
+                route="POST /v2/pre-recorded",
+                kind="status",
+                status=429,
+                retry_after=2.0,
+                sequence=[True, False],
+            ),
+            FaultRule(
+                route="GET *",
+                kind="status",
+                status=503,
+                retry_after=5,
+                retry_after_http_date=True,
+                max_count=1,
+            ),
+        ]
+    )
     async with aiohttp.ClientSession(headers=emu.headers) as http:
         body = {"audio_url": EXTERNAL}
         async with http.post(f"{emu.url}/v2/pre-recorded", json=body) as resp:
@@ -491,10 +517,12 @@ async def test_fault_status_429_retry_after(emu: RunningEmulator) -> None:
 
 
 async def test_fault_html_502_and_delay(emu: RunningEmulator) -> None:
-    emu.emulator.faults = FaultPlan(rules=[
-        FaultRule(route="GET /v2/pre-recorded", kind="html_502", sequence=[True]),
-        FaultRule(route="GET /v2/live", kind="delay", delay=0.2),
-    ])
+    emu.emulator.faults = FaultPlan(
+        rules=[
+            FaultRule(route="GET /v2/pre-recorded", kind="html_502", sequence=[True]),
+            FaultRule(route="GET /v2/live", kind="delay", delay=0.2),
+        ]
+    )
     async with aiohttp.ClientSession(headers=emu.headers) as http:
         async with http.get(f"{emu.url}/v2/pre-recorded") as resp:
             assert resp.status == 502
@@ -509,11 +537,14 @@ async def test_fault_html_502_and_delay(emu: RunningEmulator) -> None:
 
 
 async def test_fault_resets(emu: RunningEmulator) -> None:
-    emu.emulator.faults = FaultPlan(rules=[
-        FaultRule(route="POST /v2/pre-recorded", kind="reset_before_body", sequence=[True]),
-        FaultRule(route="POST /v2/pre-recorded", kind="reset_after_body", sequence=[
-            False, True]),
-    ])
+    emu.emulator.faults = FaultPlan(
+        rules=[
+            FaultRule(route="POST /v2/pre-recorded", kind="reset_before_body", sequence=[True]),
+            FaultRule(
+                route="POST /v2/pre-recorded", kind="reset_after_body", sequence=[False, True]
+            ),
+        ]
+    )
     async with aiohttp.ClientSession(headers=emu.headers) as http:
         body = {"audio_url": EXTERNAL}
         with pytest.raises((aiohttp.ServerDisconnectedError, aiohttp.ClientOSError)):
@@ -531,10 +562,12 @@ async def test_fault_resets(emu: RunningEmulator) -> None:
 
 
 async def test_fault_truncated_and_malformed_json(emu: RunningEmulator) -> None:
-    emu.emulator.faults = FaultPlan(rules=[
-        FaultRule(route="POST /v2/pre-recorded", kind="truncated_json", sequence=[True]),
-        FaultRule(route="POST /v2/pre-recorded", kind="malformed_json", sequence=[False, True]),
-    ])
+    emu.emulator.faults = FaultPlan(
+        rules=[
+            FaultRule(route="POST /v2/pre-recorded", kind="truncated_json", sequence=[True]),
+            FaultRule(route="POST /v2/pre-recorded", kind="malformed_json", sequence=[False, True]),
+        ]
+    )
     async with aiohttp.ClientSession(headers=emu.headers) as http:
         for _ in range(2):
             async with http.post(
@@ -550,10 +583,13 @@ async def test_fault_truncated_and_malformed_json(emu: RunningEmulator) -> None:
 async def test_fault_job_error(
     emu: RunningEmulator, http: aiohttp.ClientSession, clock: ManualClock
 ) -> None:
-    emu.emulator.faults = FaultPlan(rules=[
-        FaultRule(route="POST /v2/pre-recorded", kind="job_error", error_code=503,
-                  sequence=[True])
-    ])
+    emu.emulator.faults = FaultPlan(
+        rules=[
+            FaultRule(
+                route="POST /v2/pre-recorded", kind="job_error", error_code=503, sequence=[True]
+            )
+        ]
+    )
     failing = await create_job(http, emu)
     fine = await create_job(http, emu)
     clock.advance(3.0)
@@ -564,8 +600,10 @@ async def test_fault_job_error(
 
 
 async def test_fault_plan_seeded_replay() -> None:
-    rules = [FaultRule(route="GET *", kind="status", status=500, probability=0.3),
-             FaultRule(route="*", kind="delay", delay=0.0, probability=0.5)]
+    rules = [
+        FaultRule(route="GET *", kind="status", status=500, probability=0.3),
+        FaultRule(route="*", kind="delay", delay=0.0, probability=0.5),
+    ]
 
     async def run(plan: FaultPlan) -> list[int]:
         statuses = []
@@ -609,9 +647,15 @@ def test_bounded_request_log() -> None:
 
 
 def test_build_result_deterministic_and_fast() -> None:
-    options = {"subtitles": True, "sentences": True, "diarization": True,
-               "named_entity_recognition": True, "sentiment_analysis": True,
-               "audio_to_llm": True, "audio_to_llm_config": {"prompts": ["Summarize"]}}
+    options = {
+        "subtitles": True,
+        "sentences": True,
+        "diarization": True,
+        "named_entity_recognition": True,
+        "sentiment_analysis": True,
+        "audio_to_llm": True,
+        "audio_to_llm_config": {"prompts": ["Summarize"]},
+    }
     small = build_result(seed="a", duration=30, channels=2, options=options)
     assert small == build_result(seed="a", duration=30, channels=2, options=options)
     assert small != build_result(seed="b", duration=30, channels=2, options=options)

@@ -69,9 +69,7 @@ async def test_filters_narrow_the_listing(session: GladiaSession, listing_emu: A
     seed = listing_emu.emulator.seed_jobs
     done = seed(5, status="done", created_at_start=START)
     errors = seed(3, status="error", created_at_start=START + dt.timedelta(days=1))
-    mine = seed(
-        2, custom_metadata={"user": "42"}, created_at_start=START + dt.timedelta(days=2)
-    )
+    mine = seed(2, custom_metadata={"user": "42"}, created_at_start=START + dt.timedelta(days=2))
 
     async def ids(**filters: Any) -> set[str]:
         return {job.id async for job in session.iter_jobs(**filters)}
@@ -96,9 +94,7 @@ async def test_nothing_is_requested_before_iteration(
     assert listing_emu.stats.requests_total == 0
 
 
-async def test_early_break_leaves_nothing_pending(
-    session: GladiaSession, listing_emu: Any
-) -> None:
+async def test_early_break_leaves_nothing_pending(session: GladiaSession, listing_emu: Any) -> None:
     listing_emu.emulator.seed_jobs(500, created_at_start=START)
     listing_emu.emulator.latency = 0.05  # the prefetch is in flight when we leave
     async with session.iter_jobs(page_size=10) as jobs:

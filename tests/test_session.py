@@ -93,9 +93,7 @@ async def test_same_audio_gives_the_same_transcript(gladia: GladiaSession, wav: 
     second = await gladia.transcribe(wav)
     assert first.result and second.result
     assert first.result.transcription and second.result.transcription
-    assert (
-        first.result.transcription.full_transcript == second.result.transcription.full_transcript
-    )
+    assert first.result.transcription.full_transcript == second.result.transcription.full_transcript
 
 
 async def test_get_delete_and_not_found(gladia: GladiaSession, wav: Path) -> None:

@@ -39,9 +39,7 @@ def _parser() -> argparse.ArgumentParser:
 
 
 async def _serve(args: argparse.Namespace) -> None:
-    storage = args.storage if args.storage in ("memory", "discard") else pathlib.Path(
-        args.storage
-    )
+    storage = args.storage if args.storage in ("memory", "discard") else pathlib.Path(args.storage)
     emulator = GladiaEmulator(
         api_keys=args.api_keys or ["test-key"],
         job_duration=args.job_duration,

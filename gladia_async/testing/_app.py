@@ -46,8 +46,13 @@ _FILE_PATH_RE = re.compile(r"/file/([0-9a-fA-F-]{36})/?$")
 _CHUNK = 256 * 1024
 _PRE_RECORDED_ALWAYS = frozenset({"language_config"})
 _LIVE_ALWAYS = frozenset(
-    {"language_config", "pre_processing", "realtime_processing", "post_processing",
-     "messages_config"}
+    {
+        "language_config",
+        "pre_processing",
+        "realtime_processing",
+        "post_processing",
+        "messages_config",
+    }
 )
 # Add-ons whose config gets echoed (with defaults) when the add-on is enabled without one.
 _DEFAULTED_CONFIGS = {"subtitles": "subtitles_config", "summarization": "summarization_config"}
@@ -65,10 +70,19 @@ _HTML_502 = (
     "</body>\r\n</html>\r\n"
 )
 _REASONS = {
-    400: "Bad Request", 401: "Unauthorized", 403: "Forbidden", 404: "Not Found",
-    408: "Request Timeout", 409: "Conflict", 413: "payload too large",
-    422: "Unprocessable Entity", 429: "Too Many Requests", 500: "Internal Server Error",
-    502: "Bad Gateway", 503: "Service Unavailable", 504: "Gateway Timeout",
+    400: "Bad Request",
+    401: "Unauthorized",
+    403: "Forbidden",
+    404: "Not Found",
+    408: "Request Timeout",
+    409: "Conflict",
+    413: "payload too large",
+    422: "Unprocessable Entity",
+    429: "Too Many Requests",
+    500: "Internal Server Error",
+    502: "Bad Gateway",
+    503: "Service Unavailable",
+    504: "Gateway Timeout",
 }
 _JOB_FAULT: contextvars.ContextVar[FaultRule | None] = contextvars.ContextVar(
     "gladia_emulator_job_fault", default=None
@@ -155,8 +169,11 @@ class GladiaEmulator:
         self.api_keys = frozenset(api_keys)
         if not self.api_keys:
             raise ValueError("at least one API key is required")
-        self._first_key = next(iter(api_keys)) if not isinstance(api_keys, (set, frozenset)) \
+        self._first_key = (
+            next(iter(api_keys))
+            if not isinstance(api_keys, (set, frozenset))
             else sorted(self.api_keys)[0]
+        )
         self.job_duration = float(job_duration)
         self.queue_delay = float(queue_delay)
         self.latency = float(latency)
@@ -207,7 +224,8 @@ class GladiaEmulator:
         *,
         kind: Literal["pre-recorded", "live"] = "pre-recorded",
         status: Literal["queued", "processing", "done", "error"] = "done",
-        custom_metadata: Mapping[str, Any] | Callable[[int], Mapping[str, Any] | None]
+        custom_metadata: Mapping[str, Any]
+        | Callable[[int], Mapping[str, Any] | None]
         | None = None,
         created_at_start: datetime | None = None,
         spacing: timedelta = timedelta(seconds=1),
@@ -235,8 +253,12 @@ class GladiaEmulator:
         jobs: list[Job] = []
         ids: list[str] = []
         meta_fn = custom_metadata if callable(custom_metadata) else None
-        fixed_meta = None if meta_fn is not None or custom_metadata is None else dict(
-            custom_metadata  # type: ignore[arg-type]
+        fixed_meta = (
+            None
+            if meta_fn is not None or custom_metadata is None
+            else dict(
+                custom_metadata  # type: ignore[arg-type]
+            )
         )
         completed_delta = timedelta(seconds=self.queue_delay + self.job_duration)
         rand = uuid.uuid4
@@ -247,8 +269,9 @@ class GladiaEmulator:
             job_id = str(rand())
             ts = start_ts + index * step
             created = datetime.fromtimestamp(ts, timezone.utc)
-            meta = dict(m) if meta_fn is not None and (m := meta_fn(index)) is not None \
-                else fixed_meta
+            meta = (
+                dict(m) if meta_fn is not None and (m := meta_fn(index)) is not None else fixed_meta
+            )
             jobs.append(
                 Job(
                     id=job_id,
@@ -323,9 +346,7 @@ class GladiaEmulator:
     def _default_params(self, kind: str) -> dict[str, Any]:
         if kind == "live":
             return fill_defaults("StreamingRequestParamsResponse", {}, always=_LIVE_ALWAYS)
-        params = fill_defaults(
-            "PreRecordedRequestParamsResponse", {}, always=_PRE_RECORDED_ALWAYS
-        )
+        params = fill_defaults("PreRecordedRequestParamsResponse", {}, always=_PRE_RECORDED_ALWAYS)
         params["audio_url"] = None
         return params
 
@@ -337,7 +358,9 @@ class GladiaEmulator:
             return cached
         builder = build_live_result if job.kind == "live" else build_result
         result = builder(
-            seed=key, duration=job.audio_duration, channels=job.channels,
+            seed=key,
+            duration=job.audio_duration,
+            channels=job.channels,
             options=job.request_params,
         )
         self._result_cache[key] = result
@@ -416,8 +439,11 @@ class GladiaEmulator:
         except web.HTTPException as exc:
             if exc.status < 400:
                 raise
-            message = f"Cannot {request.method} {request.path}" if exc.status in (404, 405) \
+            message = (
+                f"Cannot {request.method} {request.path}"
+                if exc.status in (404, 405)
                 else (exc.reason or "Error")
+            )
             status = 404 if exc.status == 405 else exc.status
             response = self._error_response(request, status, message)
         if rule is not None:
@@ -449,9 +475,7 @@ class GladiaEmulator:
         if rule.kind == "reset_after_body":
             _drop(request)
             return web.Response(status=499)
-        if rule.kind in ("truncated_json", "malformed_json") and isinstance(
-            response, web.Response
-        ):
+        if rule.kind in ("truncated_json", "malformed_json") and isinstance(response, web.Response):
             body = response.body if isinstance(response.body, bytes) else b""
             if rule.kind == "truncated_json":
                 broken = body[: len(body) // 2] if body else b"{"
@@ -500,14 +524,16 @@ class GladiaEmulator:
         else:
             raise _ApiError(
                 400,
-                "Unsupported Content-Type: use multipart/form-data (part \"audio\") "
+                'Unsupported Content-Type: use multipart/form-data (part "audio") '
                 "or application/json (audio_url)",
             )
         self._uploads[upload.id] = upload
         self.stats.uploads += 1
         return _json(
-            {"audio_url": f"{self._base_url(request)}/file/{upload.id}",
-             "audio_metadata": upload.metadata()}
+            {
+                "audio_url": f"{self._base_url(request)}/file/{upload.id}",
+                "audio_metadata": upload.metadata(),
+            }
         )
 
     def _own_upload(self, request: web.Request, url: str) -> tuple[bool, Upload | None]:
@@ -531,15 +557,25 @@ class GladiaEmulator:
         new_id = str(uuid.uuid4())
         if existing is not None:
             return Upload(
-                id=new_id, filename=existing.filename, extension=existing.extension,
-                size=existing.size, audio_duration=existing.audio_duration,
-                number_of_channels=existing.number_of_channels, source=url,
-                content_type=existing.content_type, data=existing.data, path=existing.path,
+                id=new_id,
+                filename=existing.filename,
+                extension=existing.extension,
+                size=existing.size,
+                audio_duration=existing.audio_duration,
+                number_of_channels=existing.number_of_channels,
+                source=url,
+                content_type=existing.content_type,
+                data=existing.data,
+                path=existing.path,
             )
         info = info_from_url(url)
         return Upload(
-            id=new_id, filename=info.filename, extension=info.extension, size=info.size,
-            audio_duration=info.audio_duration, number_of_channels=info.number_of_channels,
+            id=new_id,
+            filename=info.filename,
+            extension=info.extension,
+            size=info.size,
+            audio_duration=info.audio_duration,
+            number_of_channels=info.number_of_channels,
             source=url,
         )
 
@@ -603,9 +639,14 @@ class GladiaEmulator:
                 path.unlink(missing_ok=True)
             raise
         return Upload(
-            id=upload_id, filename=filename, extension=info.extension, size=size,
-            audio_duration=info.audio_duration, number_of_channels=info.number_of_channels,
-            content_type=content_type, data=bytes(kept) if kept is not None else None,
+            id=upload_id,
+            filename=filename,
+            extension=info.extension,
+            size=size,
+            audio_duration=info.audio_duration,
+            number_of_channels=info.number_of_channels,
+            content_type=content_type,
+            data=bytes(kept) if kept is not None else None,
             path=path,
         )
 
@@ -627,14 +668,18 @@ class GladiaEmulator:
         file_info: dict[str, Any]
         if upload is not None:
             file_info = {
-                "id": upload.id, "filename": upload.filename, "source": upload.source,
+                "id": upload.id,
+                "filename": upload.filename,
+                "source": upload.source,
                 "audio_duration": upload.audio_duration,
                 "number_of_channels": upload.number_of_channels,
             }
         else:
             info = info_from_url(url)
             file_info = {
-                "id": str(uuid.uuid4()), "filename": info.filename, "source": url,
+                "id": str(uuid.uuid4()),
+                "filename": info.filename,
+                "source": url,
                 "audio_duration": info.audio_duration,
                 "number_of_channels": info.number_of_channels,
             }
@@ -688,8 +733,9 @@ class GladiaEmulator:
         job_id = request.match_info["id"]
         job = self._store.by_id.get(job_id.lower()) if _UUID_RE.match(job_id) else None
         scope = request.path.split("/")[2]
-        wrong_kind = scope != "transcription" and (scope == "live") != (job is not None
-                                                                          and job.kind == "live")
+        wrong_kind = scope != "transcription" and (scope == "live") != (
+            job is not None and job.kind == "live"
+        )
         if job is None or wrong_kind:
             noun = {"live": "live", "pre-recorded": "pre recorded"}.get(scope, "transcription")
             raise _ApiError(404, f"The {noun} job doesn't exist or has been deleted")
@@ -760,8 +806,9 @@ class GladiaEmulator:
         base = f"{self._base_url(request)}{request.path}"
         keep: list[tuple[str, str]] = []
         for name in ("status", "kind"):
-            if (name == "status" and statuses is not None) or (name == "kind" and
-                                                                "kind" in query and kinds):
+            if (name == "status" and statuses is not None) or (
+                name == "kind" and "kind" in query and kinds
+            ):
                 for raw in query.getall(name):
                     keep.extend((name, v.strip()) for v in raw.split(",") if v.strip())
         for name in ("date", "before_date", "after_date", "custom_metadata"):
@@ -794,7 +841,9 @@ def _json(
     body: Any, *, status: int = 200, headers: Mapping[str, str] | None = None
 ) -> web.Response:
     return web.Response(
-        body=orjson.dumps(body), status=status, content_type="application/json",
+        body=orjson.dumps(body),
+        status=status,
+        content_type="application/json",
         headers=headers,
     )
 
@@ -841,8 +890,11 @@ def _semantic_problems(body: dict[str, Any]) -> list[str]:
         problems.append("diarization_config.min_speakers must be <= max_speakers")
     subs = body.get("subtitles_config") or {}
     shortest, longest = subs.get("minimum_duration"), subs.get("maximum_duration")
-    if isinstance(shortest, (int, float)) and isinstance(longest, (int, float)) \
-            and shortest > longest:
+    if (
+        isinstance(shortest, (int, float))
+        and isinstance(longest, (int, float))
+        and shortest > longest
+    ):
         problems.append("subtitles_config.minimum_duration must be <= maximum_duration")
     for flag, config in _REQUIRED_CONFIGS.items():
         if body.get(flag) is True and not body.get(config):
@@ -850,8 +902,9 @@ def _semantic_problems(body: dict[str, Any]) -> list[str]:
     return problems
 
 
-def _int_param(query: Mapping[str, str], name: str, default: int, minimum: int,
-               errors: list[str]) -> int:
+def _int_param(
+    query: Mapping[str, str], name: str, default: int, minimum: int, errors: list[str]
+) -> int:
     raw = query.get(name)
     if raw is None or raw == "":
         return default
@@ -866,16 +919,15 @@ def _int_param(query: Mapping[str, str], name: str, default: int, minimum: int,
     return value
 
 
-def _enum_list(query: Any, name: str, allowed: tuple[str, ...],
-               errors: list[str]) -> frozenset[str] | None:
+def _enum_list(
+    query: Any, name: str, allowed: tuple[str, ...], errors: list[str]
+) -> frozenset[str] | None:
     values = [v.strip() for raw in query.getall(name, []) for v in raw.split(",") if v.strip()]
     if not values:
         return None
     bad = [v for v in values if v not in allowed]
     if bad:
-        errors.append(
-            f'Field "{name}" must be one of the following values: {", ".join(allowed)}'
-        )
+        errors.append(f'Field "{name}" must be one of the following values: {", ".join(allowed)}')
         return None
     return frozenset(values)
 

@@ -12,10 +12,30 @@ __all__ = ["AudioInfo", "InvalidAudio", "info_from_url", "sniff"]
 
 # Bytes per second, from the docs' "estimated file size (1 hour)" table.
 _BYTES_PER_HOUR_MB = {
-    "3g2": 300, "3gp": 300, "aac": 60, "ac3": 215, "avi": 800, "eac3": 215, "flac": 260,
-    "flv": 400, "m4a": 60, "x-m4a": 60, "m4v": 800, "mkv": 800, "matroska": 800, "webm": 800,
-    "mov": 800, "mp2": 120, "mp3": 120, "mp4": 800, "ogg": 60, "opus": 30, "wav": 510,
-    "wmv": 800, "weba": 60, "oga": 60,
+    "3g2": 300,
+    "3gp": 300,
+    "aac": 60,
+    "ac3": 215,
+    "avi": 800,
+    "eac3": 215,
+    "flac": 260,
+    "flv": 400,
+    "m4a": 60,
+    "x-m4a": 60,
+    "m4v": 800,
+    "mkv": 800,
+    "matroska": 800,
+    "webm": 800,
+    "mov": 800,
+    "mp2": 120,
+    "mp3": 120,
+    "mp4": 800,
+    "ogg": 60,
+    "opus": 30,
+    "wav": 510,
+    "wmv": 800,
+    "weba": 60,
+    "oga": 60,
 }
 SUPPORTED_EXTENSIONS = frozenset(_BYTES_PER_HOUR_MB)
 HEADER_BYTES = 64 * 1024
@@ -90,9 +110,7 @@ def _parse_wav(head: bytes, size: int) -> AudioInfo:
             if channels <= 0 or byte_rate <= 0:
                 raise InvalidAudio("Invalid WAV file: missing or corrupt fmt chunk")
             available = max(0, size - body)
-            data_size = available if chunk_size in (0, 0xFFFFFFFF) else min(
-                chunk_size, available
-            )
+            data_size = available if chunk_size in (0, 0xFFFFFFFF) else min(chunk_size, available)
             return AudioInfo("wav", round(data_size / byte_rate, 6), channels)
         offset = body + chunk_size + (chunk_size & 1)
     raise InvalidAudio("Invalid WAV file: no data chunk found in the header")

@@ -123,10 +123,23 @@ def start_emulator_process(
     ``api_key``), and kills the process on exit.
     """
     args = [
-        python or sys.executable, "-m", "gladia_async.testing",
-        "--host", host, "--port", str(port),
-        "--job-duration", repr(job_duration), "--queue-delay", repr(queue_delay),
-        "--latency", repr(latency), "--storage", str(storage), "--seed-jobs", str(seed_jobs),
+        python or sys.executable,
+        "-m",
+        "gladia_async.testing",
+        "--host",
+        host,
+        "--port",
+        str(port),
+        "--job-duration",
+        repr(job_duration),
+        "--queue-delay",
+        repr(queue_delay),
+        "--latency",
+        repr(latency),
+        "--storage",
+        str(storage),
+        "--seed-jobs",
+        str(seed_jobs),
     ]
     for key in api_keys:
         args += ["--api-key", key]
@@ -181,8 +194,9 @@ def _await_url(process: subprocess.Popen[bytes], lines: queue.Queue[str], timeou
 
 def _await_ready(url: str, key: str, process: subprocess.Popen[bytes], timeout: float) -> None:
     deadline = time.monotonic() + timeout
-    request = urllib.request.Request(f"{url}/v2/pre-recorded?limit=1", headers={
-        "x-gladia-key": key})
+    request = urllib.request.Request(
+        f"{url}/v2/pre-recorded?limit=1", headers={"x-gladia-key": key}
+    )
     while time.monotonic() < deadline:
         if process.poll() is not None:
             raise RuntimeError(f"emulator process exited with {process.returncode}")

@@ -133,9 +133,7 @@ def _subtitles(utterances: list[dict[str, Any]], fmt: str, config: dict[str, Any
     parts: list[str] = [] if fmt == "srt" else ["WEBVTT\n"]
     for index, (start, end, text) in enumerate(cues, 1):
         head = f"{index}\n" if fmt == "srt" else ""
-        parts.append(
-            f"{head}{_timestamp(start, sep)} --> {_timestamp(end, sep)}\n{text}\n"
-        )
+        parts.append(f"{head}{_timestamp(start, sep)} --> {_timestamp(end, sep)}\n{text}\n")
     return "\n".join(parts)
 
 
@@ -184,8 +182,12 @@ def _entities(utterances: list[dict[str, Any]]) -> list[dict[str, Any]]:
             entity = kinds.get(bare)
             if entity:
                 out.append(
-                    {"entity_type": entity, "text": bare, "start": word["start"],
-                     "end": word["end"]}
+                    {
+                        "entity_type": entity,
+                        "text": bare,
+                        "start": word["start"],
+                        "end": word["end"],
+                    }
                 )
     return out
 
@@ -206,7 +208,7 @@ def _apply_spelling(utterances: list[dict[str, Any]], dictionary: dict[str, Any]
             core = token.rstrip(".?")
             replacement = mapping.get(core.lower())
             if replacement is not None:
-                word["word"] = replacement + token[len(core):]
+                word["word"] = replacement + token[len(core) :]
                 changed = True
         if changed:
             utt["text"] = " ".join(w["word"] for w in utt["words"])
@@ -302,8 +304,14 @@ def build_result(
         for index, utt in enumerate(utterances):
             sentiment, emotion = _SENTIMENTS[index % len(_SENTIMENTS)]
             rows.append(
-                {"text": utt["text"], "sentiment": sentiment, "emotion": emotion,
-                 "start": utt["start"], "end": utt["end"], "channel": utt["channel"]}
+                {
+                    "text": utt["text"],
+                    "sentiment": sentiment,
+                    "emotion": emotion,
+                    "start": utt["start"],
+                    "end": utt["end"],
+                    "channel": utt["channel"],
+                }
             )
         result["sentiment_analysis"] = _addon(
             orjson.dumps(rows).decode(), exec_time=exec_time, empty=not rows
@@ -314,9 +322,7 @@ def build_result(
         for prompt in prompts:
             text = prompt if isinstance(prompt, str) else " ".join(map(str, prompt))
             answer = f"Answer to '{text}': " + (sentences[0] if sentences else "(no speech)")
-            llm.append(
-                _addon({"prompt": text, "response": answer}, exec_time=exec_time)
-            )
+            llm.append(_addon({"prompt": text, "response": answer}, exec_time=exec_time))
         result["audio_to_llm"] = _addon(llm, exec_time=exec_time, empty=not llm)
     return result
 
@@ -334,8 +340,13 @@ def build_live_result(
     if post.get("chapterization"):
         utterances = result["transcription"]["utterances"]
         chapters = [
-            {"headline": u["text"][:40], "summary": u["text"], "start": u["start"],
-             "end": u["end"], "keywords": []}
+            {
+                "headline": u["text"][:40],
+                "summary": u["text"],
+                "start": u["start"],
+                "end": u["end"],
+                "keywords": [],
+            }
             for u in utterances[:: max(1, len(utterances) // 4)]
         ]
         result["chapterization"] = _addon({"chapters": chapters}, exec_time=0.1)

@@ -74,9 +74,7 @@ def _type_ok(expected: str, value: object) -> bool:
         return isinstance(value, bool)
     if expected == "number":
         return (
-            isinstance(value, (int, float))
-            and not isinstance(value, bool)
-            and math.isfinite(value)
+            isinstance(value, (int, float)) and not isinstance(value, bool) and math.isfinite(value)
         )
     if expected == "integer":
         if isinstance(value, bool):
