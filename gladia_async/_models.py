@@ -72,8 +72,7 @@ class OpenIntEnum(int, enum.Enum):
 
 
 class TranscriptionLanguageCode(OpenEnum):
-    """Specify the language in which it will be pronounced when sound comparison occurs. Default to
-    transcription language.
+    """A language the transcription can detect or be told.
 
     Spec schema: TranscriptionLanguageCodeEnum.
     """
@@ -478,7 +477,7 @@ class StreamingSupportedModels(OpenEnum):
 
 
 class StreamingSupportedRegions(OpenEnum):
-    """Streaming supported regions.
+    """Region of the servers a live session runs on.
 
     Spec schema: StreamingSupportedRegions.
     """
@@ -986,7 +985,7 @@ class BadRequestErrorResponse:
 
 @attrs.frozen(kw_only=True)
 class UnauthorizedErrorResponse:
-    """Body of a unauthorized error response.
+    """Body of an unauthorized error response.
 
     Spec schema: UnauthorizedErrorResponse.
     """
@@ -1009,7 +1008,7 @@ class UnauthorizedErrorResponse:
 
 @attrs.frozen(kw_only=True)
 class UnprocessableEntityErrorResponse:
-    """Body of a unprocessable entity error response.
+    """Body of an unprocessable entity error response.
 
     Spec schema: UnprocessableEntityErrorResponse.
     """
@@ -2161,7 +2160,7 @@ class ListHistoryResponse:
 
 @attrs.frozen(kw_only=True)
 class AudioChunkActionData:
-    """Payload of a audio chunk action live message.
+    """The ``data`` of an audio chunk live action.
 
     Spec schema: AudioChunkActionData.
     """
@@ -2206,7 +2205,7 @@ class LiveError:
 
 @attrs.frozen(kw_only=True)
 class AudioChunkAckData:
-    """Payload of a audio chunk acknowledgment live message.
+    """The ``data`` of an audio chunk acknowledgment live message.
 
     Spec schema: AudioChunkAckData.
     """
@@ -2261,7 +2260,7 @@ class CallbackLiveAudioChunkAckMessage:
 
 @attrs.frozen(kw_only=True)
 class EndRecordingMessageData:
-    """Payload of a end recording message live message.
+    """The ``data`` of an end recording live message.
 
     Spec schema: EndRecordingMessageData.
     """
@@ -2339,7 +2338,7 @@ class CallbackLiveEndSessionMessage:
 
 @attrs.frozen(kw_only=True)
 class TranslationData:
-    """Payload of a translation live message.
+    """The ``data`` of a translation live message.
 
     Spec schema: TranslationData.
     """
@@ -2400,7 +2399,7 @@ class CallbackLiveTranslationMessage:
 
 @attrs.frozen(kw_only=True)
 class NamedEntityRecognitionData:
-    """Payload of a named entity recognition live message.
+    """The ``data`` of a named entity recognition live message.
 
     Spec schema: NamedEntityRecognitionData.
     """
@@ -2499,7 +2498,7 @@ class PostChapterizationResult:
 
 @attrs.frozen(kw_only=True)
 class PostChapterizationMessageData:
-    """Payload of a post chapterization message live message.
+    """The ``data`` of a post chapterization live message.
 
     Spec schema: PostChapterizationMessageData.
     """
@@ -2614,7 +2613,7 @@ class CallbackLivePostFinalTranscriptMessage:
 
 @attrs.frozen(kw_only=True)
 class PostSummarizationMessageData:
-    """Payload of a post summarization message live message.
+    """The ``data`` of a post summarization live message.
 
     Spec schema: PostSummarizationMessageData.
     """
@@ -2718,7 +2717,7 @@ class SentimentAnalysisResult:
 
 @attrs.frozen(kw_only=True)
 class SentimentAnalysisData:
-    """Payload of a sentiment analysis live message.
+    """The ``data`` of a sentiment analysis live message.
 
     Spec schema: SentimentAnalysisData.
     """
@@ -2837,7 +2836,7 @@ class CallbackLiveStartSessionMessage:
 
 @attrs.frozen(kw_only=True)
 class StopRecordingAckData:
-    """Payload of a stop recording acknowledgment live message.
+    """The ``data`` of a stop recording acknowledgment live message.
 
     Spec schema: StopRecordingAckData.
     """
@@ -2892,7 +2891,7 @@ class CallbackLiveStopRecordingAckMessage:
 
 @attrs.frozen(kw_only=True)
 class TranscriptMessageData:
-    """Payload of a transcript message live message.
+    """The ``data`` of a transcript live message.
 
     Spec schema: TranscriptMessageData.
     """
@@ -2944,7 +2943,7 @@ class CallbackLiveTranscriptMessage:
 
 @attrs.frozen(kw_only=True)
 class SpeechMessageData:
-    """Payload of a speech message live message.
+    """The ``data`` of a speech live message.
 
     Spec schema: SpeechMessageData.
     """

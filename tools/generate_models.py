@@ -116,6 +116,8 @@ DESCRIPTIONS = {
     "InitStreamingResponse": "A newly created live session: its id and WebSocket URL.",
     "PatchRequestParamsDTO": "Body of a request patching a live session's parameters.",
     "Error": "An error reported on the live WebSocket.",
+    "TranscriptionLanguageCodeEnum": "A language the transcription can detect or be told.",
+    "StreamingSupportedRegions": "Region of the servers a live session runs on.",
     "ChapterizationSentence": "One sentence of a chapter.",
     "StreamingTranscriptionResultDTO": "Live transcription result: transcription and add-ons.",
     "SentimentAnalysisResult": "Sentiment and emotion of one part of the transcription.",
@@ -156,12 +158,16 @@ def single_enum(schema: dict[str, Any], prop: str) -> str | None:
     return enum[0] if enum and len(enum) == 1 else None
 
 
+def article(words: str) -> str:
+    return ("an " if words[:1] in "aeiou" else "a ") + words
+
+
 def describe(name: str, schema: dict[str, Any]) -> str:
+    if name in DESCRIPTIONS:
+        return DESCRIPTIONS[name]
     if schema.get("description"):
         text = ascii_text(schema["description"])
         return text if text.endswith(".") else text + "."
-    if name in DESCRIPTIONS:
-        return DESCRIPTIONS[name]
     event = single_enum(schema, "event")
     mtype = single_enum(schema, "type")
     if name.startswith("Callback") and event:
@@ -173,9 +179,12 @@ def describe(name: str, schema: dict[str, Any]) -> str:
     if name.endswith("Message") and mtype:
         return f"The ``{mtype}`` message, received on the live WebSocket."
     if name.endswith("ErrorResponse"):
-        return f"Body of a {words_of(name[: -len('ErrorResponse')])} error response."
+        return f"Body of {article(words_of(name[: -len('ErrorResponse')]))} error response."
     if name.endswith("Data"):
-        return f"Payload of a {words_of(name[: -len('Data')])} live message."
+        base = re.sub(r"(Message)?Data$", "", name)
+        kind = "action" if base.endswith("Action") else "message"
+        base = re.sub(r"Action$", "", base)
+        return f"The ``data`` of {article(words_of(base))} live {kind}."
     if re.search(r"Config(DTO|Dto)?$", name):
         return f"Settings of the {words_of(re.sub(r'Config(DTO|Dto)?$', '', name))} feature."
     if name.endswith("DTO"):
