@@ -6,7 +6,6 @@ spread and the ratio of the median to a baseline measured in the same run.
 
 from __future__ import annotations
 
-import asyncio
 import importlib.metadata
 import json
 import os
@@ -23,18 +22,17 @@ from typing import Any
 __all__ = [
     "MIB",
     "OFFICIAL",
-    "RAW",
     "OURS",
+    "RAW",
     "CaseResult",
     "Goal",
     "Measurement",
     "cpu_model",
     "machine_description",
-    "official_sdk_available",
     "peak_rss_mib",
     "render_markdown",
-    "run_child",
     "run_case_cli",
+    "run_child",
 ]
 
 MIB = 1024 * 1024
@@ -155,6 +153,8 @@ def _fmt(value: float, unit: str) -> str:
         return f"{value:.2f} ms"
     if unit == "MiB":
         return f"{value:.1f} MiB"
+    if abs(value) >= 1000:
+        return f"{value:,.0f} {unit}".strip()
     return f"{value:.3g} {unit}".strip()
 
 
@@ -244,14 +244,6 @@ def machine_description() -> str:
         "- Packages: " + ", ".join(f"{p} {_version(p)}" for p in PACKAGES),
     ]
     return "\n".join(lines)
-
-
-def official_sdk_available() -> bool:
-    try:
-        import gladiaio_sdk  # noqa: F401
-    except ImportError:
-        return False
-    return True
 
 
 # -- measuring -----------------------------------------------------------------------------

@@ -24,8 +24,15 @@ import time
 from typing import Any
 
 from . import _official
-from ._common import OFFICIAL, RAW, CaseResult, current_rss_mib, peak_rss_mib, run_case_cli
-from ._common import run_child
+from ._common import (
+    OFFICIAL,
+    RAW,
+    CaseResult,
+    current_rss_mib,
+    peak_rss_mib,
+    run_case_cli,
+    run_child,
+)
 
 PAGE = 100
 WORK_SECONDS = 0.02  # consumer work per page in the "consumer" scenarios
@@ -211,10 +218,10 @@ def run(quick: bool = False) -> CaseResult:
     with start_emulator_process(seed_jobs=large, latency=0.02) as emu:
         _walks(result, emu, large_label, base, large, large_rounds)
         pair = [OURS_PREFETCH, OURS_SERIAL]
-        _walks(result, emu, async_label, pair, consumer, large_rounds, work="async",
-               max_items=consumer)
-        _walks(result, emu, cpu_label, pair, consumer, large_rounds, work="cpu",
-               max_items=consumer)
+        _walks(
+            result, emu, async_label, pair, consumer, large_rounds, work="async", max_items=consumer
+        )
+        _walks(result, emu, cpu_label, pair, consumer, large_rounds, work="cpu", max_items=consumer)
     if _official.available():
         result.notes.append(
             f"official SDK measured once on the {small:,}-job walk only: its per-item parsing "

@@ -62,7 +62,9 @@ def run(quick: bool = False) -> CaseResult:
         (OURS_TRANSPORT, lambda: structure(orjson.loads(raw), TranscriptionJob)),
     ]
     for name, fn in cases:
-        result.add(name, "parse time", "s", [ms / 1000 for ms in measure(fn, repeat)], baseline=JSON)
+        result.add(
+            name, "parse time", "s", [ms / 1000 for ms in measure(fn, repeat)], baseline=JSON
+        )
     if _official.available():
         from gladiaio_sdk.v2.prerecorded.generated_types import PreRecordedV2Response
 

@@ -17,8 +17,17 @@ from pathlib import Path
 from typing import Any
 
 from . import _official
-from ._common import MIB, OFFICIAL, OURS, RAW, CaseResult, current_rss_mib, peak_rss_mib
-from ._common import run_case_cli, run_child
+from ._common import (
+    MIB,
+    OFFICIAL,
+    OURS,
+    RAW,
+    CaseResult,
+    current_rss_mib,
+    peak_rss_mib,
+    run_case_cli,
+    run_child,
+)
 
 CONTENDERS = {RAW: "raw", OURS: "ours", OFFICIAL: "official"}
 

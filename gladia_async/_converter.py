@@ -32,6 +32,7 @@ from cattrs.errors import BaseValidationError, StructureHandlerNotFoundError
 from cattrs.gen import make_dict_structure_fn, make_dict_unstructure_fn, override
 
 from . import _models
+from ._errors import ResponseFormatError
 from ._models import OpenEnum, OpenIntEnum
 
 __all__ = [
@@ -48,14 +49,6 @@ __all__ = [
 ]
 
 T = TypeVar("T")
-
-
-class ResponseFormatError(ValueError):
-    """The server's answer is not what the spec describes (missing field, wrong type)."""
-
-    def __init__(self, message: str, *, cls_name: str) -> None:
-        super().__init__(message)
-        self.cls_name = cls_name
 
 
 #: What structuring malformed data can raise (``detailed_validation`` is off for speed, so
@@ -377,13 +370,17 @@ def loads_or_raise(raw: bytes | str, cls: type[T]) -> T:
     try:
         data = orjson.loads(raw) if len(raw) < GC_PAUSE_BYTES else None
     except orjson.JSONDecodeError as exc:
-        raise ResponseFormatError(f"the response is not valid JSON: {exc}", cls_name=name) from exc
+        raise ResponseFormatError(
+            f"the response is not valid JSON: {exc}", cls_name=name, invalid_json=True
+        ) from exc
     if data is not None:
         return structure_or_raise(data, cls)
     try:
         return loads(raw, cls)
     except orjson.JSONDecodeError as exc:
-        raise ResponseFormatError(f"the response is not valid JSON: {exc}", cls_name=name) from exc
+        raise ResponseFormatError(
+            f"the response is not valid JSON: {exc}", cls_name=name, invalid_json=True
+        ) from exc
     except StructureError as exc:
         raise _format_error(exc, name) from exc
 

@@ -89,8 +89,10 @@ class ResponseFormatError(TransportError):
     Raised instead of an ``AttributeError``/``KeyError`` from deep inside the parser.
     """
 
-    def __init__(self, message: str, *, cls_name: str = "") -> None:
+    def __init__(self, message: str, *, cls_name: str = "", invalid_json: bool = False) -> None:
         self.cls_name = cls_name
+        #: True when the body was not JSON at all (cut short, an HTML error page): retryable.
+        self.invalid_json = invalid_json
         super().__init__(message)
 
 

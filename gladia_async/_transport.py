@@ -21,8 +21,7 @@ import orjson
 from yarl import URL
 
 from ._config import RetryPolicy, Timeouts
-from ._converter import ResponseFormatError as _ConverterFormatError
-from ._converter import structure
+from ._converter import loads_or_raise
 from ._errors import (
     APIStatusError,
     ConfigurationError,
@@ -189,12 +188,33 @@ class Transport:
         ok: Collection[int] = (200, 201),
         timeout: Literal["request", "upload"] = "request",
     ) -> T:
-        """Send a request and structure its JSON body into ``cls``."""
-        async with self.stream(
-            method, url, retry=retry, json=json, data=data, params=params, ok=ok, timeout=timeout
-        ) as response:
-            raw = await self._read(response)
-        return decode(raw, cls, response)
+        """Send a request and structure its JSON body into ``cls``.
+
+        For a request that is safe to repeat, a body cut short (dropped connection, truncated
+        or malformed JSON) is retried like a failed request.
+        """
+        attempt = 0
+        while True:
+            attempt += 1
+            try:
+                async with self.stream(
+                    method,
+                    url,
+                    retry=retry,
+                    json=json,
+                    data=data,
+                    params=params,
+                    ok=ok,
+                    timeout=timeout,
+                ) as response:
+                    raw = await self._read(response)
+                return decode(raw, cls, response)
+            except (ResponseFormatError, ConnectionFailed, GladiaTimeout) as exc:
+                not_json = not isinstance(exc, ResponseFormatError) or exc.invalid_json
+                if retry != "always" or attempt >= self.retry.attempts or not not_json:
+                    raise
+                log.debug("retrying %s %s after a bad body (%s)", method, url.path, exc)
+                await anyio.sleep(self.retry.backoff(attempt, self._rng))
 
     async def request_empty(
         self, method: str, url: URL, *, retry: Retry, ok: Collection[int] = (200, 202, 204)
@@ -392,19 +412,16 @@ class Transport:
 
 def decode(raw: bytes, cls: type[T], response: aiohttp.ClientResponse) -> T:
     """Parse a JSON body into ``cls``, mapping any failure to :class:`ResponseFormatError`."""
-    where = f"{response.method} {response.url.path}"
     try:
-        data = orjson.loads(raw)
-    except orjson.JSONDecodeError as exc:
+        return loads_or_raise(raw, cls)
+    except ResponseFormatError as exc:
         raise ResponseFormatError(
-            f"{where} answered {response.status} with a body that is not valid JSON ({exc}); "
-            "it may have been truncated. The request can be retried.",
-            cls_name=cls.__name__,
+            f"{response.method} {response.url.path} answered {response.status} with a body "
+            f"that does not match the API spec ({exc}). If it persists, report it with the "
+            "request_id.",
+            cls_name=exc.cls_name,
+            invalid_json=exc.invalid_json,
         ) from None
-    try:
-        return structure(data, cls)
-    except _ConverterFormatError as exc:
-        raise ResponseFormatError(f"{where}: {exc}", cls_name=cls.__name__) from None
 
 
 class _Unsent(Exception):

@@ -27,6 +27,7 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
+from gladia_async import GladiaError
 from gladia_async import _models as m
 from gladia_async._converter import (
     ResponseFormatError,
@@ -571,7 +572,7 @@ def test_malformed_data_is_a_response_format_error(broken: Any) -> None:
     with pytest.raises(ResponseFormatError) as info:
         structure_or_raise(broken, m.TranscriptionJob)
     assert info.value.cls_name == "TranscriptionJob"
-    assert isinstance(info.value, ValueError)
+    assert isinstance(info.value, GladiaError), "part of the SDK's error hierarchy"
     assert "TranscriptionJob" in str(info.value)
     with pytest.raises(ResponseFormatError):
         loads_or_raise(orjson.dumps(broken), m.TranscriptionJob)
