@@ -7,8 +7,8 @@ module adds the official SDK and the goals. Contenders:
 * ``json.loads`` (the floor every parser pays at least once, the baseline);
 * ``orjson.loads`` (for reference);
 * ours: ``gladia_async._converter.loads(raw, TranscriptionJob)`` (orjson + cattrs, with the
-  cyclic GC paused for large payloads), and the transport's path ``structure(orjson.loads(raw),
-  TranscriptionJob)`` (what ``GladiaSession.get()`` runs, see ``_transport.decode``);
+  cyclic GC paused for large payloads), and ``loads_or_raise(raw, TranscriptionJob)``, what
+  ``GladiaSession.get()`` runs (``_transport.decode``: the same plus error mapping);
 * official: ``PreRecordedV2Response.from_dict(json.loads(raw))`` (what its ``get()`` runs:
   httpx's ``response.json()`` then dataclasses-json). Limited to few repetitions when slow.
 """
@@ -25,7 +25,7 @@ from ._common import OFFICIAL, OURS, CaseResult, run_case_cli
 
 JSON = "json.loads"
 ORJSON = "orjson.loads"
-OURS_TRANSPORT = "ours, transport path (orjson + structure)"
+OURS_TRANSPORT = "ours, transport path (loads_or_raise)"
 
 
 def run(quick: bool = False) -> CaseResult:
@@ -37,7 +37,7 @@ def run(quick: bool = False) -> CaseResult:
     try:
         import orjson
 
-        from gladia_async._converter import loads, structure
+        from gladia_async._converter import loads, loads_or_raise
         from gladia_async._models import TranscriptionJob
 
         from ._fixtures import make_large_job
@@ -59,7 +59,7 @@ def run(quick: bool = False) -> CaseResult:
         (JSON, lambda: json.loads(raw)),
         (ORJSON, lambda: orjson.loads(raw)),
         (OURS, lambda: loads(raw, TranscriptionJob)),
-        (OURS_TRANSPORT, lambda: structure(orjson.loads(raw), TranscriptionJob)),
+        (OURS_TRANSPORT, lambda: loads_or_raise(raw, TranscriptionJob)),
     ]
     for name, fn in cases:
         result.add(

@@ -38,6 +38,7 @@ from ._errors import (
     GladiaTimeout,
     InvalidInput,
     JobFailedError,
+    ResponseFormatError,
     ServerError,
 )
 from ._models import JobCreated, JobStatus, TranscriptionJob, TranscriptionOptions, UploadedAudio
@@ -279,7 +280,7 @@ class BatchRun:
                 return await session.submit(
                     audio, self._options, custom_metadata={TOKEN_KEY: token}
                 )
-            except (ConnectionFailed, GladiaTimeout, ServerError) as exc:
+            except (ConnectionFailed, GladiaTimeout, ServerError, ResponseFormatError) as exc:
                 last = exc  # the job may exist: look before creating again
         assert last is not None
         raise last

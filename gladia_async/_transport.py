@@ -8,6 +8,7 @@ the server rejected it before doing anything, as with 429).
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import random
 import time
@@ -17,6 +18,7 @@ from typing import Any, Literal, TypeVar
 
 import aiohttp
 import anyio
+import anyio.lowlevel
 import orjson
 from yarl import URL
 
@@ -334,6 +336,12 @@ class Transport:
                     timeout=self._timeout(timeout),
                     allow_redirects=False,
                 )
+            except asyncio.CancelledError:
+                # aiohttp cancels its body-writer task but does not wait for it; give it one
+                # shielded turn of the loop so no task of ours outlives the cancelled call.
+                with anyio.CancelScope(shield=True):
+                    await anyio.lowlevel.checkpoint()
+                raise
             except aiohttp.ClientConnectorError as exc:
                 raise _Unsent(
                     ConnectionFailed(

@@ -685,6 +685,7 @@ def _from_resolved(schema: dict[str, Any], depth: int) -> st.SearchStrategy[Any]
     return _JSON_VALUES
 
 
+@pytest.mark.reliability
 @settings(
     max_examples=50,
     deadline=None,
@@ -697,3 +698,30 @@ def test_generated_jobs_round_trip(document: dict[str, Any]) -> None:
     assert isinstance(job, m.TranscriptionJob)
     assert normalize(unstructure(job), schema) == normalize(document, schema)
     assert loads(dumps(job), m.TranscriptionJob) == job
+
+
+@pytest.mark.reliability
+@pytest.mark.parametrize(
+    "schema_name",
+    [
+        "StreamingResponse",
+        "AudioUploadResponse",
+        "InitPreRecordedTranscriptionResponse",
+        "FileResponse",
+        "TranscriptionResultDTO",
+    ],
+)
+@settings(
+    max_examples=25,
+    deadline=None,
+    suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large],
+)
+@given(data=st.data())
+def test_generated_documents_of_other_schemas_round_trip(
+    schema_name: str, data: st.DataObject
+) -> None:
+    schema = SCHEMAS[schema_name]
+    cls = m.SPEC_SCHEMAS[schema_name]
+    document = data.draw(from_schema(schema))
+    obj = structure(document, cls)
+    assert normalize(unstructure(obj), schema) == normalize(document, schema)
