@@ -89,7 +89,7 @@ def run(quick: bool = False, size_mib: int | None = None) -> CaseResult:
     from gladia_async.testing import start_emulator_process
 
     size_mib = size_mib or (128 if quick else 500)
-    rounds = 2 if quick else 3
+    rounds = 3 if quick else 5
     result = CaseResult(
         "upload",
         "Large upload: memory and time",
@@ -139,7 +139,7 @@ def run(quick: bool = False, size_mib: int | None = None) -> CaseResult:
     result.goal(f"ours peak RSS growth < 32 MiB ({size_mib} MiB file)", ours_growth, 32)
     if official is not None and official.samples and ours_growth is not None:
         result.goal(
-            "ours memory growth <= official SDK's (MiB over official)",
+            "ours memory growth <= official SDK's (ours - official, MiB)",
             ours_growth - official.median,
             0,
         )
