@@ -24,13 +24,13 @@ import sys
 import time
 import uuid
 from collections.abc import AsyncIterable, Callable, Iterable
-from types import TracebackType
 from typing import TYPE_CHECKING, Any
 
 import anyio
 import attrs
 from anyio.streams.memory import MemoryObjectReceiveStream, MemoryObjectSendStream
 
+from ._closing import AsyncClosing
 from ._errors import (
     AuthenticationError,
     ConnectionFailed,
@@ -94,7 +94,7 @@ class Progress:
 ProgressCallback = Callable[[Progress], None]
 
 
-class BatchRun:
+class BatchRun(AsyncClosing):
     """The stream of a batch's outcomes: async iterator and async context manager.
 
     Outcomes come as jobs finish, not in input order; each carries its ``source`` and ``index``.
@@ -133,17 +133,6 @@ class BatchRun:
 
     def __aiter__(self) -> BatchRun:
         return self
-
-    async def __aenter__(self) -> BatchRun:
-        return self
-
-    async def __aexit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
-        await self.aclose()
 
     async def __anext__(self) -> Outcome:
         if self._runner is None:

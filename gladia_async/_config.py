@@ -83,7 +83,7 @@ class PollPolicy:
 
     interval_initial: float = attrs.field(default=0.5, validator=_non_negative)
     interval_max: float = attrs.field(default=5.0, validator=_non_negative)
-    multiplier: float = attrs.field(default=1.5, validator=attrs.validators.ge(1.0))
+    multiplier: float = attrs.field(default=1.25, validator=attrs.validators.ge(1.0))
     deadline: float | None = attrs.field(default=3600.0, validator=_non_negative)
 
     def interval(self, poll_number: int) -> float:

@@ -10,13 +10,13 @@ from __future__ import annotations
 import asyncio
 import datetime as dt
 from collections.abc import Mapping, Sequence
-from types import TracebackType
 from typing import TYPE_CHECKING, Any
 
 import attrs
 import orjson
 from yarl import URL
 
+from ._closing import AsyncClosing
 from ._errors import InvalidInput
 from ._models import JobPage, JobStatus, LiveJob, TranscriptionJob
 
@@ -118,7 +118,7 @@ class JobFilters:
         return cls(endpoint=endpoint, params=tuple(params))
 
 
-class PageStream:
+class PageStream(AsyncClosing):
     """Async iterator over listing pages; also an async context manager.
 
     With ``prefetch`` it fetches the next page while the caller works on the current one (one
@@ -137,17 +137,6 @@ class PageStream:
 
     def __aiter__(self) -> PageStream:
         return self
-
-    async def __aenter__(self) -> PageStream:
-        return self
-
-    async def __aexit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
-        await self.aclose()
 
     async def _fetch(self, url: URL, params: Any) -> Page:
         return await self._transport.request_json(
@@ -211,7 +200,7 @@ class PageStream:
                 task.cancel()
 
 
-class JobStream:
+class JobStream(AsyncClosing):
     """Async iterator over the jobs of a listing, page after page; also an async context manager.
 
     Items are :class:`TranscriptionJob` or :class:`LiveJob`, by their ``kind``.
@@ -226,17 +215,6 @@ class JobStream:
 
     def __aiter__(self) -> JobStream:
         return self
-
-    async def __aenter__(self) -> JobStream:
-        return self
-
-    async def __aexit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
-        await self.aclose()
 
     async def __anext__(self) -> TranscriptionJob | LiveJob:
         if self._max_items is not None and self._seen >= self._max_items:

@@ -9,11 +9,11 @@ import time
 from collections.abc import Iterable, Mapping, Sequence
 from datetime import datetime
 from pathlib import Path
-from types import TracebackType
 from typing import TYPE_CHECKING, Any, Literal
 
 import anyio
 
+from ._closing import AsyncClosing
 from ._config import Limits, PollPolicy, RetryPolicy, Timeouts
 from ._converter import unstructure
 from ._errors import ConfigurationError, GladiaTimeout, InvalidInput, JobFailedError
@@ -43,7 +43,7 @@ def job_id_of(job: object, argument: str = "job") -> str:
     return check_job_id(job, argument)
 
 
-class GladiaSession:
+class GladiaSession(AsyncClosing):
     """An open connection to Gladia's API: uploads, jobs, polling, listings, batches.
 
     Use it as an async context manager; it owns one aiohttp connection pool, created inside the
@@ -115,17 +115,6 @@ class GladiaSession:
     def transport(self) -> Transport:
         """The HTTP transport (connection pool, retry policy); for instrumentation and tests."""
         return self._transport
-
-    async def __aenter__(self) -> GladiaSession:
-        return self
-
-    async def __aexit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
-        await self.aclose()
 
     async def aclose(self) -> None:
         """Close the connection pool. Called by ``async with``; idempotent."""

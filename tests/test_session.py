@@ -308,3 +308,43 @@ async def test_session_closes_its_pool_on_exit(emu: Any, wav: Path) -> None:
         assert connector is not None and not connector.closed
         assert open_connections(gladia) == 0
     assert connector.closed
+
+
+async def test_one_session_serves_concurrent_web_handlers(emu: Any, wav: Path) -> None:
+    """The web-app pattern: a session opened at start-up, shared by every request handler."""
+    from aiohttp import ClientSession, web
+
+    gladia_key = web.AppKey("gladia", GladiaSession)
+
+    async def lifespan(app: web.Application) -> AsyncIterator[None]:
+        async with GladiaSession(api_key=emu.api_key, base_url=emu.url, poll=FAST_POLL) as g:
+            app[gladia_key] = g
+            yield
+
+    async def handler(request: web.Request) -> web.Response:
+        job = await request.app[gladia_key].transcribe(wav)
+        return web.json_response({"id": job.id, "status": job.status.value})
+
+    app = web.Application()
+    app.cleanup_ctx.append(lifespan)
+    app.router.add_get("/t", handler)
+    runner = web.AppRunner(app)
+    await runner.setup()
+    await web.TCPSite(runner, "127.0.0.1", 0).start()
+    port = runner.addresses[0][1]
+    try:
+        async with ClientSession() as client:
+
+            async def call() -> dict[str, str]:
+                async with client.get(f"http://127.0.0.1:{port}/t") as response:
+                    assert response.status == 200
+                    body: dict[str, str] = await response.json()
+                    return body
+
+            import asyncio
+
+            results = await asyncio.gather(*(call() for _ in range(20)))
+        assert {r["status"] for r in results} == {"done"}
+        assert len({r["id"] for r in results}) == 20
+    finally:
+        await runner.cleanup()
