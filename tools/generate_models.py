@@ -25,7 +25,7 @@ from pathlib import Path
 from typing import Any
 
 ROOT = Path(__file__).resolve().parent.parent
-DEFAULT_SPEC = Path("/work/shared/reference/gladia-openapi.json")
+DEFAULT_SPEC = Path(__file__).resolve().parent.parent / "spec" / "gladia-openapi.json"
 DEFAULT_OUT = ROOT / "gladia_async" / "_models.py"
 LINE = 100
 
