@@ -34,7 +34,6 @@ from ._closing import AsyncClosing
 from ._errors import (
     AuthenticationError,
     ConnectionFailed,
-    GladiaError,
     GladiaTimeout,
     InvalidInput,
     JobFailedError,
@@ -201,7 +200,7 @@ class BatchRun(AsyncClosing):
         except AuthenticationError:
             tg.cancel_scope.cancel()
             raise
-        except (GladiaError, OSError) as exc:
+        except Exception as exc:  # any failure is this source's outcome; cancellation is not
             self.progress.failed += 1
             outcome = Outcome(source=source, index=index, job_id=job_id, error=exc)
         else:

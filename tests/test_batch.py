@@ -182,3 +182,18 @@ async def test_batch_options_are_checked_before_any_request(small_wavs: list[Pat
         with pytest.raises(InvalidInput):
             gladia.transcribe_many("one-file.wav")
         assert emu.stats.requests_total == 0
+
+
+async def test_a_source_that_breaks_mid_read_is_its_own_outcome(tmp_path: Path) -> None:
+    good = write_wav(tmp_path / "good.wav", seconds=0.2)
+
+    async def broken() -> AsyncIterator[bytes]:
+        yield b"RIFF"
+        raise RuntimeError("disk went away")
+
+    async with run_emulator(job_duration=0.02) as emu, _session(emu) as gladia:
+        outcomes = [o async for o in gladia.transcribe_many([str(good), broken()])]
+    assert len(outcomes) == 2
+    by_ok = {o.ok: o for o in outcomes}
+    assert by_ok[True].source == str(good)
+    assert by_ok[False].error is not None
