@@ -1,0 +1,1 @@
+"""Benchmark suite: ``python -m benchmarks [--quick] [--only CASE]`` (see README.md)."""

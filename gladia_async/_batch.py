@@ -302,7 +302,7 @@ def transcribe_many(
     *,
     on_progress: ProgressCallback | None = None,
     timeout: float | None = None,
-    max_in_flight: int = 300,
+    max_in_flight: int = 1000,
 ) -> BatchRun:
     """Return the stream of outcomes for ``sources`` (see :class:`BatchRun`)."""
     if isinstance(sources, (str, bytes, os.PathLike)):

@@ -22,9 +22,10 @@ def _non_negative(_: Any, attribute: Any, value: Any) -> None:
 class Timeouts:
     """Per-operation time limits in seconds; ``None`` means no limit.
 
-    ``connect`` bounds opening a connection, ``read`` bounds the wait between two reads of a
-    response, ``request`` bounds one HTTP request end to end (headers and body), ``upload``
-    replaces ``request`` for uploads and downloads, whose size makes them slow by nature.
+    ``connect`` bounds opening a connection; ``request`` bounds one ordinary HTTP request end
+    to end (headers and body); ``upload`` bounds an upload or download end to end (none by
+    default: their size makes them slow by nature), and ``read`` bounds the wait between two
+    reads of such a streamed transfer, so a stalled one still fails.
     """
 
     connect: float | None = attrs.field(default=10.0, validator=_non_negative)

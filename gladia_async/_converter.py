@@ -124,6 +124,7 @@ converter.register_unstructure_hook_func(_is_open_enum, lambda member: member._v
 # -- unions --------------------------------------------------------------------------------
 
 _PRIMITIVES = (str, int, float, bool)
+_SCALARS: dict[Any, str] = {str: "str", int: "int", float: "float", bool: "bool"}
 
 
 def _union_members(t: Any) -> tuple[Any, ...]:
@@ -181,6 +182,37 @@ def _union_structure_factory(t: Any) -> Callable[[Any, Any], Any]:
 
 converter.register_structure_hook_factory(_is_object_union, _union_structure_factory)
 
+
+def _is_optional(t: Any) -> bool:
+    members = _union_members(t)
+    return len(members) == 2 and type(None) in members
+
+
+def _optional_structure_factory(t: Any) -> Callable[[Any, Any], Any]:
+    """``X | None`` with X's hook resolved once, not dispatched on every value.
+
+    cattrs' generic optional handler looks X's hook up per call; results hold tens of
+    thousands of optional fields, so that lookup was a sixth of a ``get()``'s CPU.
+    """
+    (inner,) = [m for m in _union_members(t) if m is not type(None)]
+    if inner in _SCALARS:
+
+        def structure_optional_scalar(value: Any, _: Any) -> Any:
+            if value is None or type(value) is inner:
+                return value
+            return inner(value)
+
+        return structure_optional_scalar
+    hook = converter.get_structure_hook(inner)
+
+    def structure_optional(value: Any, _: Any) -> Any:
+        return None if value is None else hook(value, inner)
+
+    return structure_optional
+
+
+converter.register_structure_hook_factory(_is_optional, _optional_structure_factory)
+
 # -- attrs classes: renamed keys and always-serialized nullable fields -------------------------
 
 
@@ -208,8 +240,6 @@ converter.register_unstructure_hook_factory(attrs.has, _unstructure_factory)
 # ``object.__new__`` and one slot store per field, with the same coercions cattrs applies
 # (``str()``/``float()``/``int()``/``bool()``, enum lookup) and the same errors (KeyError for a
 # missing required key, ValueError/TypeError for a bad value).
-
-_SCALARS: dict[Any, str] = {str: "str", int: "int", float: "float", bool: "bool"}
 
 
 def _scalar_of(t: Any) -> tuple[Any, bool] | None:

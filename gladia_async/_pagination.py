@@ -161,6 +161,11 @@ class PageStream(AsyncClosing):
             else:
                 raise StopAsyncIteration
             self._advance(page)
+            if self._pending:
+                # Let the prefetch put its request on the wire now: a consumer that works
+                # through the page without awaiting would otherwise delay it to the next page.
+                for _ in range(3):
+                    await asyncio.sleep(0)
         except BaseException:
             self._done = True
             await self.aclose()

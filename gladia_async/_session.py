@@ -85,11 +85,12 @@ class GladiaSession(AsyncClosing):
             raise InvalidInput("api", f"must be 'pre-recorded' or 'transcription', got {api!r}")
         self.limits = limits or Limits()
         if max_concurrency is not None:
+            # One number for the common case: every stage may use the whole pool.
             self.limits = Limits(
                 max_connections=max_concurrency,
-                uploads=min(self.limits.uploads, max_concurrency),
-                submissions=min(self.limits.submissions, max_concurrency),
-                polls=min(self.limits.polls, max_concurrency),
+                uploads=max_concurrency,
+                submissions=max_concurrency,
+                polls=max_concurrency,
             )
         self.poll_policy = poll or PollPolicy()
         self.api = api
@@ -247,7 +248,7 @@ class GladiaSession(AsyncClosing):
                 ) as response,
                 await anyio.open_file(tmp_name, "wb") as out,
             ):
-                async for chunk in response.content.iter_chunked(1 << 20):
+                async for chunk in self._transport.iter_chunks(response):
                     await out.write(chunk)
             await tmp.rename(target)
         except BaseException:
@@ -452,15 +453,31 @@ class GladiaSession(AsyncClosing):
         *,
         on_progress: ProgressCallback | None = None,
         timeout: float | None = None,
+        max_in_flight: int = 1000,
     ) -> BatchRun:
         """Transcribe many files or URLs concurrently; yield each outcome as it completes.
 
-        See :func:`gladia_async.transcribe_many` semantics in the README: every source gets
-        exactly one :class:`Outcome`; job creation is exactly-once; breaking out of the loop
-        cancels all in-flight work.
+        Every source gets exactly one :class:`Outcome`; job creation is exactly-once; leaving
+        ``async with`` (or cancelling) stops all in-flight work. At most ``max_in_flight``
+        sources are in progress at once, which also bounds memory for huge inputs; note that
+        Gladia queues about 300 jobs per account and answers 429 beyond, which the batch
+        absorbs by backing off. Stage limits come from the session's :class:`Limits`.
         """
         from ._batch import transcribe_many
 
         if options is not None:
             self._job_body("https://example.invalid/a", options, None)
-        return transcribe_many(self, sources, options, on_progress=on_progress, timeout=timeout)
+        if (
+            isinstance(max_in_flight, bool)
+            or not isinstance(max_in_flight, int)
+            or max_in_flight < 1
+        ):
+            raise InvalidInput("max_in_flight", f"must be an integer >= 1, got {max_in_flight!r}")
+        return transcribe_many(
+            self,
+            sources,
+            options,
+            on_progress=on_progress,
+            timeout=timeout,
+            max_in_flight=max_in_flight,
+        )

@@ -111,6 +111,13 @@ class Transport:
         self._session: aiohttp.ClientSession | None = None
         self._connector: aiohttp.TCPConnector | None = None
         self._rng = random.Random()
+        t = timeouts
+        # Built once: ordinary requests are bounded end to end; streamed bodies (uploads,
+        # downloads) have no total by default but must keep moving (``read``).
+        self._timeouts: dict[str, aiohttp.ClientTimeout] = {
+            "request": aiohttp.ClientTimeout(total=t.request, connect=t.connect),
+            "upload": aiohttp.ClientTimeout(total=t.upload, connect=t.connect, sock_read=t.read),
+        }
         # Shared across every task of the session: a 429 slows the whole session down.
         self._paused_until = 0.0
         self.requests_sent = 0
@@ -171,9 +178,7 @@ class Transport:
         return headers
 
     def _timeout(self, kind: Literal["request", "upload"]) -> aiohttp.ClientTimeout:
-        t = self.timeouts
-        total = t.request if kind == "request" else t.upload
-        return aiohttp.ClientTimeout(total=total, connect=t.connect, sock_read=t.read)
+        return self._timeouts[kind]
 
     # -- requests --------------------------------------------------------------------------
 
@@ -228,15 +233,33 @@ class Transport:
     async def _read(self, response: aiohttp.ClientResponse) -> bytes:
         try:
             return await response.read()
+        except TimeoutError:  # before ClientConnectionError: aiohttp's timeouts are both
+            raise GladiaTimeout(
+                f"reading the response of {response.method} {response.url.path} timed out; "
+                "raise Timeouts.read/request if the server is slow"
+            ) from None
         except (aiohttp.ClientPayloadError, aiohttp.ClientConnectionError) as exc:
             raise ConnectionFailed(
                 f"the connection dropped while reading the response of {response.method} "
                 f"{response.url.path}: {type(exc).__name__}; the request may be retried"
             ) from None
+
+    async def iter_chunks(
+        self, response: aiohttp.ClientResponse, size: int = 1 << 20
+    ) -> AsyncIterator[bytes]:
+        """Yield a streamed response body, mapping stalls and drops to typed errors."""
+        try:
+            async for chunk in response.content.iter_chunked(size):
+                yield chunk
         except TimeoutError:
             raise GladiaTimeout(
-                f"reading the response of {response.method} {response.url.path} timed out; "
-                "raise Timeouts.read/request if the server is slow"
+                f"the body of {response.method} {response.url.path} stalled for more than "
+                "Timeouts.read seconds; retry, or raise Timeouts.read"
+            ) from None
+        except (aiohttp.ClientPayloadError, aiohttp.ClientConnectionError) as exc:
+            raise ConnectionFailed(
+                f"the connection dropped while streaming {response.url.path} "
+                f"({type(exc).__name__}); retry the download"
             ) from None
 
     @asynccontextmanager
@@ -356,18 +379,18 @@ class Transport:
                         "check the network or raise Timeouts.connect"
                     )
                 ) from None
+            except TimeoutError:  # before ClientConnectionError: aiohttp's timeouts are both
+                raise _MaybeSent(
+                    GladiaTimeout(
+                        f"{method} {url.path} got no complete answer in time; raise "
+                        "Timeouts.request/read/upload if the server or the file is slow"
+                    )
+                ) from None
             except (aiohttp.ClientConnectionError, aiohttp.ClientPayloadError) as exc:
                 raise _MaybeSent(
                     ConnectionFailed(
                         f"the connection dropped during {method} {url.path} "
                         f"({type(exc).__name__}); the server may or may not have processed it"
-                    )
-                ) from None
-            except TimeoutError:
-                raise _MaybeSent(
-                    GladiaTimeout(
-                        f"{method} {url.path} got no complete answer in time; raise "
-                        "Timeouts.request/read/upload if the server or the file is slow"
                     )
                 ) from None
             log.debug("%s %s -> %d", method, url.path, response.status)

@@ -197,6 +197,20 @@ async def test_a_hung_server_raises_a_typed_timeout_within_the_bound() -> None:
         assert open_connections(gladia) == 0
 
 
+async def test_a_stalled_download_raises_a_typed_timeout(tmp_path: Path) -> None:
+    faults = FaultPlan(rules=[FaultRule(route="GET */file", kind="delay", delay=30)])
+    async with run_emulator(faults=faults) as emu:
+        async with _session(emu, retry=RetryPolicy(attempts=1)) as gladia:
+            job = await gladia.transcribe(write_wav(tmp_path / "a.wav"))
+        timeouts = Timeouts(read=0.3)  # no total for transfers: only the stall bound
+        async with _session(emu, timeouts=timeouts, retry=RetryPolicy(attempts=1)) as gladia:
+            with anyio.fail_after(5):
+                with pytest.raises(GladiaTimeout):
+                    await gladia.download_audio(job, tmp_path / "back.wav")
+            assert open_connections(gladia) == 0
+        assert not (tmp_path / "back.wav").exists()
+
+
 async def test_poll_and_transcribe_deadlines(wav: Path) -> None:
     async with run_emulator(job_duration=60) as emu, _session(emu) as gladia:
         created = await gladia.submit("https://example.com/a.wav")
