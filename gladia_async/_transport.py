@@ -109,6 +109,8 @@ class Transport:
         self._verify_ssl = verify_ssl
         self._user_agent = user_agent or f"gladia-async/{__version__}"
         self._session: aiohttp.ClientSession | None = None
+        self._plain_headers = {"User-Agent": self._user_agent}
+        self._api_headers = {**self._plain_headers, "x-gladia-key": api_key.reveal()}
         self._connector: aiohttp.TCPConnector | None = None
         self._rng = random.Random()
         t = timeouts
@@ -139,7 +141,6 @@ class Transport:
             )
             self._session = aiohttp.ClientSession(
                 connector=self._connector,
-                headers={"User-Agent": self._user_agent},
                 json_serialize=lambda obj: orjson.dumps(obj).decode(),
                 auto_decompress=True,
                 trust_env=False,
@@ -171,11 +172,10 @@ class Transport:
             )
         return url
 
-    def _headers(self, url: URL, extra: Mapping[str, str] | None) -> dict[str, str]:
-        headers = dict(extra or {})
-        if origin_of(url) == self.origin:
-            headers["x-gladia-key"] = self._api_key.reveal()
-        return headers
+    def _headers(self, url: URL, extra: Mapping[str, str] | None) -> Mapping[str, str]:
+        # Pre-built per origin (aiohttp copies them): the key only for the API's own origin.
+        base = self._api_headers if origin_of(url) == self.origin else self._plain_headers
+        return {**base, **extra} if extra else base
 
     def _timeout(self, kind: Literal["request", "upload"]) -> aiohttp.ClientTimeout:
         return self._timeouts[kind]
@@ -204,17 +204,13 @@ class Transport:
         while True:
             attempt += 1
             try:
-                async with self.stream(
-                    method,
-                    url,
-                    retry=retry,
-                    json=json,
-                    data=data,
-                    params=params,
-                    ok=ok,
-                    timeout=timeout,
-                ) as response:
+                response = await self._open(
+                    method, url, retry, json, data, params, ok, timeout, None
+                )
+                try:
                     raw = await self._read(response)
+                finally:
+                    response.release()
                 return decode(raw, cls, response)
             except (ResponseFormatError, ConnectionFailed, GladiaTimeout) as exc:
                 not_json = not isinstance(exc, ResponseFormatError) or exc.invalid_json
@@ -280,6 +276,25 @@ class Transport:
 
         The response is released when the block exits, also on cancellation.
         """
+        response = await self._open(method, url, retry, json, data, params, ok, timeout, headers)
+        try:
+            yield response
+        finally:
+            response.release()
+
+    async def _open(
+        self,
+        method: str,
+        url: URL,
+        retry: Retry,
+        json: Any,
+        data: Callable[[], Any] | None,
+        params: Any,
+        ok: Collection[int],
+        timeout: Literal["request", "upload"],
+        headers: Mapping[str, str] | None,
+    ) -> aiohttp.ClientResponse:
+        """Send with retries; return the first successful response, unread (caller releases)."""
         policy = self.retry
         started = time.monotonic()
         attempt = 0
@@ -298,11 +313,7 @@ class Transport:
                     raise error from None
             else:
                 if response.status in ok:
-                    try:
-                        yield response
-                    finally:
-                        response.release()
-                    return
+                    return response
                 error = await self._status_error(response)
                 response.release()
                 if response.status not in policy.retry_statuses or retry == "never":
