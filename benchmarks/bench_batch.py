@@ -6,11 +6,8 @@ time of the whole batch (ratio to the raw aiohttp baseline) and HTTP requests pe
 * raw aiohttp: every file a task; upload, submit, then poll every 0.5 s (first poll after one
   interval); at most ``CONCURRENCY`` requests at once (the connector's limit).
 * ours: ``GladiaSession(max_concurrency=CONCURRENCY).transcribe_many(paths)`` with defaults
-  (stage limits from ``Limits``, ``PollPolicy`` backoff 0.5 s x 1.5).
-* ours, stage limits = 32: the same with ``Limits(uploads=32, submissions=32, polls=32)``.
-* ours, all files in flight: the same plus ``max_in_flight=len(paths)`` through the private
-  ``gladia_async._batch.transcribe_many`` (the session method keeps its default of 300): a
-  diagnostic that shows what the defaults cost.
+  (every stage limit = ``max_concurrency``, up to 1,000 sources in flight, ``PollPolicy``
+  backoff 0.5 s x 1.25).
 * ours, manual: the same session, ``upload`` / ``submit`` / ``wait`` per file in tasks, as a
   user without ``transcribe_many`` would write it.
 * official: ``upload_file`` / ``create`` / ``get`` every 0.5 s, a semaphore of ``CONCURRENCY``
@@ -38,8 +35,6 @@ POLL_INTERVAL = 0.5
 LATENCY = 0.02
 JOB_DURATION = 1.0
 OURS_MANUAL = "ours, manual upload/submit/wait"
-OURS_WIDE = f"ours, stage limits = {CONCURRENCY}"
-OURS_ALL_IN = f"ours, stage limits = {CONCURRENCY}, all files in flight (private API)"
 
 
 def write_wav(path: Path, seconds: float = 0.5, rate: int = 16_000) -> Path:
@@ -87,46 +82,6 @@ async def _ours(url: str, key: str, paths: list[Path]) -> tuple[float, int, int]
         start = time.perf_counter()
         ok = 0
         async with g.transcribe_many(paths) as outcomes:
-            async for outcome in outcomes:
-                ok += outcome.ok
-        return time.perf_counter() - start, g.transport.requests_sent, ok
-
-
-async def _ours_wide(url: str, key: str, paths: list[Path]) -> tuple[float, int, int]:
-    """``transcribe_many`` with every stage limit raised to the connection limit."""
-    from gladia_async import GladiaSession, Limits
-
-    limits = Limits(
-        max_connections=CONCURRENCY,
-        uploads=CONCURRENCY,
-        submissions=CONCURRENCY,
-        polls=CONCURRENCY,
-    )
-    async with GladiaSession(api_key=key, base_url=url, limits=limits) as g:
-        start = time.perf_counter()
-        ok = 0
-        async with g.transcribe_many(paths) as outcomes:
-            async for outcome in outcomes:
-                ok += outcome.ok
-        return time.perf_counter() - start, g.transport.requests_sent, ok
-
-
-async def _ours_all_in(url: str, key: str, paths: list[Path]) -> tuple[float, int, int]:
-    """Diagnostic: stage limits raised and ``max_in_flight`` (not exposed by
-    ``GladiaSession.transcribe_many``, default 300) set to the batch size."""
-    from gladia_async import GladiaSession, Limits
-    from gladia_async._batch import transcribe_many
-
-    limits = Limits(
-        max_connections=CONCURRENCY,
-        uploads=CONCURRENCY,
-        submissions=CONCURRENCY,
-        polls=CONCURRENCY,
-    )
-    async with GladiaSession(api_key=key, base_url=url, limits=limits) as g:
-        start = time.perf_counter()
-        ok = 0
-        async with transcribe_many(g, paths, None, max_in_flight=len(paths)) as outcomes:
             async for outcome in outcomes:
                 ok += outcome.ok
         return time.perf_counter() - start, g.transport.requests_sent, ok
@@ -192,8 +147,6 @@ def run(quick: bool = False, files: int | None = None) -> CaseResult:
     contenders: list[tuple[str, Any]] = [
         (RAW, _raw),
         (OURS, _ours),
-        (OURS_WIDE, _ours_wide),
-        (OURS_ALL_IN, _ours_all_in),
         (OURS_MANUAL, _ours_manual),
     ]
     if _official.available():

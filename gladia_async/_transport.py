@@ -300,7 +300,8 @@ class Transport:
         attempt = 0
         while True:
             attempt += 1
-            await self._wait_if_paused()
+            if self._paused_until:  # a 429 paused the session: everyone waits it out
+                await self._wait_if_paused()
             delay: float | None = None
             error: Exception
             try:
