@@ -467,3 +467,16 @@ def test_bad_session_options(kwargs: dict[str, Any]) -> None:
 def test_bad_config_values(make: Callable[[], object]) -> None:
     with pytest.raises(ValueError):
         make()
+
+
+def test_default_polling_is_fast_then_backs_off_to_the_cap() -> None:
+    policy = PollPolicy()
+    waits = [policy.interval(n) for n in range(60)]
+    assert waits[:3] == [0.5, 0.5, 0.5], "a one-second job is seen after two polls"
+    assert all(b >= a for a, b in zip(waits, waits[1:])), "never speeds up again"
+    assert max(waits) == policy.interval_max
+    elapsed, polls = 0.0, 0
+    while elapsed < 600:
+        elapsed += policy.interval(polls)
+        polls += 1
+    assert polls < 150, "a ten-minute job stays cheap"
