@@ -12,6 +12,7 @@ import datetime as dt
 from collections.abc import Mapping, Sequence
 from typing import TYPE_CHECKING, Any
 
+import anyio
 import attrs
 import orjson
 from yarl import URL
@@ -196,7 +197,9 @@ class PageStream(AsyncClosing):
         self._done = True
         tasks = self._cancel_pending()
         if tasks:
-            await asyncio.gather(*tasks, return_exceptions=True)
+            # Shielded: when the caller is being cancelled, still wait for the cancellation.
+            with anyio.CancelScope(shield=True):
+                await asyncio.gather(*tasks, return_exceptions=True)
 
     def __del__(self) -> None:
         # Dropped without aclose (a bare `break`): cancel what is in flight.
