@@ -247,7 +247,7 @@ class BatchRun(AsyncClosing):
         while True:
             delay = policy.interval(n)
             if n == 0 and self._durations:
-                delay = max(delay, min(min(self._durations), policy.interval_max))
+                delay = max(delay, min(self._durations))
             n += 1
             if deadline is not None and time.monotonic() - started + delay > deadline:
                 raise GladiaTimeout(

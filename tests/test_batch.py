@@ -197,3 +197,24 @@ async def test_a_source_that_breaks_mid_read_is_its_own_outcome(tmp_path: Path) 
     by_ok = {o.ok: o for o in outcomes}
     assert by_ok[True].source == str(good)
     assert by_ok[False].error is not None
+
+
+async def test_polling_learns_from_finished_jobs(tmp_path: Path) -> None:
+    """With a 10 ms poll interval and 0.3 s jobs, blind polling costs ~30 polls per job."""
+    data = write_wav(tmp_path / "x.wav", seconds=0.2).read_bytes()
+    paths = []
+    for i in range(60):
+        (tmp_path / f"p{i}.wav").write_bytes(data)
+        paths.append(tmp_path / f"p{i}.wav")
+
+    async def slowly() -> AsyncIterator[Path]:
+        for i, path in enumerate(paths):
+            if i == 10:  # the first jobs finish before the rest start
+                await anyio.sleep(0.5)
+            yield path
+
+    async with run_emulator(job_duration=0.3) as emu, _session(emu) as gladia:
+        outcomes = [o async for o in gladia.transcribe_many(slowly())]
+        polls = emu.stats.polls
+    assert all(o.ok for o in outcomes)
+    assert polls / len(paths) < 10

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import datetime as dt
 import email.utils
+import itertools
 import logging
 import time
 import traceback
@@ -473,7 +474,7 @@ def test_default_polling_is_fast_then_backs_off_to_the_cap() -> None:
     policy = PollPolicy()
     waits = [policy.interval(n) for n in range(60)]
     assert waits[:3] == [0.5, 0.5, 0.5], "a one-second job is seen after two polls"
-    assert all(b >= a for a, b in zip(waits, waits[1:])), "never speeds up again"
+    assert all(b >= a for a, b in itertools.pairwise(waits)), "never speeds up again"
     assert max(waits) == policy.interval_max
     elapsed, polls = 0.0, 0
     while elapsed < 600:
