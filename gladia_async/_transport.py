@@ -12,8 +12,8 @@ import asyncio
 import logging
 import random
 import time
-from collections.abc import AsyncIterator, Callable, Collection, Mapping
-from contextlib import asynccontextmanager
+from collections.abc import AsyncIterator, Callable, Collection, Iterator, Mapping
+from contextlib import asynccontextmanager, contextmanager
 from typing import Any, Literal, TypeVar
 
 import aiohttp
@@ -227,36 +227,16 @@ class Transport:
             await self._read(response)
 
     async def _read(self, response: aiohttp.ClientResponse) -> bytes:
-        try:
+        with _body_errors(response):
             return await response.read()
-        except TimeoutError:  # before ClientConnectionError: aiohttp's timeouts are both
-            raise GladiaTimeout(
-                f"reading the response of {response.method} {response.url.path} timed out; "
-                "raise Timeouts.read/request if the server is slow"
-            ) from None
-        except (aiohttp.ClientPayloadError, aiohttp.ClientConnectionError) as exc:
-            raise ConnectionFailed(
-                f"the connection dropped while reading the response of {response.method} "
-                f"{response.url.path}: {type(exc).__name__}; the request may be retried"
-            ) from None
 
     async def iter_chunks(
         self, response: aiohttp.ClientResponse, size: int = 1 << 20
     ) -> AsyncIterator[bytes]:
         """Yield a streamed response body, mapping stalls and drops to typed errors."""
-        try:
+        with _body_errors(response):
             async for chunk in response.content.iter_chunked(size):
                 yield chunk
-        except TimeoutError:
-            raise GladiaTimeout(
-                f"the body of {response.method} {response.url.path} stalled for more than "
-                "Timeouts.read seconds; retry, or raise Timeouts.read"
-            ) from None
-        except (aiohttp.ClientPayloadError, aiohttp.ClientConnectionError) as exc:
-            raise ConnectionFailed(
-                f"the connection dropped while streaming {response.url.path} "
-                f"({type(exc).__name__}); retry the download"
-            ) from None
 
     @asynccontextmanager
     async def stream(
@@ -451,6 +431,24 @@ class Transport:
             body=body,
             retry_after=retry_after,
         )
+
+
+@contextmanager
+def _body_errors(response: aiohttp.ClientResponse) -> Iterator[None]:
+    """Map failures while reading a response body to the SDK's typed errors."""
+    where = f"{response.method} {response.url.path}"
+    try:
+        yield
+    except TimeoutError:  # before ClientConnectionError: aiohttp's timeouts are both
+        raise GladiaTimeout(
+            f"the body of {where} stalled or took too long; retry, or raise "
+            "Timeouts.read (transfers) / Timeouts.request"
+        ) from None
+    except (aiohttp.ClientPayloadError, aiohttp.ClientConnectionError) as exc:
+        raise ConnectionFailed(
+            f"the connection dropped while reading the body of {where} "
+            f"({type(exc).__name__}); retry the call"
+        ) from None
 
 
 def decode(raw: bytes, cls: type[T], response: aiohttp.ClientResponse) -> T:
