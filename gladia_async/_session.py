@@ -192,6 +192,14 @@ class GladiaSession(AsyncClosing):
             raise InvalidInput(
                 "audio", "expected the UploadedAudio returned by upload() or an http(s) URL"
             )
+        body = self._options_body(options, custom_metadata)
+        body["audio_url"] = audio_url
+        return body
+
+    def _options_body(
+        self, options: TranscriptionOptions | None, custom_metadata: Mapping[str, Any] | None
+    ) -> dict[str, Any]:
+        """Check the options (raising :class:`InvalidInput`) and return them as JSON data."""
         if options is None:
             options = TranscriptionOptions()
         elif not isinstance(options, TranscriptionOptions):
@@ -204,7 +212,6 @@ class GladiaSession(AsyncClosing):
             if not isinstance(custom_metadata, Mapping):
                 raise InvalidInput("custom_metadata", "expected a mapping of JSON values")
             body["custom_metadata"] = {**(body.get("custom_metadata") or {}), **custom_metadata}
-        body["audio_url"] = audio_url
         return body
 
     async def get(self, job: JobRef) -> TranscriptionJob:
@@ -308,7 +315,7 @@ class GladiaSession(AsyncClosing):
         Options are checked before the upload starts, so bad options cost no upload.
         """
         if options is not None:
-            self._job_body("https://example.invalid/a", options, custom_metadata)
+            self._options_body(options, custom_metadata)
         audio: UploadedAudio | str
         if is_url(source):
             assert isinstance(source, str)
@@ -466,7 +473,7 @@ class GladiaSession(AsyncClosing):
         from ._batch import transcribe_many
 
         if options is not None:
-            self._job_body("https://example.invalid/a", options, None)
+            self._options_body(options, None)
         if (
             isinstance(max_in_flight, bool)
             or not isinstance(max_in_flight, int)
