@@ -42,7 +42,7 @@ from ._errors import (
     ServerError,
 )
 from ._models import JobCreated, JobStatus, TranscriptionJob, TranscriptionOptions, UploadedAudio
-from ._uploads import is_url, prepare_audio
+from ._uploads import is_url
 
 if sys.version_info < (3, 11):
     from exceptiongroup import BaseExceptionGroup  # type: ignore[import-not-found,unused-ignore]
@@ -220,7 +220,6 @@ class BatchRun(AsyncClosing):
         if is_url(source):
             audio = source
         else:
-            prepare_audio(source)  # bad input fails here, before any request
             async with self._uploads:
                 audio = await session.upload(source)
             self.progress.uploaded += 1
