@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import contextvars
+import dataclasses
 import email.utils
 import math
 import pathlib
@@ -556,18 +557,7 @@ class GladiaEmulator:
             raise _ApiError(422, "audio_url refers to an unknown or deleted Gladia file")
         new_id = str(uuid.uuid4())
         if existing is not None:
-            return Upload(
-                id=new_id,
-                filename=existing.filename,
-                extension=existing.extension,
-                size=existing.size,
-                audio_duration=existing.audio_duration,
-                number_of_channels=existing.number_of_channels,
-                source=url,
-                content_type=existing.content_type,
-                data=existing.data,
-                path=existing.path,
-            )
+            return dataclasses.replace(existing, id=new_id, source=url)
         info = info_from_url(url)
         return Upload(
             id=new_id,
