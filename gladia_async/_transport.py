@@ -35,7 +35,7 @@ from ._errors import (
 )
 from ._version import __version__
 
-__all__ = ["Retry", "Transport"]
+__all__ = ["Retry", "Transport", "deadline"]
 
 log = logging.getLogger("gladia_async")
 T = TypeVar("T")
@@ -69,6 +69,26 @@ class Secret:
 
     def __bool__(self) -> bool:
         return bool(self._value)
+
+
+@contextmanager
+def deadline(seconds: float | None, what: str) -> Iterator[None]:
+    """Bound everything inside the block by ``seconds`` on one clock; raise :class:`GladiaTimeout`.
+
+    Built on an anyio cancel scope, so every wait inside (connection pool, backoff, a 429 pause,
+    body reads, polling sleeps) is cut at the deadline, and nested deadlines compose: the
+    nearest one wins. ``None`` means no bound.
+    """
+    if seconds is None:
+        yield
+        return
+    with anyio.move_on_after(seconds) as scope:
+        yield
+    if scope.cancelled_caught:
+        raise GladiaTimeout(
+            f"{what} did not finish within its {seconds:g}s deadline; raise the timeout "
+            "(RetryPolicy.deadline or the call's timeout=) if the server or the file is slow"
+        )
 
 
 def origin_of(url: URL) -> tuple[str, str, int | None]:
