@@ -5,11 +5,17 @@
     GladiaError
     ├── InvalidInput                  bad argument, raised before any request (also a ValueError)
     ├── ConfigurationError            no API key, malformed base URL
+    ├── UsageError                    the session is used in a way it cannot serve
+    │   ├── SessionClosedError        a call on a session that was closed (it never reopens)
+    │   └── WrongEventLoopError       a call from another event loop than the session's
     ├── TransportError                the request did not get a usable answer
     │   ├── ConnectionFailed          could not connect, or the connection dropped
     │   ├── GladiaTimeout             connect/read/total/poll deadline exceeded (also TimeoutError)
     │   ├── ResponseFormatError       the server's answer is not what the spec describes
-    │   └── ForeignURLError           a link points off the configured API origin; not followed
+    │   │   ├── ResponseTooLargeError a body exceeded ``Limits.max_response_bytes``
+    │   │   └── PaginationLoopError   a listing's ``next`` link points at a page already read
+    │   ├── ForeignURLError           a link points off the configured API origin; not followed
+    │   └── JobUnconfirmedError       a job may have been created but could not be confirmed
     ├── APIStatusError                the API answered with an error status
     │   ├── BadRequestError           400, with ``validation_errors``
     │   ├── AuthenticationError       401
@@ -40,14 +46,20 @@ __all__ = [
     "GladiaTimeout",
     "InvalidInput",
     "JobFailedError",
+    "JobUnconfirmedError",
     "NotFoundError",
+    "PaginationLoopError",
     "PayloadTooLargeError",
     "PermissionDeniedError",
     "RateLimitError",
     "ResponseFormatError",
+    "ResponseTooLargeError",
     "ServerError",
+    "SessionClosedError",
     "TransportError",
     "UnprocessableEntityError",
+    "UsageError",
+    "WrongEventLoopError",
 ]
 
 
@@ -96,10 +108,53 @@ class ResponseFormatError(TransportError):
         super().__init__(message)
 
 
+class ResponseTooLargeError(ResponseFormatError):
+    """A response body grew past ``Limits.max_response_bytes`` (counted after decompression).
+
+    Reading stopped at the cap, so a compression bomb or an endless body cannot exhaust memory.
+    """
+
+
+class PaginationLoopError(ResponseFormatError):
+    """A listing's ``next`` link points at a page already read in this walk.
+
+    Following it would loop forever; the items of every page read so far were yielded first.
+    """
+
+
 class ForeignURLError(TransportError):
     """A URL from the server (a ``next`` link, a redirect) points at another origin.
 
     The SDK refuses to follow it, so the API key is never sent anywhere but the configured API.
+    """
+
+
+class JobUnconfirmedError(TransportError):
+    """A job-creating request failed in a way that may still have created the job.
+
+    The SDK looked the job up by its idempotency ``token`` and could neither find it nor rule it
+    out. ``job_id`` is set when a candidate is known. Do not blindly submit again: look the job
+    up later by ``token`` (``iter_jobs(custom_metadata={TOKEN_KEY: token})``).
+    """
+
+    def __init__(self, message: str, *, token: str | None = None, job_id: str | None = None):
+        self.token = token
+        self.job_id = job_id
+        super().__init__(message)
+
+
+class UsageError(GladiaError):
+    """The session is used in a way it cannot serve (closed, or another event loop)."""
+
+
+class SessionClosedError(UsageError):
+    """A call was made on a session after it was closed; a closed session never reopens."""
+
+
+class WrongEventLoopError(UsageError):
+    """A call was made from another event loop than the one the session's pool belongs to.
+
+    One session serves one event loop; create a session per loop (per thread).
     """
 
 
