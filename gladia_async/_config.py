@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import email.utils
+import math
 import random
 import time
 from datetime import timezone
@@ -10,26 +11,61 @@ from typing import Any
 
 import attrs
 
+from ._errors import InvalidInput
+
 __all__ = ["Limits", "PollPolicy", "RetryPolicy", "Timeouts"]
 
 
-def _non_negative(_: Any, attribute: Any, value: Any) -> None:
-    if value is not None and value < 0:
-        raise ValueError(f"{attribute.name} must be >= 0, got {value!r}")
+def _non_negative(instance: Any, attribute: Any, value: Any) -> None:
+    """A time or size setting: ``None`` (no limit) or a finite number >= 0."""
+    if value is None:
+        return
+    if (
+        isinstance(value, bool)
+        or not isinstance(value, (int, float))
+        or not math.isfinite(value)
+        or value < 0
+    ):
+        raise InvalidInput(
+            f"{type(instance).__name__}.{attribute.name}",
+            f"must be a finite number >= 0 (or None for no limit), got {value!r}",
+        )
+
+
+def _positive_int(instance: Any, attribute: Any, value: Any) -> None:
+    if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+        raise InvalidInput(
+            f"{type(instance).__name__}.{attribute.name}", f"must be an integer >= 1, got {value!r}"
+        )
+
+
+def _at_least_one(instance: Any, attribute: Any, value: Any) -> None:
+    _non_negative(instance, attribute, value)
+    if value is None or value < 1:
+        raise InvalidInput(
+            f"{type(instance).__name__}.{attribute.name}", f"must be a number >= 1, got {value!r}"
+        )
 
 
 @attrs.frozen(kw_only=True)
 class Timeouts:
     """Per-operation time limits in seconds; ``None`` means no limit.
 
-    ``connect`` bounds opening a connection; ``request`` bounds one ordinary HTTP request end
-    to end (headers and body); ``upload`` bounds an upload or download end to end (none by
-    default: their size makes them slow by nature), and ``read`` bounds the wait between two
-    reads of such a streamed transfer, so a stalled one still fails.
+    In httpx's shape: ``connect`` bounds opening a connection; ``read`` bounds the wait for the
+    next bytes from the server, and a streamed download must deliver 64 KiB within ``read``
+    seconds (so a server dripping bytes fails too); ``write`` fails an upload whose body made no
+    progress for that long (the server stopped reading); ``pool`` bounds the wait for a free
+    connection of the pool (``None``: as long as the call's deadline allows), reported as
+    :class:`~gladia_async.PoolTimeout` and never retried. ``request`` bounds one ordinary HTTP
+    request end to end; ``upload`` bounds an upload or download end to end (none by default:
+    their size makes them slow by nature, and the stall bounds above keep them moving).
+    Every call is bounded as a whole by ``RetryPolicy.deadline``.
     """
 
     connect: float | None = attrs.field(default=10.0, validator=_non_negative)
     read: float | None = attrs.field(default=60.0, validator=_non_negative)
+    write: float | None = attrs.field(default=60.0, validator=_non_negative)
+    pool: float | None = attrs.field(default=None, validator=_non_negative)
     request: float | None = attrs.field(default=120.0, validator=_non_negative)
     upload: float | None = attrs.field(default=None, validator=_non_negative)
 
@@ -41,13 +77,14 @@ class RetryPolicy:
     Retries ``retry_statuses`` and connection errors with capped exponential backoff and full
     jitter, honouring the server's ``Retry-After``. A non-idempotent POST is retried only when
     the request provably did not reach the server (the connection failed before sending).
-    ``deadline`` bounds the total time spent on one call including all its retries.
+    ``deadline`` bounds the total time of one call on one clock: every attempt, backoff, body
+    read, the session-wide 429 pause and the wait for a pooled connection count against it.
     """
 
-    attempts: int = attrs.field(default=5, validator=attrs.validators.ge(1))
+    attempts: int = attrs.field(default=5, validator=_positive_int)
     backoff_initial: float = attrs.field(default=0.25, validator=_non_negative)
     backoff_max: float = attrs.field(default=20.0, validator=_non_negative)
-    backoff_multiplier: float = attrs.field(default=2.0, validator=attrs.validators.ge(1.0))
+    backoff_multiplier: float = attrs.field(default=2.0, validator=_at_least_one)
     retry_after_max: float = attrs.field(default=60.0, validator=_non_negative)
     deadline: float | None = attrs.field(default=300.0, validator=_non_negative)
     retry_statuses: frozenset[int] = frozenset({408, 425, 429, 500, 502, 503, 504})
@@ -64,6 +101,8 @@ class RetryPolicy:
         header = header.strip()
         try:
             seconds = float(header)
+            if not math.isfinite(seconds):
+                return None  # "nan", "inf": not a delay a server can mean
         except ValueError:
             try:
                 when = email.utils.parsedate_to_datetime(header)
@@ -71,7 +110,10 @@ class RetryPolicy:
                 return None
             if when.tzinfo is None:
                 when = when.replace(tzinfo=timezone.utc)
-            seconds = when.timestamp() - time.time()
+            try:
+                seconds = when.timestamp() - time.time()
+            except (OverflowError, OSError, ValueError):
+                return None
         return min(max(seconds, 0.0), self.retry_after_max)
 
 
@@ -88,10 +130,10 @@ class PollPolicy:
 
     interval_initial: float = attrs.field(default=0.5, validator=_non_negative)
     interval_max: float = attrs.field(default=5.0, validator=_non_negative)
-    multiplier: float = attrs.field(default=1.25, validator=attrs.validators.ge(1.0))
+    multiplier: float = attrs.field(default=1.25, validator=_at_least_one)
     deadline: float | None = attrs.field(default=3600.0, validator=_non_negative)
     #: Polls made at ``interval_initial`` before backing off: short jobs are noticed quickly.
-    steady_polls: int = attrs.field(default=3, validator=attrs.validators.ge(1))
+    steady_polls: int = attrs.field(default=3, validator=_positive_int)
 
     def interval(self, poll_number: int) -> float:
         """Return the wait before poll number ``poll_number`` (0-based)."""
@@ -104,10 +146,13 @@ class Limits:
     """Connection and concurrency bounds shared by everything one session does.
 
     ``max_connections`` caps the aiohttp connection pool; ``uploads``, ``submissions`` and
-    ``polls`` cap how many of each run at once in batch work.
+    ``polls`` cap how many of each run at once in batch work. ``max_response_bytes`` caps a
+    JSON response body, counted after decompression (the default holds a transcript of well
+    over ten hours); streamed downloads are not capped.
     """
 
-    max_connections: int = attrs.field(default=100, validator=attrs.validators.ge(1))
-    uploads: int = attrs.field(default=8, validator=attrs.validators.ge(1))
-    submissions: int = attrs.field(default=16, validator=attrs.validators.ge(1))
-    polls: int = attrs.field(default=32, validator=attrs.validators.ge(1))
+    max_connections: int = attrs.field(default=100, validator=_positive_int)
+    uploads: int = attrs.field(default=8, validator=_positive_int)
+    submissions: int = attrs.field(default=16, validator=_positive_int)
+    polls: int = attrs.field(default=32, validator=_positive_int)
+    max_response_bytes: int = attrs.field(default=256 * 1024 * 1024, validator=_positive_int)

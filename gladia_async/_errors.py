@@ -11,6 +11,7 @@
     ├── TransportError                the request did not get a usable answer
     │   ├── ConnectionFailed          could not connect, or the connection dropped
     │   ├── GladiaTimeout             connect/read/total/poll deadline exceeded (also TimeoutError)
+    │   │   └── PoolTimeout           no pooled connection came free within ``Timeouts.pool``
     │   ├── ResponseFormatError       the server's answer is not what the spec describes
     │   │   ├── ResponseTooLargeError a body exceeded ``Limits.max_response_bytes``
     │   │   └── PaginationLoopError   a listing's ``next`` link points at a page already read
@@ -51,6 +52,7 @@ __all__ = [
     "PaginationLoopError",
     "PayloadTooLargeError",
     "PermissionDeniedError",
+    "PoolTimeout",
     "RateLimitError",
     "ResponseFormatError",
     "ResponseTooLargeError",
@@ -93,6 +95,14 @@ class ConnectionFailed(TransportError):
 
 class GladiaTimeout(TransportError, TimeoutError):
     """A deadline passed: connect, read, total request time, or a poll/transcribe deadline."""
+
+
+class PoolTimeout(GladiaTimeout):
+    """No connection of the pool came free within ``Timeouts.pool``; nothing was sent.
+
+    A sign of local overload (more concurrent calls than ``Limits.max_connections``), never of
+    a server problem: it is not retried.
+    """
 
 
 class ResponseFormatError(TransportError):

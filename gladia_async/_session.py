@@ -102,6 +102,7 @@ class GladiaSession(AsyncClosing):
             retry=retry or RetryPolicy(),
             max_connections=self.limits.max_connections,
             verify_ssl=verify_ssl,
+            max_response_bytes=self.limits.max_response_bytes,
         )
 
     def __repr__(self) -> str:

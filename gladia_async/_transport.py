@@ -1,9 +1,19 @@
-"""HTTP transport: one aiohttp session, auth, retries with backoff, error mapping.
+"""HTTP transport: one aiohttp session, auth, one retry loop on one clock, error mapping.
 
 Everything that touches the network goes through :class:`Transport`. It owns the rules that
-keep the API key safe (sent only to the configured origin, never logged) and the retry rules
-(idempotent requests retried; a POST only when it provably did not reach the server, or when
-the server rejected it before doing anything, as with 429).
+keep the API key safe (sent only to the configured origin, never in an exception, a log line or
+a ``repr``), the retry rules, and the bounds that hold against a hostile server:
+
+* **One retry loop, one clock.** A call's attempts, backoff sleeps, the session-wide 429 pause,
+  the wait for a pooled connection and every body read run inside one anyio cancel scope
+  (:func:`deadline`), so a call ends within ``RetryPolicy.deadline`` whatever the server does.
+  aiohttp's own silent re-send of idempotent requests is switched off: attempts are ours only.
+* **Stalls both ways.** An upload that makes no progress for ``Timeouts.write`` seconds fails;
+  a streamed download that does not deliver 64 KiB within ``Timeouts.read`` fails; error bodies
+  are read with a small size cap and a short time bound.
+* **Size caps.** JSON bodies are capped at ``Limits.max_response_bytes``, counted after
+  decompression, so an endless body or a compression bomb stops at the cap.
+* **Only typed errors**, chained to a root cause that was scrubbed of the key first.
 """
 
 from __future__ import annotations
@@ -11,8 +21,8 @@ from __future__ import annotations
 import asyncio
 import logging
 import random
-import time
-from collections.abc import AsyncIterator, Callable, Collection, Iterator, Mapping
+import traceback
+from collections.abc import AsyncIterator, Awaitable, Callable, Collection, Iterator, Mapping
 from contextlib import asynccontextmanager, contextmanager
 from typing import Any, Literal, TypeVar
 
@@ -22,32 +32,68 @@ import anyio.lowlevel
 import orjson
 from yarl import URL
 
-from ._config import RetryPolicy, Timeouts
+from ._config import Limits, RetryPolicy, Timeouts
 from ._converter import loads_or_raise
 from ._errors import (
     APIStatusError,
     ConfigurationError,
     ConnectionFailed,
     ForeignURLError,
+    GladiaError,
     GladiaTimeout,
+    PoolTimeout,
     ResponseFormatError,
+    ResponseTooLargeError,
+    SessionClosedError,
+    TransportError,
+    WrongEventLoopError,
     status_error_class,
 )
 from ._version import __version__
 
-__all__ = ["Retry", "Transport", "deadline"]
+__all__ = ["Retry", "Secret", "TransferProgress", "Transport", "deadline"]
 
 log = logging.getLogger("gladia_async")
 T = TypeVar("T")
 
 #: How a request may be retried.
 #: ``"always"``: idempotent (GET, DELETE) or harmless to repeat (an upload).
-#: ``"unsent"``: only when the request provably never reached the server, or was refused by a
-#: 429/503 before any work (job creation: a lost response might mean a created job).
+#: ``"unsent"``: only when the request provably never reached the server, or was refused with a
+#: 429 before any work. Job creation: a lost response or a 5xx might hide a created job, and
+#: only the caller (the batch's token reconcile) can tell; the transport never repeats it.
 #: ``"never"``: only when the connection could not even be opened (a one-shot stream body).
 Retry = Literal["always", "unsent", "never"]
 
 _MAX_REDIRECTS = 5
+#: Error bodies are small JSON documents; a server that sends more is not telling us more.
+_ERROR_BODY_CAP = 64 * 1024
+#: A streamed transfer must move at least this many bytes per ``Timeouts.read`` seconds.
+_STALL_WINDOW_BYTES = 64 * 1024
+
+
+@contextmanager
+def deadline(seconds: float | None, what: str) -> Iterator[None]:
+    """Bound everything inside the block by ``seconds`` on one clock; raise :class:`GladiaTimeout`.
+
+    Built on an anyio cancel scope, so every wait inside (connection pool, backoff, a 429 pause,
+    body reads, polling sleeps) is cut at the deadline, and nested deadlines compose: the
+    nearest one wins. ``None`` means no bound.
+    """
+    if seconds is None:
+        yield
+        return
+    with anyio.move_on_after(seconds) as scope:
+        yield
+    if scope.cancelled_caught:
+        raise GladiaTimeout(
+            f"{what} did not finish within its {seconds:g}s deadline; raise the timeout "
+            "(RetryPolicy.deadline or the call's timeout=) if the server or the file is slow"
+        )
+
+
+def _time_left() -> float:
+    """Seconds until the nearest enclosing deadline (``inf`` when there is none)."""
+    return anyio.current_effective_deadline() - anyio.current_time()
 
 
 class Secret:
@@ -71,24 +117,30 @@ class Secret:
         return bool(self._value)
 
 
-@contextmanager
-def deadline(seconds: float | None, what: str) -> Iterator[None]:
-    """Bound everything inside the block by ``seconds`` on one clock; raise :class:`GladiaTimeout`.
+class _KeyedHeaders:
+    """The pre-built headers carrying the key; hidden from ``repr`` and ``vars()``."""
 
-    Built on an anyio cancel scope, so every wait inside (connection pool, backoff, a 429 pause,
-    body reads, polling sleeps) is cut at the deadline, and nested deadlines compose: the
-    nearest one wins. ``None`` means no bound.
+    __slots__ = ("headers",)
+
+    def __init__(self, headers: Mapping[str, str]) -> None:
+        self.headers = headers
+
+    def __repr__(self) -> str:
+        return "_KeyedHeaders(********)"
+
+
+class TransferProgress:
+    """Bytes moved by a streamed upload body; the transport's stall watchdog reads it.
+
+    Updated from whichever thread reads the file (aiohttp reads files in an executor): a plain
+    integer store, read by the event loop, needs no lock.
     """
-    if seconds is None:
-        yield
-        return
-    with anyio.move_on_after(seconds) as scope:
-        yield
-    if scope.cancelled_caught:
-        raise GladiaTimeout(
-            f"{what} did not finish within its {seconds:g}s deadline; raise the timeout "
-            "(RetryPolicy.deadline or the call's timeout=) if the server or the file is slow"
-        )
+
+    __slots__ = ("bytes", "finished")
+
+    def __init__(self) -> None:
+        self.bytes = 0
+        self.finished = False
 
 
 def origin_of(url: URL) -> tuple[str, str, int | None]:
@@ -96,11 +148,53 @@ def origin_of(url: URL) -> tuple[str, str, int | None]:
     return (url.scheme, (url.host or "").lower(), url.port)
 
 
-class Transport:
-    """Sends requests to the Gladia API with auth, retries and typed errors.
+def parse_base_url(base_url: object) -> URL:
+    """Check and normalise a base URL; raise :class:`ConfigurationError` when it is unusable.
 
-    Created by :class:`~gladia_async.GladiaSession`; the aiohttp session is created lazily inside
-    the running event loop and closed by :meth:`aclose`.
+    A trailing ``/v2`` is dropped: every path the SDK sends starts with ``/v2`` already.
+    """
+    hint = "use e.g. https://api.gladia.io (set base_url= or GLADIA_API_URL)"
+    if not isinstance(base_url, str) or not base_url.strip():
+        raise ConfigurationError(f"base_url must be a non-empty URL string; {hint}")
+    text = base_url.strip()
+    if any(ord(c) < 0x21 or ord(c) == 0x7F for c in text):
+        raise ConfigurationError(f"base_url {text!r} contains spaces or control characters; {hint}")
+    try:
+        url = URL(text)
+        port = url.port
+        host = url.host
+    except (ValueError, TypeError) as exc:
+        raise ConfigurationError(f"base_url {text!r} is not a valid URL ({exc}); {hint}") from None
+    if url.scheme not in ("http", "https") or not host:
+        raise ConfigurationError(f"base_url must be an absolute http(s) URL, got {text!r}; {hint}")
+    if port is not None and not 0 < port < 65536:
+        raise ConfigurationError(f"base_url {text!r} has an invalid port; {hint}")
+    if url.user or url.password:
+        raise ConfigurationError(f"base_url {text!r} must not carry credentials; {hint}")
+    path = url.path.rstrip("/")
+    if path.endswith("/v2"):
+        path = path[: -len("/v2")]
+    return url.with_path(path).with_query(None).with_fragment(None)
+
+
+def check_api_key(key: str) -> str:
+    """Return ``key`` if it can travel in an HTTP header; raise :class:`ConfigurationError`."""
+    if not key or any(not 0x21 <= ord(c) <= 0x7E for c in key):
+        raise ConfigurationError(
+            "the API key is empty or contains spaces, line breaks or non-ASCII characters; "
+            "copy it again from app.gladia.io (pass api_key= or set GLADIA_API_KEY)"
+        )
+    return key
+
+
+class Transport:
+    """Sends requests to the Gladia API with auth, retries, bounds and typed errors.
+
+    Created by :class:`~gladia_async.GladiaSession`. States, as httpx's client: *unopened*
+    until the first request creates the aiohttp session inside the running event loop,
+    *opened*, and *closed* after :meth:`aclose`: a closed transport raises
+    :class:`SessionClosedError` and never reopens behind the caller's back. The pool belongs to
+    the event loop that opened it; a call from another loop raises :class:`WrongEventLoopError`.
     """
 
     def __init__(
@@ -113,32 +207,37 @@ class Transport:
         max_connections: int,
         verify_ssl: bool = True,
         user_agent: str | None = None,
+        max_response_bytes: int | None = None,
     ) -> None:
-        url = URL(base_url)
-        if url.scheme not in ("http", "https") or not url.host:
-            raise ConfigurationError(
-                f"base_url must be an absolute http(s) URL, got {base_url!r}; "
-                "use e.g. https://api.gladia.io"
-            )
-        self.base_url = url.with_path(url.path.rstrip("/")).with_query(None).with_fragment(None)
+        self.base_url = parse_base_url(base_url)
         self.origin = origin_of(self.base_url)
-        self._api_key = api_key
+        self._api_key = Secret(check_api_key(api_key.reveal()))
         self.timeouts = timeouts
         self.retry = retry
         self._max_connections = max_connections
-        self._verify_ssl = verify_ssl
+        self._max_response_bytes = (
+            max_response_bytes if max_response_bytes is not None else Limits().max_response_bytes
+        )
+        self.verify_ssl = verify_ssl
         self._user_agent = user_agent or f"gladia-async/{__version__}"
         self._session: aiohttp.ClientSession | None = None
-        self._plain_headers = {"User-Agent": self._user_agent}
-        self._api_headers = {**self._plain_headers, "x-gladia-key": api_key.reveal()}
         self._connector: aiohttp.TCPConnector | None = None
+        self._loop: asyncio.AbstractEventLoop | None = None
+        self._closed = False
+        self._pool_slots: anyio.Semaphore | None = None
+        self._plain_headers = {"User-Agent": self._user_agent}
+        self._keyed = _KeyedHeaders({**self._plain_headers, "x-gladia-key": api_key.reveal()})
         self._rng = random.Random()
         t = timeouts
-        # Built once: ordinary requests are bounded end to end; streamed bodies (uploads,
-        # downloads) have no total by default but must keep moving (``read``).
+        # Built once. The pool wait is ours (``Timeouts.pool``), so aiohttp's ``connect`` (which
+        # would count it) is left unset and ``sock_connect`` bounds the connection itself.
         self._timeouts: dict[str, aiohttp.ClientTimeout] = {
-            "request": aiohttp.ClientTimeout(total=t.request, connect=t.connect),
-            "upload": aiohttp.ClientTimeout(total=t.upload, connect=t.connect, sock_read=t.read),
+            "request": aiohttp.ClientTimeout(
+                total=t.request, sock_connect=t.connect, sock_read=t.read
+            ),
+            "upload": aiohttp.ClientTimeout(
+                total=t.upload, sock_connect=t.connect, sock_read=t.read
+            ),
         }
         # Shared across every task of the session: a 429 slows the whole session down.
         self._paused_until = 0.0
@@ -154,24 +253,46 @@ class Transport:
         """The connection pool, once the first request created it (tests count connections)."""
         return self._connector
 
+    @property
+    def closed(self) -> bool:
+        """True once :meth:`aclose` ran; a closed transport refuses every call."""
+        return self._closed
+
     def _client(self) -> aiohttp.ClientSession:
-        if self._session is None or self._session.closed:
-            self._connector = aiohttp.TCPConnector(
-                limit=self._max_connections, ssl=self._verify_ssl
+        if self._closed:
+            raise SessionClosedError(
+                "this GladiaSession is closed; open a new one (async with GladiaSession() ...)"
             )
+        loop = asyncio.get_running_loop()
+        if self._session is None:
+            self._loop = loop
+            self._connector = aiohttp.TCPConnector(limit=self._max_connections, ssl=self.verify_ssl)
             self._session = aiohttp.ClientSession(
                 connector=self._connector,
                 json_serialize=lambda obj: orjson.dumps(obj).decode(),
                 auto_decompress=True,
                 trust_env=False,
             )
+            # aiohttp silently re-sends an idempotent request once on a reused connection that
+            # dropped; every attempt must be ours, counted and bounded by the retry policy.
+            if hasattr(self._session, "_retry_connection"):
+                self._session._retry_connection = False
+            self._pool_slots = anyio.Semaphore(self._max_connections)
+        elif loop is not self._loop:
+            raise WrongEventLoopError(
+                "this GladiaSession's connection pool belongs to another event loop; "
+                "create one GladiaSession per event loop (per thread)"
+            )
         return self._session
 
     async def aclose(self) -> None:
-        """Close the connection pool; idempotent."""
-        if self._session is not None and not self._session.closed:
-            await self._session.close()
-        self._session = None
+        """Close the connection pool; idempotent. The transport refuses calls afterwards."""
+        self._closed = True
+        session, self._session = self._session, None
+        if session is not None and not session.closed:
+            if self._loop is not None and asyncio.get_running_loop() is not self._loop:
+                return  # the pool's loop is gone or elsewhere; its sockets die with it
+            await session.close()
 
     # -- URLs ------------------------------------------------------------------------------
 
@@ -180,25 +301,34 @@ class Transport:
         return self.base_url.with_path(self.base_url.path.rstrip("/") + path)
 
     def check_same_origin(self, url: URL | str, what: str) -> URL:
-        """Return ``url`` if it is on the API origin, else raise :class:`ForeignURLError`."""
-        url = URL(url) if isinstance(url, str) else url
-        if not url.is_absolute():
-            return self.base_url.join(url)
-        if origin_of(url) != self.origin:
+        """Return ``url`` if it is on the API origin, else raise :class:`ForeignURLError`.
+
+        A malformed URL (unparseable, a bad port, a non-http scheme) raises
+        :class:`ResponseFormatError`.
+        """
+        try:
+            parsed = URL(url) if isinstance(url, str) else url
+            if not parsed.is_absolute():
+                parsed = self.base_url.join(parsed)
+            origin = origin_of(parsed)
+        except (ValueError, TypeError) as exc:
+            raise ResponseFormatError(
+                f"{what} is not a valid URL ({_scrub_text(str(exc), self._api_key)}); "
+                "report the server's link"
+            ) from None
+        if origin != self.origin:
             raise ForeignURLError(
-                f"{what} points at {url.scheme}://{url.host}:{url.port}, not at the configured "
-                f"API origin {self.base_url.scheme}://{self.base_url.host}:{self.base_url.port}; "
-                "refusing to send the API key there. Check base_url or report the server's link."
+                f"{what} points at {parsed.scheme}://{parsed.host}:{parsed.port}, not at the "
+                f"configured API origin {self.base_url.scheme}://{self.base_url.host}:"
+                f"{self.base_url.port}; refusing to send the API key there. Check base_url or "
+                "report the server's link."
             )
-        return url
+        return parsed
 
     def _headers(self, url: URL, extra: Mapping[str, str] | None) -> Mapping[str, str]:
         # Pre-built per origin (aiohttp copies them): the key only for the API's own origin.
-        base = self._api_headers if origin_of(url) == self.origin else self._plain_headers
+        base = self._keyed.headers if origin_of(url) == self.origin else self._plain_headers
         return {**base, **extra} if extra else base
-
-    def _timeout(self, kind: Literal["request", "upload"]) -> aiohttp.ClientTimeout:
-        return self._timeouts[kind]
 
     # -- requests --------------------------------------------------------------------------
 
@@ -215,48 +345,48 @@ class Transport:
         ok: Collection[int] = (200, 201),
         timeout: Literal["request", "upload"] = "request",
     ) -> T:
-        """Send a request and structure its JSON body into ``cls``.
+        """Send a request and structure its JSON body into ``cls``, retrying as ``retry`` allows.
 
-        For a request that is safe to repeat, a body cut short (dropped connection, truncated
-        or malformed JSON) is retried like a failed request.
+        The whole call (attempts, waits, body reads) is bounded by ``RetryPolicy.deadline``.
+        The body is capped at ``Limits.max_response_bytes``. For a request that is safe to
+        repeat, a body cut short (dropped connection, truncated or malformed JSON) is retried.
         """
-        attempt = 0
-        while True:
-            attempt += 1
+
+        async def attempt() -> T:
+            slots = await self._acquire_slot()
             try:
-                response = await self._open(
-                    method, url, retry, json, data, params, ok, timeout, None
-                )
+                response = await self._send(method, url, json, data, params, timeout, None)
                 try:
-                    raw = await self._read(response)
+                    if response.status not in ok:
+                        raise await self._status_error(response)
+                    raw = await self._read_capped(response)
                 finally:
                     response.release()
-                return decode(raw, cls, response)
-            except (ResponseFormatError, ConnectionFailed, GladiaTimeout) as exc:
-                not_json = not isinstance(exc, ResponseFormatError) or exc.invalid_json
-                if retry != "always" or attempt >= self.retry.attempts or not not_json:
-                    raise
-                log.debug("retrying %s %s after a bad body (%s)", method, url.path, exc)
-                await anyio.sleep(self.retry.backoff(attempt, self._rng))
+            finally:
+                slots.release()
+            return decode(raw, cls, response)
+
+        return await self._call(method, url, retry, attempt)
 
     async def request_empty(
         self, method: str, url: URL, *, retry: Retry, ok: Collection[int] = (200, 202, 204)
     ) -> None:
-        """Send a request whose success has no body (DELETE's 202)."""
-        async with self.stream(method, url, retry=retry, ok=ok) as response:
-            await self._read(response)
+        """Send a request whose success has no body we need (DELETE's 202)."""
 
-    async def _read(self, response: aiohttp.ClientResponse) -> bytes:
-        with _body_errors(response):
-            return await response.read()
+        async def attempt() -> None:
+            slots = await self._acquire_slot()
+            try:
+                response = await self._send(method, url, None, None, None, "request", None)
+                try:
+                    if response.status not in ok:
+                        raise await self._status_error(response)
+                    await self._read_capped(response, _ERROR_BODY_CAP, strict=False)
+                finally:
+                    response.release()
+            finally:
+                slots.release()
 
-    async def iter_chunks(
-        self, response: aiohttp.ClientResponse, size: int = 1 << 20
-    ) -> AsyncIterator[bytes]:
-        """Yield a streamed response body, mapping stalls and drops to typed errors."""
-        with _body_errors(response):
-            async for chunk in response.content.iter_chunked(size):
-                yield chunk
+        await self._call(method, url, retry, attempt)
 
     @asynccontextmanager
     async def stream(
@@ -274,78 +404,147 @@ class Transport:
     ) -> AsyncIterator[aiohttp.ClientResponse]:
         """Send a request (retrying as allowed) and yield the successful response unread.
 
-        The response is released when the block exits, also on cancellation.
+        Opening is bounded by ``RetryPolicy.deadline``; read the body with :meth:`iter_chunks`,
+        which is bounded by stalls, not by total time. The response and its pooled connection
+        are released when the block exits, also on cancellation.
         """
-        response = await self._open(method, url, retry, json, data, params, ok, timeout, headers)
+
+        async def attempt() -> tuple[aiohttp.ClientResponse, anyio.Semaphore]:
+            slots = await self._acquire_slot()
+            try:
+                response = await self._send(method, url, json, data, params, timeout, headers)
+                if response.status not in ok:
+                    try:
+                        raise await self._status_error(response)
+                    finally:
+                        response.release()
+            except BaseException:
+                slots.release()
+                raise
+            return response, slots
+
+        response, slots = await self._call(method, url, retry, attempt)
         try:
             yield response
         finally:
             response.release()
+            slots.release()
 
-    async def _open(
-        self,
-        method: str,
-        url: URL,
-        retry: Retry,
-        json: Any,
-        data: Callable[[], Any] | None,
-        params: Any,
-        ok: Collection[int],
-        timeout: Literal["request", "upload"],
-        headers: Mapping[str, str] | None,
-    ) -> aiohttp.ClientResponse:
-        """Send with retries; return the first successful response, unread (caller releases)."""
-        policy = self.retry
-        started = time.monotonic()
-        attempt = 0
+    async def iter_chunks(
+        self, response: aiohttp.ClientResponse, size: int = 1 << 20
+    ) -> AsyncIterator[bytes]:
+        """Yield a streamed response body, mapping stalls and drops to typed errors.
+
+        Not capped in size, but a body must deliver 64 KiB (or end) within ``Timeouts.read``
+        seconds, so a server dripping bytes fails instead of hanging the call.
+        """
+        window = self.timeouts.read
+        window_start = anyio.current_time()
+        window_bytes = 0
         while True:
-            attempt += 1
-            if self._paused_until:  # a 429 paused the session: everyone waits it out
-                await self._wait_if_paused()
-            delay: float | None = None
-            error: Exception
-            try:
-                response = await self._send(method, url, json, data, params, timeout, headers)
-            except _Unsent as exc:
-                error = exc.error
-            except _MaybeSent as exc:
-                error = exc.error
-                if retry != "always":
-                    raise error from None
-            else:
-                if response.status in ok:
-                    return response
-                error = await self._status_error(response)
-                response.release()
-                if response.status not in policy.retry_statuses or retry == "never":
-                    raise error
-                if retry == "unsent" and response.status not in (429, 503):
-                    raise error
-                if isinstance(error, APIStatusError) and error.retry_after is not None:
-                    delay = error.retry_after
-                    if response.status == 429:
-                        self._paused_until = max(self._paused_until, time.monotonic() + delay)
-            if attempt >= policy.attempts:
-                raise error
-            if delay is None:
-                delay = policy.backoff(attempt, self._rng)
-            elapsed = time.monotonic() - started
-            if policy.deadline is not None and elapsed + delay > policy.deadline:
-                raise error
-            log.debug(
-                "retrying %s %s after %s (attempt %d, waiting %.2fs)",
-                method,
-                url.path,
-                type(error).__name__,
-                attempt,
-                delay,
-            )
-            await anyio.sleep(delay)
+            with _body_errors(response, self._api_key):
+                chunk = await response.content.readany()
+            if not chunk:
+                return
+            if window is not None:
+                window_bytes += len(chunk)
+                now = anyio.current_time()
+                if window_bytes >= _STALL_WINDOW_BYTES:
+                    window_start, window_bytes = now, 0
+                elif now - window_start > window:
+                    raise GladiaTimeout(
+                        f"the body of {response.method} {response.url.path} stalled: less than "
+                        f"64 KiB in {window:g}s; retry, or raise Timeouts.read for a slow network"
+                    )
+            yield chunk
 
-    async def _wait_if_paused(self) -> None:
-        wait = self._paused_until - time.monotonic()
-        if wait > 0:
-            await anyio.sleep(wait)
+    # -- the retry loop ----------------------------------------------------------------------
+
+    async def _call(
+        self, method: str, url: URL, retry: Retry, attempt: Callable[[], Awaitable[T]]
+    ) -> T:
+        """Run ``attempt`` under the retry policy: one loop, one stop condition, one clock."""
+        policy = self.retry
+        what = f"{method} {url.path}"
+        self._client()  # closed / wrong-loop checks before any wait
+        number = 0
+        failure: GladiaError
+        with deadline(policy.deadline, what):
+            while True:
+                number += 1
+                if self._paused_until:
+                    await self._wait_if_paused(what)
+                delay: float | None = None
+                try:
+                    return await attempt()
+                except _Unsent as exc:
+                    failure, retryable = exc.error, True
+                except _MaybeSent as exc:
+                    failure, retryable = exc.error, retry == "always"
+                except ResponseTooLargeError as exc:
+                    failure, retryable = exc, False
+                except ResponseFormatError as exc:
+                    failure, retryable = exc, exc.invalid_json and retry == "always"
+                except APIStatusError as exc:
+                    failure, delay = exc, exc.retry_after
+                    if exc.status == 429 and delay is not None:
+                        self._pause(delay)
+                    retryable = exc.status in policy.retry_statuses and (
+                        retry == "always" or (retry == "unsent" and exc.status == 429)
+                    )
+                except GladiaError:
+                    raise
+                except Exception as exc:
+                    failure, retryable = _unexpected(exc, what, self._api_key), False
+                if not retryable or number >= policy.attempts:
+                    break
+                if delay is None:
+                    delay = policy.backoff(number, self._rng)
+                if delay > _time_left():
+                    break  # the deadline would pass while waiting: report the real failure now
+                log.debug(
+                    "retrying %s after %s (attempt %d, waiting %.2fs)",
+                    what,
+                    type(failure).__name__,
+                    number,
+                    delay,
+                )
+                await anyio.sleep(delay)
+        raise failure
+
+    def _pause(self, seconds: float) -> None:
+        self._paused_until = max(self._paused_until, anyio.current_time() + seconds)
+
+    async def _wait_if_paused(self, what: str) -> None:
+        wait = self._paused_until - anyio.current_time()
+        if wait <= 0:
+            return
+        if wait > _time_left():
+            raise GladiaTimeout(
+                f"{what} not sent: the API asked this session to pause {wait:.1f}s more "
+                "(HTTP 429 Retry-After), longer than the call's deadline allows; retry later"
+            )
+        await anyio.sleep(wait)
+
+    async def _acquire_slot(self) -> anyio.Semaphore:
+        """Take one of the pool's connections for a request; bounded by ``Timeouts.pool``.
+
+        The wait is ours, not aiohttp's, so it is never mistaken for a connection failure.
+        """
+        self._client()
+        slots = self._pool_slots
+        assert slots is not None
+        pool = self.timeouts.pool
+        if pool is None or slots.value > 0:
+            await slots.acquire()
+            return slots
+        with anyio.move_on_after(pool):
+            await slots.acquire()
+            return slots
+        raise PoolTimeout(
+            f"no free connection in the pool within {pool:g}s ({self._max_connections} in "
+            "use); lower the concurrency or raise Limits.max_connections / Timeouts.pool"
+        )
 
     async def _send(
         self,
@@ -357,71 +556,188 @@ class Transport:
         timeout: Literal["request", "upload"],
         headers: Mapping[str, str] | None,
     ) -> aiohttp.ClientResponse:
+        """One attempt, following redirects; raises ``_Unsent`` / ``_MaybeSent`` on failure."""
         client = self._client()
         for _ in range(_MAX_REDIRECTS + 1):
+            body = data() if data is not None else None
+            progress = getattr(data, "progress", None)
             self.requests_sent += 1
-            try:
-                response = await client.request(
-                    method,
-                    url,
-                    json=json,
-                    data=data() if data is not None else None,
-                    params=params,
-                    headers=self._headers(url, headers),
-                    timeout=self._timeout(timeout),
-                    allow_redirects=False,
+            stalled = False
+            if progress is not None and self.timeouts.write is not None:
+                failed: _Failure | None = None
+                async with anyio.create_task_group() as tg:
+                    watch = _Watchdog(progress, self.timeouts.write, tg.cancel_scope)
+                    tg.start_soon(watch.run)
+                    try:
+                        response = await self._request(
+                            client, method, url, json, body, params, timeout, headers
+                        )
+                    except _Failure as exc:  # raised below, outside the task group
+                        failed = exc
+                    tg.cancel_scope.cancel()
+                if failed is not None and not watch.stalled:
+                    raise failed
+                stalled = watch.stalled
+            else:
+                response = await self._request(
+                    client, method, url, json, body, params, timeout, headers
                 )
-            except asyncio.CancelledError:
-                # aiohttp cancels its body-writer task but does not wait for it; give it one
-                # shielded turn of the loop so no task of ours outlives the cancelled call.
-                with anyio.CancelScope(shield=True):
-                    await anyio.lowlevel.checkpoint()
-                raise
-            except aiohttp.ClientConnectorError as exc:
-                raise _Unsent(
-                    ConnectionFailed(
-                        f"could not connect to {url.scheme}://{url.host}:{url.port} "
-                        f"({type(exc).__name__}); check base_url and the network"
-                    )
-                ) from None
-            except aiohttp.ConnectionTimeoutError:
-                raise _Unsent(
-                    GladiaTimeout(
-                        f"connecting to {url.host} timed out after {self.timeouts.connect}s; "
-                        "check the network or raise Timeouts.connect"
-                    )
-                ) from None
-            except TimeoutError:  # before ClientConnectionError: aiohttp's timeouts are both
+            if stalled:
                 raise _MaybeSent(
                     GladiaTimeout(
-                        f"{method} {url.path} got no complete answer in time; raise "
-                        "Timeouts.request/read/upload if the server or the file is slow"
+                        f"the upload of {method} {url.path} made no progress for "
+                        f"{self.timeouts.write:g}s (the server stopped reading); retry, or raise "
+                        "Timeouts.write for a slow network"
                     )
-                ) from None
-            except (aiohttp.ClientConnectionError, aiohttp.ClientPayloadError) as exc:
-                raise _MaybeSent(
-                    ConnectionFailed(
-                        f"the connection dropped during {method} {url.path} "
-                        f"({type(exc).__name__}); the server may or may not have processed it"
-                    )
-                ) from None
+                )
             log.debug("%s %s -> %d", method, url.path, response.status)
             if response.status in (301, 302, 303, 307, 308) and "Location" in response.headers:
-                location = url.join(URL(response.headers["Location"]))
+                location_text = response.headers["Location"]
                 response.release()
+                location = self._redirect_target(url, location_text)
                 # A redirect to another host (e.g. file storage) is followed without the key.
                 url = location
-                if response.status == 303:
+                if response.status == 303 or (response.status in (301, 302) and method == "POST"):
                     method, json, data = "GET", None, None
                 continue
             return response
-        raise ConnectionFailed(f"more than {_MAX_REDIRECTS} redirects from {url.path}")
+        raise _MaybeSent(ConnectionFailed(f"more than {_MAX_REDIRECTS} redirects from {url.path}"))
+
+    def _redirect_target(self, url: URL, location: str) -> URL:
+        try:
+            target = url.join(URL(location))
+            target_origin = origin_of(target)
+        except (ValueError, TypeError):
+            raise _MaybeSent(
+                ResponseFormatError(f"{url.path} redirected to a malformed Location header")
+            ) from None
+        if target.scheme not in ("http", "https") or not target_origin[1]:
+            raise _MaybeSent(
+                ForeignURLError(
+                    f"{url.path} redirected to a {target.scheme or 'relative'}: URL; only http(s) "
+                    "redirects are followed"
+                )
+            )
+        return target
+
+    async def _request(
+        self,
+        client: aiohttp.ClientSession,
+        method: str,
+        url: URL,
+        json: Any,
+        body: Any,
+        params: Any,
+        timeout: Literal["request", "upload"],
+        headers: Mapping[str, str] | None,
+    ) -> aiohttp.ClientResponse:
+        failure: _Failure
+        try:
+            return await client.request(
+                method,
+                url,
+                json=json,
+                data=body,
+                params=params,
+                headers=self._headers(url, headers),
+                timeout=self._timeouts[timeout],
+                allow_redirects=False,
+            )
+        except asyncio.CancelledError:
+            # aiohttp cancels its body-writer task but does not wait for it; give it one
+            # shielded turn of the loop so no task of ours outlives the cancelled call.
+            with anyio.CancelScope(shield=True):
+                await anyio.lowlevel.checkpoint()
+            raise
+        except GladiaError as exc:  # raised by our own upload body (a one-shot iterable)
+            failure = _Unsent(exc)
+        except aiohttp.ClientConnectorError as exc:
+            failure = _Unsent(
+                ConnectionFailed(
+                    f"could not connect to {url.scheme}://{url.host}:{url.port} "
+                    f"({type(exc).__name__}); check base_url and the network"
+                )
+            )
+            _chain(failure.error, exc, self._api_key)
+        except aiohttp.ConnectionTimeoutError as exc:
+            failure = _Unsent(
+                GladiaTimeout(
+                    f"connecting to {url.host} timed out after {self.timeouts.connect}s; "
+                    "check the network or raise Timeouts.connect"
+                )
+            )
+            _chain(failure.error, exc, self._api_key)
+        except (TimeoutError, asyncio.TimeoutError) as exc:  # before ClientConnectionError
+            failure = _MaybeSent(
+                GladiaTimeout(
+                    f"{method} {url.path} got no complete answer in time; raise "
+                    "Timeouts.request/read/upload if the server or the file is slow"
+                )
+            )
+            _chain(failure.error, exc, self._api_key)
+        except aiohttp.ClientResponseError as exc:  # malformed HTTP (status line, headers)
+            failure = _MaybeSent(
+                ResponseFormatError(
+                    f"{method} {url.path}: the server's answer is not valid HTTP "
+                    f"({_scrub_text(exc.message, self._api_key)}); retry, or report it",
+                    invalid_json=True,
+                )
+            )
+            _chain(failure.error, exc, self._api_key)
+        except (aiohttp.ClientConnectionError, aiohttp.ClientPayloadError) as exc:
+            failure = _MaybeSent(
+                ConnectionFailed(
+                    f"the connection dropped during {method} {url.path} "
+                    f"({type(exc).__name__}); the server may or may not have processed it"
+                )
+            )
+            _chain(failure.error, exc, self._api_key)
+        except (aiohttp.ClientError, ValueError, TypeError, LookupError, OSError) as exc:
+            failure = _MaybeSent(_unexpected(exc, f"{method} {url.path}", self._api_key))
+        raise failure
+
+    async def _read_capped(
+        self, response: aiohttp.ClientResponse, cap: int | None = None, *, strict: bool = True
+    ) -> bytes:
+        """Read a whole body, at most ``cap`` bytes after decompression.
+
+        ``strict``: past the cap raise :class:`ResponseTooLargeError`; otherwise stop reading
+        and return what came (for bodies we only skim).
+        """
+        limit = cap if cap is not None else self._max_response_bytes
+        length = response.content_length
+        if (
+            strict
+            and length is not None
+            and length > limit
+            and not response.headers.get("Content-Encoding")
+        ):
+            raise _too_large(response, limit)
+        chunks: list[bytes] = []
+        total = 0
+        with _body_errors(response, self._api_key):
+            while True:
+                chunk = await response.content.readany()
+                if not chunk:
+                    break
+                total += len(chunk)
+                if total > limit:
+                    if strict:
+                        raise _too_large(response, limit)
+                    chunks.append(chunk[: len(chunk) - (total - limit)])
+                    break
+                chunks.append(chunk)
+        return chunks[0] if len(chunks) == 1 else b"".join(chunks)
 
     async def _status_error(self, response: aiohttp.ClientResponse) -> APIStatusError:
-        try:
-            raw = await response.read()
-        except (aiohttp.ClientError, TimeoutError):
-            raw = b""
+        # The error body is skimmed: capped, and bounded in time, so a server that drips it
+        # cannot hold the call (an upload has no total timeout).
+        raw = b""
+        with anyio.move_on_after(self.timeouts.read if self.timeouts.read is not None else 30):
+            try:
+                raw = await self._read_capped(response, _ERROR_BODY_CAP, strict=False)
+            except GladiaError:
+                raw = b""
         body: Any
         try:
             body = orjson.loads(raw) if raw else None
@@ -444,31 +760,70 @@ class Transport:
         cls = status_error_class(response.status)
         return cls(
             status=response.status,
-            message=message,
+            message=_scrub_text(message, self._api_key),
             request_id=str(request_id) if request_id is not None else None,
             path=str(path) if path is not None else response.url.path,
-            validation_errors=validation,
-            body=body,
+            validation_errors=[_scrub_text(v, self._api_key) for v in validation],
+            body=_scrub_body(body, self._api_key),
             retry_after=retry_after,
         )
 
 
+class _Watchdog:
+    """Cancels an upload whose body stopped moving for ``limit`` seconds."""
+
+    def __init__(self, progress: TransferProgress, limit: float, scope: anyio.CancelScope):
+        self.progress = progress
+        self.limit = limit
+        self.scope = scope
+        self.stalled = False
+
+    async def run(self) -> None:
+        seen = self.progress.bytes
+        last_move = anyio.current_time()
+        tick = max(min(self.limit / 4, 1.0), 0.01)
+        while not self.progress.finished:
+            await anyio.sleep(tick)
+            now = anyio.current_time()
+            if self.progress.bytes != seen:
+                seen, last_move = self.progress.bytes, now
+            elif now - last_move >= self.limit:
+                self.stalled = True
+                self.scope.cancel()
+                return
+
+
 @contextmanager
-def _body_errors(response: aiohttp.ClientResponse) -> Iterator[None]:
+def _body_errors(response: aiohttp.ClientResponse, key: Secret) -> Iterator[None]:
     """Map failures while reading a response body to the SDK's typed errors."""
     where = f"{response.method} {response.url.path}"
+    failure: GladiaError
     try:
         yield
-    except TimeoutError:  # before ClientConnectionError: aiohttp's timeouts are both
-        raise GladiaTimeout(
+        return
+    except (TimeoutError, asyncio.TimeoutError) as exc:  # before ClientConnectionError
+        failure = GladiaTimeout(
             f"the body of {where} stalled or took too long; retry, or raise "
             "Timeouts.read (transfers) / Timeouts.request"
-        ) from None
+        )
+        _chain(failure, exc, key)
     except (aiohttp.ClientPayloadError, aiohttp.ClientConnectionError) as exc:
-        raise ConnectionFailed(
+        failure = ConnectionFailed(
             f"the connection dropped while reading the body of {where} "
             f"({type(exc).__name__}); retry the call"
-        ) from None
+        )
+        _chain(failure, exc, key)
+    except (aiohttp.ClientError, ValueError, LookupError, OSError) as exc:
+        failure = _unexpected(exc, f"reading the body of {where}", key)
+    raise _MaybeSent(failure)
+
+
+def _too_large(response: aiohttp.ClientResponse, limit: int) -> ResponseTooLargeError:
+    return ResponseTooLargeError(
+        f"{response.method} {response.url.path} answered with a body over {limit} bytes "
+        "(Limits.max_response_bytes); reading stopped there. Raise the limit if the "
+        "transcript is really that large."
+    )
 
 
 def decode(raw: bytes, cls: type[T], response: aiohttp.ClientResponse) -> T:
@@ -476,24 +831,105 @@ def decode(raw: bytes, cls: type[T], response: aiohttp.ClientResponse) -> T:
     try:
         return loads_or_raise(raw, cls)
     except ResponseFormatError as exc:
-        raise ResponseFormatError(
+        failure = ResponseFormatError(
             f"{response.method} {response.url.path} answered {response.status} with a body "
             f"that does not match the API spec ({exc}). If it persists, report it with the "
             "request_id.",
             cls_name=exc.cls_name,
             invalid_json=exc.invalid_json,
-        ) from None
+        )
+    raise failure
 
 
-class _Unsent(Exception):
+# -- keeping the key out of exceptions ------------------------------------------------------
+
+
+class RootCause(Exception):
+    """A scrubbed stand-in for a library exception that carried the API key.
+
+    Attached as ``__cause__`` of the SDK's error so the root cause (its type and message) still
+    shows in tracebacks, without the request headers the original held.
+    """
+
+
+def _scrub_text(text: str, key: Secret) -> str:
+    secret = key.reveal()
+    return text.replace(secret, "********") if secret and secret in text else text
+
+
+def _scrub_body(body: Any, key: Secret) -> Any:
+    if isinstance(body, str):
+        return _scrub_text(body, key)
+    secret = key.reveal()
+    if body is not None and secret in repr(body):
+        return _scrub_text(repr(body), key)
+    return body
+
+
+def _mentions(exc: BaseException, secret: str) -> bool:
+    try:
+        text = "".join(traceback.format_exception_only(type(exc), exc)) + repr(exc)
+        text += repr(getattr(exc, "__dict__", {})) + repr(exc.args)
+    except Exception:  # a repr that fails is not trusted
+        return True
+    return secret in text
+
+
+def _safe_cause(exc: BaseException, key: Secret, depth: int = 0) -> BaseException:
+    """Return ``exc`` (chain included) fit to travel as a cause: no key, no frames.
+
+    aiohttp's response errors carry the request (headers, key included) and are always replaced;
+    any other exception is kept when nothing it renders mentions the key. Tracebacks are dropped:
+    their frames' locals hold the request headers.
+    """
+    secret = key.reveal()
+    replaced: BaseException
+    if isinstance(exc, aiohttp.ClientResponseError) or _mentions(exc, secret):
+        replaced = RootCause(
+            f"{type(exc).__module__}.{type(exc).__qualname__}: "
+            + _scrub_text(str(getattr(exc, "message", "") or exc), key)
+        )
+    else:
+        replaced = exc
+    inner = exc.__cause__ or (None if exc.__suppress_context__ else exc.__context__)
+    replaced.__traceback__ = None
+    replaced.__context__ = None
+    replaced.__suppress_context__ = True
+    if inner is None or inner is exc or depth >= 8:
+        replaced.__cause__ = None
+    else:
+        replaced.__cause__ = _safe_cause(inner, key, depth + 1)
+    return replaced
+
+
+def _chain(error: BaseException, cause: BaseException, key: Secret) -> None:
+    """Set ``error.__cause__`` to a scrubbed copy of ``cause``; the context stays empty."""
+    error.__cause__ = _safe_cause(cause, key)
+    error.__suppress_context__ = True
+
+
+def _unexpected(exc: BaseException, what: str, key: Secret) -> TransportError:
+    """Wrap an exception no mapping foresaw, so only the SDK's own types leave a call."""
+    detail = _scrub_text(str(exc), key)[:300]
+    error = TransportError(
+        f"{what} failed unexpectedly ({type(exc).__name__}: {detail}); retry, and report it if "
+        "it persists"
+    )
+    _chain(error, exc, key)
+    return error
+
+
+class _Failure(Exception):
+    """An attempt failed with ``error``; the subclass says whether it may have been sent."""
+
+    def __init__(self, error: GladiaError) -> None:
+        super().__init__()
+        self.error = error
+
+
+class _Unsent(_Failure):
     """The request never reached the server: always safe to retry."""
 
-    def __init__(self, error: Exception) -> None:
-        self.error = error
 
-
-class _MaybeSent(Exception):
+class _MaybeSent(_Failure):
     """The request may have reached the server before the failure."""
-
-    def __init__(self, error: Exception) -> None:
-        self.error = error

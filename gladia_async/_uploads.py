@@ -16,9 +16,11 @@ from pathlib import Path
 from typing import IO, Any, Union
 
 import aiohttp
+import aiohttp.payload
 import attrs
 
 from ._errors import InvalidInput
+from ._transport import TransferProgress
 
 __all__ = ["AudioSource", "PreparedAudio", "prepare_audio"]
 
@@ -48,9 +50,57 @@ class PreparedAudio:
 
 def _content_type(filename: str, given: str | None) -> str:
     if given:
+        if not isinstance(given, str) or _has_control(given) or "/" not in given:
+            raise InvalidInput(
+                "content_type", f"expected a MIME type such as 'audio/wav', got {given!r}"
+            )
         return given
     guessed, _ = mimetypes.guess_type(filename)
     return guessed or "application/octet-stream"
+
+
+def _has_control(text: str) -> bool:
+    return any(ord(c) < 0x20 or ord(c) == 0x7F for c in text)
+
+
+def _check_filename(name: str) -> str:
+    if not isinstance(name, str) or not name.strip():
+        raise InvalidInput("filename", f"expected a non-empty file name, got {name!r}")
+    if _has_control(name):
+        raise InvalidInput(
+            "filename", f"{name!r} contains line breaks or control characters; rename it"
+        )
+    return name
+
+
+class UploadBody:
+    """Builds a fresh multipart body per attempt; ``progress`` feeds the stall watchdog."""
+
+    __slots__ = ("_build", "progress")
+
+    def __init__(self, build: Callable[[TransferProgress], aiohttp.FormData]) -> None:
+        self._build = build
+        self.progress = TransferProgress()
+
+    def __call__(self) -> aiohttp.FormData:
+        self.progress.finished = False
+        return self._build(self.progress)
+
+
+class _CountingBytesPayload(aiohttp.payload.BytesPayload):
+    """In-memory audio written in slices, so the watchdog sees the upload move."""
+
+    def __init__(self, value: bytes, progress: TransferProgress, **kwargs: Any) -> None:
+        super().__init__(value, **kwargs)
+        self._progress = progress
+
+    async def write(self, writer: Any) -> None:
+        view = memoryview(self._value)
+        step = 64 * 1024
+        for start in range(0, len(view), step):
+            await writer.write(view[start : start + step])
+            self._progress.bytes += min(step, len(view) - start)
+        self._progress.finished = True
 
 
 def _check_path(path: Path, argument: str) -> int:
@@ -77,6 +127,7 @@ def _check_path(path: Path, argument: str) -> int:
 
 
 def _form(filename: str, content_type: str, value: Any) -> aiohttp.FormData:
+    """A one-field multipart form (``audio``), as ``POST /v2/upload`` expects."""
     form = aiohttp.FormData(quote_fields=False)
     form.add_field("audio", value, filename=filename, content_type=content_type)
     return form
@@ -95,14 +146,14 @@ def prepare_audio(
             raise InvalidInput(argument, "empty path; pass a file path, bytes, or a URL")
         path = Path(os.fspath(source))
         size = _check_path(path, argument)
-        name = filename or path.name
+        name = _check_filename(filename or path.name)
         ctype = _content_type(name, content_type)
         opened: list[IO[bytes]] = []
 
-        def open_file() -> aiohttp.FormData:
+        def open_file(progress: TransferProgress) -> aiohttp.FormData:
             handle = path.open("rb")
             opened.append(handle)
-            return _form(name, ctype, handle)
+            return _form(name, ctype, _CountingReader(handle, progress, size, owned=True))
 
         def close_all() -> None:
             while opened:
@@ -111,7 +162,7 @@ def prepare_audio(
         return PreparedAudio(
             filename=name,
             content_type=ctype,
-            make_body=open_file,
+            make_body=UploadBody(open_file),
             replayable=True,
             size=size,
             cleanup=close_all,
@@ -122,12 +173,14 @@ def prepare_audio(
             raise InvalidInput(argument, "empty bytes; there is no audio to transcribe")
         if len(data) > MAX_UPLOAD_BYTES:
             raise InvalidInput(argument, "more than 1000 MB; Gladia does not accept it: split it")
-        name = filename or "audio.wav"
+        name = _check_filename(filename or "audio.wav")
         ctype = _content_type(name, content_type)
         return PreparedAudio(
             filename=name,
             content_type=ctype,
-            make_body=lambda: _form(name, ctype, data),
+            make_body=UploadBody(
+                lambda progress: _form(name, ctype, _CountingBytesPayload(data, progress))
+            ),
             replayable=True,
             size=len(data),
             cleanup=lambda: None,
@@ -135,13 +188,13 @@ def prepare_audio(
     if isinstance(source, io.IOBase) or (hasattr(source, "read") and hasattr(source, "seek")):
         return _prepare_file_object(source, filename, content_type, argument)
     if isinstance(source, AsyncIterable):
-        name = filename or "audio.wav"
+        name = _check_filename(filename or "audio.wav")
         ctype = _content_type(name, content_type)
         chunks = _OnceIterable(source, argument)
         return PreparedAudio(
             filename=name,
             content_type=ctype,
-            make_body=lambda: _form(name, ctype, chunks.iterate()),
+            make_body=UploadBody(lambda progress: _form(name, ctype, chunks.iterate(progress))),
             replayable=False,
             size=None,
             cleanup=lambda: None,
@@ -174,43 +227,77 @@ def _prepare_file_object(
     if size <= 0:
         raise InvalidInput(argument, "file object has no data left to read")
     raw_name = getattr(source, "name", None)
-    name = filename or (Path(raw_name).name if isinstance(raw_name, str) else "audio.wav")
+    name = _check_filename(
+        filename or (Path(raw_name).name if isinstance(raw_name, str) else "audio.wav")
+    )
     ctype = _content_type(name, content_type)
 
-    def rewind() -> aiohttp.FormData:
+    def rewind(progress: TransferProgress) -> aiohttp.FormData:
         source.seek(start)
-        return _form(name, ctype, _NonClosingReader(source))
+        return _form(name, ctype, _CountingReader(source, progress, size, owned=False))
 
     return PreparedAudio(
         filename=name,
         content_type=ctype,
-        make_body=rewind,
+        make_body=UploadBody(rewind),
         replayable=True,
         size=size,
         cleanup=lambda: None,
     )
 
 
-class _NonClosingReader(io.RawIOBase):
-    """Wraps the caller's file so aiohttp's payload does not close what it does not own."""
+class _CountingReader(io.RawIOBase):
+    """Wraps a file for aiohttp's payload: counts bytes read for the stall watchdog.
 
-    def __init__(self, inner: IO[bytes]) -> None:
+    ``tell``/``fileno``/``seek`` pass through so aiohttp still sends a ``Content-Length``;
+    a caller's file (``owned=False``) is never closed by the payload.
+    """
+
+    def __init__(
+        self, inner: IO[bytes], progress: TransferProgress, size: int, *, owned: bool
+    ) -> None:
         self._inner = inner
+        self._progress = progress
+        self._size = size
+        self._owned = owned
         self.name = getattr(inner, "name", "audio")
 
     def readable(self) -> bool:
         return True
 
-    def read(self, size: int = -1) -> bytes:
-        return self._inner.read(size)
+    def seekable(self) -> bool:
+        return True
+
+    def tell(self) -> int:
+        return self._inner.tell()
+
+    def seek(self, offset: int, whence: int = io.SEEK_SET) -> int:
+        return self._inner.seek(offset, whence)
+
+    def fileno(self) -> int:
+        return self._inner.fileno()
+
+    def read(self, size: int | None = -1) -> bytes:
+        data = self._inner.read(-1 if size is None else size)
+        self._count(len(data))
+        return data
 
     def readinto(self, buffer: Any) -> int:
         data = self._inner.read(len(buffer))
         buffer[: len(data)] = data
+        self._count(len(data))
         return len(data)
 
-    def close(self) -> None:  # the caller owns the file
-        pass
+    def _count(self, n: int) -> None:
+        # Runs in aiohttp's executor thread: plain stores the event loop only reads.
+        self._progress.bytes += n
+        if n == 0 or self._progress.bytes >= self._size:
+            self._progress.finished = True
+
+    def close(self) -> None:
+        if self._owned:
+            self._inner.close()
+        super().close()
 
 
 class _OnceIterable:
@@ -219,7 +306,7 @@ class _OnceIterable:
         self._argument = argument
         self.started = False
 
-    async def iterate(self) -> AsyncIterator[bytes]:
+    async def iterate(self, progress: TransferProgress) -> AsyncIterator[bytes]:
         if self.started:
             raise InvalidInput(self._argument, "an async iterable can be uploaded only once")
         self.started = True
@@ -228,4 +315,6 @@ class _OnceIterable:
                 raise InvalidInput(
                     self._argument, f"async iterable yielded {type(chunk).__name__}, not bytes"
                 )
+            progress.bytes += len(chunk)
             yield bytes(chunk)
+        progress.finished = True

@@ -398,7 +398,7 @@ async def test_redirects_to_another_origin_get_no_key(tmp_path: Path) -> None:
 def test_tls_verification_is_on_by_default() -> None:
     gladia = GladiaSession(api_key="k")
     assert gladia.base_url.startswith("https://")
-    assert gladia.transport._verify_ssl is True
+    assert gladia.transport.verify_ssl is True
 
 
 # -- bad input table --------------------------------------------------------------------------
