@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import math
 import random
 import traceback
 from collections.abc import AsyncIterator, Awaitable, Callable, Collection, Iterator, Mapping
@@ -468,8 +469,9 @@ class Transport:
         what = f"{method} {url.path}"
         self._client()  # closed / wrong-loop checks before any wait
         number = 0
-        failure: GladiaError
-        with deadline(policy.deadline, what):
+        failure: GladiaError | None = None
+        limit = policy.deadline
+        with anyio.move_on_after(limit if limit is not None else math.inf) as scope:
             while True:
                 number += 1
                 if self._paused_until:
@@ -510,6 +512,14 @@ class Transport:
                     delay,
                 )
                 await anyio.sleep(delay)
+        if scope.cancelled_caught:
+            timeout = GladiaTimeout(
+                f"{what} did not finish within RetryPolicy.deadline ({limit:g}s) after "
+                f"{number} attempt(s); retry later or raise the deadline"
+            )
+            timeout.__cause__ = failure  # the last attempt's failure, when there was one
+            raise timeout
+        assert failure is not None
         raise failure
 
     def _pause(self, seconds: float) -> None:
