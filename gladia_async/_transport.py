@@ -118,6 +118,17 @@ class Secret:
         return bool(self._value)
 
 
+class _Budget:
+    """What one attempt may spend: aiohttp's timer for it, and the seconds left in the call."""
+
+    __slots__ = ("ends", "left", "timer")
+
+    def __init__(self, timer: aiohttp.ClientTimeout, left: float, ends: float) -> None:
+        self.timer = timer
+        self.left = left
+        self.ends = ends
+
+
 class _KeyedHeaders:
     """The pre-built headers carrying the key; hidden from ``repr`` and ``vars()``."""
 
@@ -225,7 +236,7 @@ class Transport:
         self._connector: aiohttp.TCPConnector | None = None
         self._loop: asyncio.AbstractEventLoop | None = None
         self._closed = False
-        self._pool_slots: anyio.Semaphore | None = None
+        self._pool_slots: asyncio.Semaphore | None = None
         self._plain_headers = {"User-Agent": self._user_agent}
         self._keyed = _KeyedHeaders({**self._plain_headers, "x-gladia-key": api_key.reveal()})
         self._rng = random.Random()
@@ -278,7 +289,7 @@ class Transport:
             # dropped; every attempt must be ours, counted and bounded by the retry policy.
             if hasattr(self._session, "_retry_connection"):
                 self._session._retry_connection = False
-            self._pool_slots = anyio.Semaphore(self._max_connections)
+            self._pool_slots = asyncio.Semaphore(self._max_connections)
         elif loop is not self._loop:
             raise WrongEventLoopError(
                 "this GladiaSession's connection pool belongs to another event loop; "
@@ -353,10 +364,12 @@ class Transport:
         repeat, a body cut short (dropped connection, truncated or malformed JSON) is retried.
         """
 
-        async def attempt() -> T:
-            slots = await self._acquire_slot()
+        async def attempt(budget: _Budget) -> T:
+            slots = await self._acquire_slot(budget.left)
             try:
-                response = await self._send(method, url, json, data, params, timeout, None)
+                response = await self._send(
+                    method, url, json, data, params, budget.timer, None, budget.ends
+                )
                 try:
                     if response.status not in ok:
                         raise await self._status_error(response)
@@ -367,17 +380,20 @@ class Transport:
                 slots.release()
             return decode(raw, cls, response)
 
-        return await self._call(method, url, retry, attempt)
+        # An upload in flight is bounded by its stall timeouts and Timeouts.upload, not cut by
+        # the deadline (a large file on a slow link is legitimately slow); no new attempt starts
+        # past the deadline.
+        return await self._call(method, url, retry, attempt, timeout)
 
     async def request_empty(
         self, method: str, url: URL, *, retry: Retry, ok: Collection[int] = (200, 202, 204)
     ) -> None:
         """Send a request whose success has no body we need (DELETE's 202)."""
 
-        async def attempt() -> None:
-            slots = await self._acquire_slot()
+        async def attempt(budget: _Budget) -> None:
+            slots = await self._acquire_slot(budget.left)
             try:
-                response = await self._send(method, url, None, None, None, "request", None)
+                response = await self._send(method, url, None, None, None, budget.timer, None)
                 try:
                     if response.status not in ok:
                         raise await self._status_error(response)
@@ -387,7 +403,7 @@ class Transport:
             finally:
                 slots.release()
 
-        await self._call(method, url, retry, attempt)
+        await self._call(method, url, retry, attempt, "request")
 
     @asynccontextmanager
     async def stream(
@@ -410,10 +426,12 @@ class Transport:
         are released when the block exits, also on cancellation.
         """
 
-        async def attempt() -> tuple[aiohttp.ClientResponse, anyio.Semaphore]:
-            slots = await self._acquire_slot()
+        async def attempt(budget: _Budget) -> tuple[aiohttp.ClientResponse, asyncio.Semaphore]:
+            slots = await self._acquire_slot(budget.left)
             try:
-                response = await self._send(method, url, json, data, params, timeout, headers)
+                response = await self._send(
+                    method, url, json, data, params, self._timeouts[timeout], headers
+                )
                 if response.status not in ok:
                     try:
                         raise await self._status_error(response)
@@ -424,7 +442,9 @@ class Transport:
                 raise
             return response, slots
 
-        response, slots = await self._call(method, url, retry, attempt)
+        # The body is read after the block is entered: only opening counts against the deadline.
+        with deadline(self.retry.deadline, f"opening {method} {url.path}"):
+            response, slots = await self._call(method, url, retry, attempt, "stream")
         try:
             yield response
         finally:
@@ -462,98 +482,143 @@ class Transport:
     # -- the retry loop ----------------------------------------------------------------------
 
     async def _call(
-        self, method: str, url: URL, retry: Retry, attempt: Callable[[], Awaitable[T]]
+        self,
+        method: str,
+        url: URL,
+        retry: Retry,
+        attempt: Callable[[_Budget], Awaitable[T]],
+        kind: Literal["request", "upload", "stream"],
     ) -> T:
-        """Run ``attempt`` under the retry policy: one loop, one stop condition, one clock."""
+        """Run ``attempt`` under the retry policy: one loop, one stop condition, one clock.
+
+        The deadline is enforced without a cancel scope on the hot path: each attempt of an
+        ordinary request gets aiohttp's total timer cut to the time left, and every wait
+        (pool, 429 pause, backoff) is checked against the time left before it starts.
+        """
         policy = self.retry
         what = f"{method} {url.path}"
         self._client()  # closed / wrong-loop checks before any wait
+        assert self._loop is not None
+        loop_time = self._loop.time
+        limit = policy.deadline
+        ends = math.inf if limit is None else loop_time() + limit
+        request_timer = self._timeouts["upload" if kind == "upload" else "request"]
+        request_total = self.timeouts.request if kind == "request" else None
         number = 0
         failure: GladiaError | None = None
-        limit = policy.deadline
-        with anyio.move_on_after(limit if limit is not None else math.inf) as scope:
-            while True:
-                number += 1
-                if self._paused_until:
-                    await self._wait_if_paused(what)
-                delay: float | None = None
-                try:
-                    return await attempt()
-                except _Unsent as exc:
-                    failure, retryable = exc.error, True
-                except _MaybeSent as exc:
-                    failure, retryable = exc.error, retry == "always"
-                except ResponseTooLargeError as exc:
-                    failure, retryable = exc, False
-                except ResponseFormatError as exc:
-                    failure, retryable = exc, exc.invalid_json and retry == "always"
-                except APIStatusError as exc:
-                    failure, delay = exc, exc.retry_after
-                    if exc.status == 429 and delay is not None:
-                        self._pause(delay)
-                    retryable = exc.status in policy.retry_statuses and (
-                        retry == "always" or (retry == "unsent" and exc.status == 429)
-                    )
-                except GladiaError:
-                    raise
-                except Exception as exc:
-                    failure, retryable = _unexpected(exc, what, self._api_key), False
-                if not retryable or number >= policy.attempts:
+        out_of_time = False
+        while True:
+            number += 1
+            if self._paused_until:
+                await self._wait_if_paused(what, ends - loop_time())
+            left = ends - loop_time()
+            if left <= 0:
+                raise self._deadline_error(what, number - 1, failure)
+            timer = request_timer
+            cut = False
+            if kind == "request" and left < (request_total or math.inf):
+                timer, cut = self._timer(left), True
+            delay: float | None = None
+            previous = failure
+            try:
+                return await attempt(_Budget(timer, left, ends))
+            except _Unsent as exc:
+                failure, retryable = exc.error, True
+            except _MaybeSent as exc:
+                failure, retryable = exc.error, retry == "always"
+                if (
+                    (cut or kind == "upload")
+                    and isinstance(failure, GladiaTimeout)
+                    and (loop_time() >= ends - 0.01)
+                ):
+                    out_of_time = True
                     break
-                if delay is None:
-                    delay = policy.backoff(number, self._rng)
-                if delay > _time_left():
-                    break  # the deadline would pass while waiting: report the real failure now
-                log.debug(
-                    "retrying %s after %s (attempt %d, waiting %.2fs)",
-                    what,
-                    type(failure).__name__,
-                    number,
-                    delay,
+            except ResponseTooLargeError as exc:
+                failure, retryable = exc, False
+            except ResponseFormatError as exc:
+                failure, retryable = exc, exc.invalid_json and retry == "always"
+            except APIStatusError as exc:
+                failure, delay = exc, exc.retry_after
+                if exc.status == 429 and delay is not None:
+                    self._pause(delay)
+                retryable = exc.status in policy.retry_statuses and (
+                    retry == "always" or (retry == "unsent" and exc.status == 429)
                 )
-                await anyio.sleep(delay)
-        if scope.cancelled_caught:
-            timeout = GladiaTimeout(
-                f"{what} did not finish within RetryPolicy.deadline ({limit:g}s) after "
-                f"{number} attempt(s); retry later or raise the deadline"
+            except GladiaError:
+                raise
+            except Exception as exc:
+                failure, retryable = _unexpected(exc, what, self._api_key), False
+            if not retryable or number >= policy.attempts:
+                break
+            if delay is None:
+                delay = policy.backoff(number, self._rng)
+            if delay >= min(ends - loop_time(), _time_left()):
+                break  # the deadline would pass while waiting: report the real failure now
+            log.debug(
+                "retrying %s after %s (attempt %d, waiting %.2fs)",
+                what,
+                type(failure).__name__,
+                number,
+                delay,
             )
-            timeout.__cause__ = failure  # the last attempt's failure, when there was one
-            raise timeout
-        assert failure is not None
+            await anyio.sleep(delay)
+        if out_of_time:
+            raise self._deadline_error(what, number, previous or failure)
         raise failure
+
+    def _timer(self, left: float) -> aiohttp.ClientTimeout:
+        t = self.timeouts
+        return aiohttp.ClientTimeout(total=left, sock_connect=t.connect, sock_read=t.read)
+
+    def _deadline_error(self, what: str, attempts: int, last: GladiaError | None) -> GladiaTimeout:
+        error = GladiaTimeout(
+            f"{what} did not finish within RetryPolicy.deadline ({self.retry.deadline:g}s) "
+            f"after {attempts} attempt(s); retry later or raise the deadline"
+        )
+        error.__cause__ = last  # the last attempt's failure, when there was one
+        error.__suppress_context__ = True
+        return error
 
     def _pause(self, seconds: float) -> None:
         self._paused_until = max(self._paused_until, anyio.current_time() + seconds)
 
-    async def _wait_if_paused(self, what: str) -> None:
+    async def _wait_if_paused(self, what: str, left: float) -> None:
         wait = self._paused_until - anyio.current_time()
         if wait <= 0:
             return
-        if wait > _time_left():
+        if wait > min(left, _time_left()):
             raise GladiaTimeout(
                 f"{what} not sent: the API asked this session to pause {wait:.1f}s more "
                 "(HTTP 429 Retry-After), longer than the call's deadline allows; retry later"
             )
         await anyio.sleep(wait)
 
-    async def _acquire_slot(self) -> anyio.Semaphore:
+    async def _acquire_slot(self, left: float) -> asyncio.Semaphore:
         """Take one of the pool's connections for a request; bounded by ``Timeouts.pool``.
 
         The wait is ours, not aiohttp's, so it is never mistaken for a connection failure.
         """
-        self._client()
         slots = self._pool_slots
         assert slots is not None
+        if not slots.locked():
+            await slots.acquire()  # free: no suspension
+            return slots
         pool = self.timeouts.pool
-        if pool is None or slots.value > 0:
+        bound = min(pool if pool is not None else math.inf, left)
+        with anyio.move_on_after(bound):
             await slots.acquire()
             return slots
-        with anyio.move_on_after(pool):
-            await slots.acquire()
-            return slots
-        raise PoolTimeout(
-            f"no free connection in the pool within {pool:g}s ({self._max_connections} in "
-            "use); lower the concurrency or raise Limits.max_connections / Timeouts.pool"
+        if pool is not None and pool <= left:
+            raise PoolTimeout(
+                f"no free connection in the pool within {pool:g}s ({self._max_connections} in "
+                "use); lower the concurrency or raise Limits.max_connections / Timeouts.pool"
+            )
+        raise _Unsent(
+            GladiaTimeout(
+                "no free connection in the pool before the call's deadline "
+                f"({self._max_connections} in use); lower the concurrency or raise "
+                "Limits.max_connections / RetryPolicy.deadline"
+            )
         )
 
     async def _send(
@@ -563,8 +628,9 @@ class Transport:
         json: Any,
         data: Callable[[], Any] | None,
         params: Any,
-        timeout: Literal["request", "upload"],
+        timeout: aiohttp.ClientTimeout,
         headers: Mapping[str, str] | None,
+        ends: float = math.inf,
     ) -> aiohttp.ClientResponse:
         """One attempt, following redirects; raises ``_Unsent`` / ``_MaybeSent`` on failure."""
         client = self._client()
@@ -572,11 +638,10 @@ class Transport:
             body = data() if data is not None else None
             progress = getattr(data, "progress", None)
             self.requests_sent += 1
-            stalled = False
-            if progress is not None and self.timeouts.write is not None:
+            if progress is not None:
                 failed: _Failure | None = None
                 async with anyio.create_task_group() as tg:
-                    watch = _Watchdog(progress, self.timeouts.write, tg.cancel_scope)
+                    watch = _Watchdog(progress, self.timeouts.write, ends, tg.cancel_scope)
                     tg.start_soon(watch.run)
                     try:
                         response = await self._request(
@@ -585,20 +650,23 @@ class Transport:
                     except _Failure as exc:  # raised below, outside the task group
                         failed = exc
                     tg.cancel_scope.cancel()
-                if failed is not None and not watch.stalled:
+                if watch.reason == "stalled":
+                    raise _MaybeSent(
+                        GladiaTimeout(
+                            f"the upload of {method} {url.path} made no progress for "
+                            f"{self.timeouts.write:g}s (the server stopped reading); retry, or "
+                            "raise Timeouts.write for a slow network"
+                        )
+                    )
+                if watch.reason == "deadline":
+                    raise _MaybeSent(
+                        GladiaTimeout(f"{method} {url.path} was idle at the call's deadline")
+                    )
+                if failed is not None:
                     raise failed
-                stalled = watch.stalled
             else:
                 response = await self._request(
                     client, method, url, json, body, params, timeout, headers
-                )
-            if stalled:
-                raise _MaybeSent(
-                    GladiaTimeout(
-                        f"the upload of {method} {url.path} made no progress for "
-                        f"{self.timeouts.write:g}s (the server stopped reading); retry, or raise "
-                        "Timeouts.write for a slow network"
-                    )
                 )
             log.debug("%s %s -> %d", method, url.path, response.status)
             if response.status in (301, 302, 303, 307, 308) and "Location" in response.headers:
@@ -638,7 +706,7 @@ class Transport:
         json: Any,
         body: Any,
         params: Any,
-        timeout: Literal["request", "upload"],
+        timeout: aiohttp.ClientTimeout,
         headers: Mapping[str, str] | None,
     ) -> aiohttp.ClientResponse:
         failure: _Failure
@@ -650,7 +718,7 @@ class Transport:
                 data=body,
                 params=params,
                 headers=self._headers(url, headers),
-                timeout=self._timeouts[timeout],
+                timeout=timeout,
                 allow_redirects=False,
             )
         except asyncio.CancelledError:
@@ -780,27 +848,51 @@ class Transport:
 
 
 class _Watchdog:
-    """Cancels an upload whose body stopped moving for ``limit`` seconds."""
+    """Cancels an upload whose body stopped moving for ``limit`` seconds, or that is idle at
+    the call's deadline (``ends``, loop time).
 
-    def __init__(self, progress: TransferProgress, limit: float, scope: anyio.CancelScope):
+    An upload still moving at the deadline goes on: a large file on a slow link is slow, not
+    stuck, and ``Timeouts.upload`` bounds it if the caller wants a hard limit.
+    """
+
+    def __init__(
+        self,
+        progress: TransferProgress,
+        limit: float | None,
+        ends: float,
+        scope: anyio.CancelScope,
+    ) -> None:
         self.progress = progress
-        self.limit = limit
+        self.limit = limit if limit is not None else math.inf
+        self.ends = ends
         self.scope = scope
-        self.stalled = False
+        self.reason: Literal["stalled", "deadline"] | None = None
 
     async def run(self) -> None:
         seen = self.progress.bytes
         last_move = anyio.current_time()
-        tick = max(min(self.limit / 4, 1.0), 0.01)
-        while not self.progress.finished:
-            await anyio.sleep(tick)
+        tick = max(min(self.limit / 4, 0.25), 0.01)
+        while True:
             now = anyio.current_time()
-            if self.progress.bytes != seen:
+            await anyio.sleep(max(min(tick, self.ends - now), 0))
+            now = anyio.current_time()
+            moved = self.progress.bytes != seen
+            if moved:
                 seen, last_move = self.progress.bytes, now
-            elif now - last_move >= self.limit:
-                self.stalled = True
-                self.scope.cancel()
-                return
+            if self.progress.finished:
+                if now >= self.ends:  # body sent, answer still missing at the deadline
+                    self.reason = "deadline"
+                    self.scope.cancel()
+                    return
+                continue
+            if now - last_move >= self.limit:
+                self.reason = "stalled"
+            elif now >= self.ends and not moved:
+                self.reason = "deadline"
+            else:
+                continue
+            self.scope.cancel()
+            return
 
 
 @contextmanager
