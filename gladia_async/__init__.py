@@ -11,6 +11,14 @@ The generated API models live in :mod:`gladia_async.models`; the local emulator 
 """
 
 from ._batch import TOKEN_KEY, BatchRun, Outcome, Progress, ProgressCallback
+from ._callbacks import (
+    CallbackReceiver,
+    Delivery,
+    MalformedCallbackError,
+    UnknownEvent,
+    parse_callback,
+    parse_webhook,
+)
 from ._config import Limits, PollPolicy, RetryPolicy, Timeouts
 from ._converter import structure, unstructure
 from ._errors import (
@@ -62,8 +70,10 @@ __all__ = [
     "AuthenticationError",
     "BadRequestError",
     "BatchRun",
+    "CallbackReceiver",
     "ConfigurationError",
     "ConnectionFailed",
+    "Delivery",
     "ForeignURLError",
     "GladiaError",
     "GladiaSession",
@@ -78,6 +88,7 @@ __all__ = [
     "JobUnconfirmedError",
     "Limits",
     "LiveJob",
+    "MalformedCallbackError",
     "NotFoundError",
     "Outcome",
     "Page",
@@ -99,11 +110,14 @@ __all__ = [
     "TranscriptionOptions",
     "TranscriptionResult",
     "TransportError",
+    "UnknownEvent",
     "UnprocessableEntityError",
     "UploadedAudio",
     "UsageError",
     "WrongEventLoopError",
     "__version__",
+    "parse_callback",
+    "parse_webhook",
     "structure",
     "unstructure",
 ]
