@@ -509,18 +509,19 @@ class CallbackReceiver:
             check_job_id(job_id)
         except InvalidInput:
             raise _Unconfirmed(f"{job_id!r} is not a job id") from None
-        if name.startswith("live."):
-            transport = session.transport
-            job: TranscriptionJob | LiveJob = await transport.request_json(
-                "GET", transport.url(f"/v2/live/{job_id}"), LiveJob, retry="always", ok=(200,)
-            )
-        elif name.startswith("transcription."):
-            try:
+        job: TranscriptionJob | LiveJob
+        try:
+            if name.startswith("live."):
+                transport = session.transport
+                job = await transport.request_json(
+                    "GET", transport.url(f"/v2/live/{job_id}"), LiveJob, retry="always", ok=(200,)
+                )
+            elif name.startswith("transcription."):
                 job = await session.get(job_id)
-            except NotFoundError:
-                raise _Unconfirmed(f"the API has no job {job_id}") from None
-        else:
-            raise _Unconfirmed(f"cannot verify an unknown event {name!r}")
+            else:
+                raise _Unconfirmed(f"cannot verify an unknown event {name!r}")
+        except NotFoundError:
+            raise _Unconfirmed(f"the API has no job {job_id}") from None
         wanted = _STATE_OF.get(name)
         status = str(job.status)
         if wanted is not None and status not in wanted:

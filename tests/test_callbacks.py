@@ -33,7 +33,7 @@ from gladia_async import models as m
 from gladia_async._callbacks import TOKEN_PARAM
 from gladia_async.testing import CallbackFaults, FaultPlan, FaultRule, run_emulator
 
-from .conftest import FAST_POLL, FAST_RETRY
+from .conftest import FAST_POLL, FAST_RETRY, write_wav
 
 JOB_ID = "45463597-20b7-4af7-b3b3-f5fb778203ab"
 
@@ -594,3 +594,60 @@ async def test_wait_by_callback_times_out_with_a_typed_error(wav: Path) -> None:
             await receiver.wait(created, session=gladia, fallback_after=0.1, timeout=0.5)
         assert time.monotonic() - started < 5
     assert receiver._waiters == {}, "a timed-out wait leaves no waiter behind"
+
+
+async def test_live_webhooks_are_verified_against_the_live_job() -> None:
+    inbox = Inbox()
+    async with run_emulator(job_duration=0.05) as emu, session_for(emu) as gladia:
+        [live_id] = emu.emulator.seed_jobs(1, kind="live", status="done")
+        receiver = CallbackReceiver(inbox, session=gladia, verify=True)
+        real = orjson.dumps({"event": "live.end_session", "payload": {"id": live_id}})
+        forged = orjson.dumps({"event": "live.end_session", "payload": {"id": JOB_ID}})
+        assert (await receiver.receive(real)).status == 200
+        assert (await receiver.receive(forged)).status == 403
+    [delivery] = inbox.deliveries
+    assert delivery.job is not None and delivery.job.id == live_id
+
+
+# -- batches over callbacks -----------------------------------------------------------------
+
+
+async def test_a_500_file_batch_over_callbacks_needs_under_0_1_polls_per_job() -> None:
+    files = 500
+    async with anyio.TemporaryDirectory() as folder:
+        wav_bytes = write_wav(Path(folder) / "a.wav", seconds=0.2).read_bytes()
+    receiver = CallbackReceiver()
+    results: dict[int, str] = {}
+    async with (
+        run_emulator(job_duration=0.2) as emu,
+        serve_aiohttp(receiver) as url,
+        GladiaSession(
+            api_key=emu.api_key,
+            base_url=emu.url,
+            poll=FAST_POLL,
+            retry=FAST_RETRY,
+            max_concurrency=32,
+        ) as gladia,
+    ):
+        limiter = anyio.CapacityLimiter(32)
+
+        async def one(index: int) -> None:
+            async with limiter:
+                uploaded = await gladia.upload(wav_bytes, filename=f"f{index}.wav")
+                job = await gladia.submit(
+                    uploaded, receiver.options(url), custom_metadata={"index": index}
+                )
+            result = await receiver.wait(job, session=gladia, fallback_after=10, timeout=60)
+            assert result.transcription is not None
+            results[index] = job.id
+
+        async with anyio.create_task_group() as tg:
+            for index in range(files):
+                tg.start_soon(one, index)
+        requests = gladia.transport.requests_sent
+        polls = emu.stats.polls
+        records = await delivery_records(emu, files)
+    assert len(results) == files and len(set(results.values())) == files
+    assert polls / files < 0.1
+    assert requests / files < 2.1, "upload + creation, and (almost) nothing else"
+    assert {r.job_id for r in records} == set(results.values())

@@ -31,6 +31,7 @@ from typing import Any
 from urllib.parse import urlsplit
 
 import aiohttp
+import anyio
 import orjson
 from aiohttp import web
 
@@ -175,25 +176,17 @@ class CallbackDispatcher:
 
     async def _run(self) -> None:
         timeout = aiohttp.ClientTimeout(total=self.timeout)
-        tasks: set[asyncio.Task[None]] = set()
-        async with aiohttp.ClientSession(timeout=timeout) as http:
-            try:
-                while True:
-                    for batch in self._take_due():
-                        task = asyncio.ensure_future(self._send_batch(http, batch))
-                        tasks.add(task)
-                        task.add_done_callback(tasks.discard)
-                    self._wake.clear()
-                    if self._due:
-                        with contextlib.suppress(asyncio.TimeoutError):
-                            await asyncio.wait_for(self._wake.wait(), self.tick)
-                    else:
+        # Every send is a child of this task group: cancelling the loop cancels them all.
+        async with aiohttp.ClientSession(timeout=timeout) as http, anyio.create_task_group() as tg:
+            while True:
+                for batch in self._take_due():
+                    tg.start_soon(self._send_batch, http, batch)
+                self._wake.clear()
+                if self._due:
+                    with anyio.move_on_after(self.tick):
                         await self._wake.wait()
-            finally:
-                for task in tasks:
-                    task.cancel()
-                if tasks:
-                    await asyncio.gather(*tasks, return_exceptions=True)
+                else:
+                    await self._wake.wait()
 
     def _take_due(self) -> list[list[_Delivery]]:
         now = self.clock()
