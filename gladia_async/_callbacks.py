@@ -265,6 +265,11 @@ class Reply:
 
 DeliveryHandler = Callable[[Delivery], Awaitable[None]]
 
+# Live callback events that happen once per session; the others repeat (one per message).
+_ONCE_PER_JOB = frozenset(
+    {"live.start_session", "live.start_recording", "live.end_recording", "live.end_session"}
+)
+
 _STATE_OF: dict[str, frozenset[str]] = {
     "transcription.created": frozenset({"queued", "processing", "done", "error"}),
     "transcription.success": frozenset({"done"}),
@@ -298,6 +303,12 @@ class CallbackReceiver:
     so the sender retries. ``secret`` defaults to a fresh random one (keep it stable across
     restarts and processes if jobs outlive them). ``session`` is needed for ``verify=True`` and
     for :meth:`wait`'s polling fallback.
+
+    De-duplication remembers ``(job id, event)`` for ``dedupe_window`` seconds (at most
+    ``max_remembered`` keys); live callback messages that repeat within a session
+    (``live.transcript``, ...) are keyed by their body, so only a resent copy is dropped. A
+    final result that arrives before anyone waits for it is kept (at most
+    ``max_unclaimed_results``; beyond that the oldest is dropped and its wait polls instead).
     """
 
     def __init__(
@@ -309,6 +320,7 @@ class CallbackReceiver:
         verify: bool = False,
         dedupe_window: float = 3600.0,
         max_remembered: int = 100_000,
+        max_unclaimed_results: int = 1_000,
         max_body_bytes: int = _DEFAULT_MAX_BODY,
         clock: Callable[[], float] = time.monotonic,
     ) -> None:
@@ -323,6 +335,7 @@ class CallbackReceiver:
         for name, value in (
             ("dedupe_window", dedupe_window),
             ("max_remembered", max_remembered),
+            ("max_unclaimed_results", max_unclaimed_results),
             ("max_body_bytes", max_body_bytes),
         ):
             if isinstance(value, bool) or not isinstance(value, (int, float)) or value <= 0:
@@ -333,6 +346,7 @@ class CallbackReceiver:
         self.verify = bool(verify)
         self.dedupe_window = float(dedupe_window)
         self.max_remembered = int(max_remembered)
+        self.max_unclaimed_results = int(max_unclaimed_results)
         self.max_body_bytes = int(max_body_bytes)
         self._clock = clock
         # (job id, event) -> expiry; insertion order is expiry order (one window for all).
@@ -340,6 +354,7 @@ class CallbackReceiver:
         # Final transcription deliveries kept for wait(), bounded like _seen.
         self._finals: OrderedDict[str, Delivery] = OrderedDict()
         self._waiters: dict[str, anyio.Event] = {}
+        self._waiting: dict[str, int] = {}
         #: Counters: ``delivered``, ``duplicates``, ``rejected``, ``malformed``, ``failed``.
         self.stats: dict[str, int] = dict.fromkeys(
             ("delivered", "duplicates", "rejected", "malformed", "failed"), 0
@@ -450,6 +465,9 @@ class CallbackReceiver:
             self.stats["rejected"] += 1
             return Reply.of(401, error="missing or wrong token")
         key = (job_id, name)
+        if event_kind == "callback" and name.startswith("live.") and name not in _ONCE_PER_JOB:
+            # A live session sends many messages of one kind: only a resent copy is a duplicate.
+            key = (job_id, f"{name}#{hashlib.sha256(body).hexdigest()}")
         now = self._clock()
         self._forget_expired(now)
         if key in self._seen:
@@ -479,10 +497,14 @@ class CallbackReceiver:
                 self._seen.pop(key, None)
                 self.stats["failed"] += 1
                 return Reply.of(500, error="the handler failed; retry later")
+            except BaseException:
+                # Cancelled mid-handler: not handled, so the sender's retry must get through.
+                self._seen.pop(key, None)
+                raise
         self.stats["delivered"] += 1
         if name in ("transcription.success", "transcription.error"):
             self._finals[job_id] = delivery
-            while len(self._finals) > self.max_remembered:
+            while len(self._finals) > self.max_unclaimed_results:
                 self._finals.popitem(last=False)
             waiter = self._waiters.get(job_id)
             if waiter is not None:
@@ -537,11 +559,21 @@ class CallbackReceiver:
         from aiohttp import web
 
         async def handle(request: web.Request) -> web.StreamResponse:
+            reply: Reply | None = None
             if request.content_length is not None and request.content_length > self.max_body_bytes:
                 reply = Reply.of(413, error="body too large")
             else:
-                body = await request.content.read(self.max_body_bytes + 1)
-                reply = await self.receive(body, query=request.query_string, kind=kind)
+                chunks: list[bytes] = []
+                size = 0
+                async for chunk in request.content.iter_chunked(256 * 1024):
+                    size += len(chunk)
+                    if size > self.max_body_bytes:
+                        reply = Reply.of(413, error="body too large")
+                        break
+                    chunks.append(chunk)
+                if reply is None:
+                    body = b"".join(chunks)
+                    reply = await self.receive(body, query=request.query_string, kind=kind)
             return web.Response(
                 status=reply.status, body=reply.body, content_type="application/json"
             )
@@ -644,10 +676,13 @@ class CallbackReceiver:
             isinstance(timeout, bool) or not isinstance(timeout, (int, float)) or timeout <= 0
         ):
             raise InvalidInput("timeout", f"must be a positive number of seconds, got {timeout}")
-        delivery = self._finals.pop(job_id, None)
-        if delivery is not None:
+        delivery = self._finals.get(job_id)
+        if delivery is not None:  # the callback came before the wait
+            if not self._waiting.get(job_id):
+                del self._finals[job_id]
             return _result_of(delivery)
         waiter = self._waiters.setdefault(job_id, anyio.Event())
+        self._waiting[job_id] = self._waiting.get(job_id, 0) + 1
         found: list[Delivery | TranscriptionJob | GladiaError] = []
         try:
             with anyio.move_on_after(timeout) as outer:
@@ -655,7 +690,7 @@ class CallbackReceiver:
 
                     async def by_callback() -> None:
                         await waiter.wait()
-                        found.append(self._finals.pop(job_id))
+                        found.append(self._finals[job_id])
                         tg.cancel_scope.cancel()
 
                     async def by_polling() -> None:
@@ -673,8 +708,11 @@ class CallbackReceiver:
                     tg.start_soon(by_callback)
                     tg.start_soon(by_polling)
         finally:
-            if self._waiters.get(job_id) is waiter:
+            self._waiting[job_id] -= 1
+            if not self._waiting[job_id]:  # the last waiter of this job cleans up
+                del self._waiting[job_id]
                 del self._waiters[job_id]
+                self._finals.pop(job_id, None)
         if outer.cancelled_caught and not found:
             raise GladiaTimeout(
                 f"job {job_id}: no callback and no final state within {timeout:g}s; "

@@ -33,7 +33,7 @@ from gladia_async import models as m
 from gladia_async._callbacks import TOKEN_PARAM
 from gladia_async.testing import CallbackFaults, FaultPlan, FaultRule, run_emulator
 
-from .conftest import FAST_POLL, FAST_RETRY, write_wav
+from .conftest import FAST_POLL, FAST_RETRY, pending_tasks, write_wav
 
 JOB_ID = "45463597-20b7-4af7-b3b3-f5fb778203ab"
 
@@ -651,3 +651,104 @@ async def test_a_500_file_batch_over_callbacks_needs_under_0_1_polls_per_job() -
     assert polls / files < 0.1
     assert requests / files < 2.1, "upload + creation, and (almost) nothing else"
     assert {r.job_id for r in records} == set(results.values())
+
+
+async def test_a_large_callback_body_is_read_whole_by_both_receivers() -> None:
+    from starlette.applications import Starlette
+    from starlette.routing import Mount
+
+    inbox = Inbox()
+    receiver = CallbackReceiver(inbox)
+    big = orjson.loads(success_body())
+    big["payload"]["transcription"]["full_transcript"] = "word " * 400_000  # 2 MB
+    app = Starlette(routes=[Mount("/hooks", app=receiver.asgi_app())])
+    async with serve_aiohttp(receiver) as aio_url, serve_asgi(app) as base:
+        for n, url in enumerate((aio_url, f"{base}/hooks/gladia")):
+            big["id"] = f"{JOB_ID[:-1]}{n}"
+            status, _ = await post(receiver.callback_url(url), orjson.dumps(big))
+            assert status == 200
+    assert [len(d.result.transcription.full_transcript) for d in inbox.deliveries] == [  # type: ignore[union-attr]
+        2_000_000,
+        2_000_000,
+    ]
+
+
+async def test_bodies_over_the_cap_get_413_and_never_reach_the_handler() -> None:
+    inbox = Inbox()
+    receiver = CallbackReceiver(inbox, max_body_bytes=1000)
+    async with serve_aiohttp(receiver) as url:
+        status, _ = await post(receiver.callback_url(url), b" " * 5000 + success_body())
+    assert status == 413
+    assert inbox.deliveries == []
+
+
+async def test_repeated_live_messages_are_not_taken_for_duplicates() -> None:
+    inbox = Inbox()
+    receiver = CallbackReceiver(inbox)
+    query = receiver.callback_url("http://127.0.0.1/x").split("?")[1]
+
+    def speech_start(at: float) -> bytes:
+        message = {
+            "session_id": JOB_ID,
+            "created_at": "2024-01-01T00:00:00Z",
+            "type": "speech_start",
+            "data": {"time": at, "channel": 0},
+        }
+        return orjson.dumps({"id": JOB_ID, "event": "live.speech_start", "payload": message})
+
+    for body in (speech_start(1.0), speech_start(2.5), speech_start(1.0)):
+        assert (await receiver.receive(body, query=query)).status == 200
+    assert [d.event.payload.data.time for d in inbox.deliveries] == [1.0, 2.5]
+
+
+async def test_two_waits_for_one_job_both_get_the_callback(wav: Path) -> None:
+    receiver = CallbackReceiver()
+    async with (
+        run_emulator(job_duration=0.2) as emu,
+        serve_aiohttp(receiver) as url,
+        session_for(emu) as gladia,
+    ):
+        created = await gladia.submit(await gladia.upload(wav), receiver.options(url))
+        results: list[Any] = []
+
+        async def wait() -> None:
+            results.append(await receiver.wait(created, session=gladia, timeout=20))
+
+        async with anyio.create_task_group() as tg:
+            tg.start_soon(wait)
+            tg.start_soon(wait)
+        polls = emu.stats.polls
+    assert len(results) == 2 and results[0] == results[1]
+    assert polls == 0
+    assert receiver._finals == {} and receiver._waiters == {}
+
+
+async def test_the_emulator_stops_sending_when_it_stops(wav: Path) -> None:
+    receiver = CallbackReceiver()
+    async with serve_aiohttp(receiver) as url:
+        async with run_emulator(job_duration=30) as emu, session_for(emu) as gladia:
+            await gladia.submit(await gladia.upload(wav), receiver.options(url))
+            assert emu.emulator.callbacks._task is not None, "a job with a callback to send"
+        assert emu.emulator.callbacks._task is None
+        assert [t for t in pending_tasks() if "CallbackDispatcher" in repr(t)] == []
+
+
+async def test_callbacks_follow_the_emulators_clock(wav: Path) -> None:
+    from gladia_async.testing import ManualClock
+
+    clock = ManualClock()
+    inbox = Inbox()
+    receiver = CallbackReceiver(inbox)
+    async with (
+        run_emulator(job_duration=5.0, clock=clock) as emu,
+        serve_aiohttp(receiver) as url,
+        session_for(emu) as gladia,
+    ):
+        created = await gladia.submit(await gladia.upload(wav), receiver.options(url))
+        clock.advance(4.9)
+        with anyio.move_on_after(0.3):  # several dispatcher ticks: nothing is due yet
+            await inbox.wait_for(1)
+        assert inbox.deliveries == []
+        clock.advance(0.1)
+        [delivery] = await inbox.wait_for(1)
+    assert delivery.job_id == created.id

@@ -1,7 +1,8 @@
 """The emulator's outgoing side: callbacks and webhooks, sent when jobs finish.
 
 A :class:`CallbackDispatcher` runs beside the emulator's aiohttp app (one background task,
-started and stopped with the app). It is driven by the emulator's clock: a job created with
+started by the first job with something to send, stopped with the app). It is driven by the
+emulator's clock: a job created with
 ``callback``/``callback_config`` (or the deprecated ``callback_url``) gets the spec's
 ``CallbackTranscriptionSuccessPayload`` / ``...ErrorPayload`` sent (``POST`` or ``PUT``, as
 configured) once the clock passes its ``ready_at``, and every URL in ``webhook_urls`` gets the
@@ -134,7 +135,8 @@ class CallbackDispatcher:
         self._targets: dict[str, tuple[str, str]] = {}
         self._seq = itertools.count()
         self._wake = asyncio.Event()
-        self._running = False
+        self._serving = False
+        self._task: asyncio.Task[None] | None = None
         self._random = random.Random(self.faults.seed)
 
     # -- hooks called by the emulator --------------------------------------------------------
@@ -153,26 +155,37 @@ class CallbackDispatcher:
     def _push(self, due: _Due) -> None:
         heapq.heappush(self._due, due)
         self._wake.set()
+        self._start()
 
     # -- the background task -------------------------------------------------------------------
 
     async def context(self, app: web.Application) -> AsyncIterator[None]:
-        """aiohttp ``cleanup_ctx``: run the dispatch loop while the app runs."""
-        if self._running:  # one emulator behind several apps: one dispatcher loop
+        """aiohttp ``cleanup_ctx``: allow the dispatch loop while the app runs, stop it after.
+
+        The loop starts with the first job that has something to send, so an emulator without
+        callbacks or webhooks runs no background task at all.
+        """
+        if self._serving:  # one emulator behind several apps: one dispatcher loop
             yield
             return
-        self._running = True
-        self._wake = asyncio.Event()
-        if self._due:
-            self._wake.set()
-        task = asyncio.ensure_future(self._run())
+        self._serving = True
         try:
+            if self._due:
+                self._start()
             yield
         finally:
-            task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await task
-            self._running = False
+            self._serving = False
+            task, self._task = self._task, None
+            if task is not None:
+                task.cancel()
+                with contextlib.suppress(asyncio.CancelledError):
+                    await task
+
+    def _start(self) -> None:
+        if self._task is None and self._serving:
+            self._wake = asyncio.Event()
+            self._wake.set()
+            self._task = asyncio.ensure_future(self._run())
 
     async def _run(self) -> None:
         timeout = aiohttp.ClientTimeout(total=self.timeout)
