@@ -14,8 +14,9 @@ handler only when it is authenticated one of two ways:
 
 Deliveries are de-duplicated by ``(job id, event)`` within ``dedupe_window`` seconds: the
 handler sees each event once and a duplicate is still answered 2xx so the sender stops
-retrying. Malformed bodies get a 400, unauthenticated ones a 401 (bad token) or 403 (the API
-does not confirm the event), a failing handler a 500 (so the sender retries).
+retrying. Malformed bodies get a 400; unauthenticated ones a 401 (bad token), a 403 (no such
+job, or an event that cannot be verified) or a 503 (the job is not in the claimed state, so a
+genuine sender that raced the API retries); a failing handler a 500 (so the sender retries).
 
 One framework-neutral coroutine, :meth:`CallbackReceiver.receive`, does all of it; the aiohttp
 route factory (:meth:`~CallbackReceiver.aiohttp_routes`) and the ASGI app
@@ -479,7 +480,9 @@ class CallbackReceiver:
                 job = await self._fetch(job_id, name)
             except _Unconfirmed as exc:
                 self.stats["rejected"] += 1
-                return Reply.of(403, error=str(exc))
+                # 503 when the job exists but does not show that state (yet): a genuine sender
+                # that raced the API retries; a forged body never gets through either way.
+                return Reply.of(503 if exc.job_exists else 403, error=str(exc))
             except GladiaError:
                 # The API could not be asked: let the sender retry later.
                 self.stats["failed"] += 1
@@ -547,7 +550,9 @@ class CallbackReceiver:
         wanted = _STATE_OF.get(name)
         status = str(job.status)
         if wanted is not None and status not in wanted:
-            raise _Unconfirmed(f"the API says job {job_id} is {status}, not as {name!r} claims")
+            raise _Unconfirmed(
+                f"the API says job {job_id} is {status}, not as {name!r} claims", job_exists=True
+            )
         return job
 
     # -- framework wrappers ----------------------------------------------------------------
@@ -730,6 +735,10 @@ class CallbackReceiver:
 
 class _Unconfirmed(Exception):
     """The API does not confirm what a delivery claims."""
+
+    def __init__(self, message: str, *, job_exists: bool = False) -> None:
+        super().__init__(message)
+        self.job_exists = job_exists
 
 
 def _result_of(delivery: Delivery) -> TranscriptionResult:

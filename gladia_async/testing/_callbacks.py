@@ -91,6 +91,7 @@ class _Due:
     seq: int
     job_id: str = field(compare=False)
     created_webhooks: bool = field(compare=False, default=False)
+    ready: list[_Delivery] | None = field(compare=False, default=None)
 
 
 def is_loopback_url(url: str) -> bool:
@@ -152,6 +153,26 @@ class CallbackDispatcher:
             self._push(_Due(self.clock(), next(self._seq), job.id, created_webhooks=True))
         self._push(_Due(job.ready_at, next(self._seq), job.id))
 
+    def send(
+        self,
+        url: str,
+        body: dict[str, Any],
+        *,
+        event: str,
+        job_id: str,
+        kind: str = "callback",
+        method: str = "POST",
+        at: float | None = None,
+    ) -> None:
+        """Schedule ``body`` for ``url`` at clock time ``at`` (default: now); returns at once.
+
+        Retried and faulted like every delivery: the hook for other parts of the emulator (a
+        live session's callback messages).
+        """
+        delivery = _Delivery(kind, event, job_id, url, method, orjson.dumps(body))
+        when = self.clock() if at is None else at
+        self._push(_Due(when, next(self._seq), job_id, ready=[delivery]))
+
     def _push(self, due: _Due) -> None:
         heapq.heappush(self._due, due)
         self._wake.set()
@@ -206,6 +227,9 @@ class CallbackDispatcher:
         batches: list[list[_Delivery]] = []
         while self._due and self._due[0].at <= now:
             due = heapq.heappop(self._due)
+            if due.ready is not None:
+                batches.append(due.ready)
+                continue
             job = self._lookup(due.job_id)
             if job is None:
                 continue
