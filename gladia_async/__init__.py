@@ -12,10 +12,14 @@ The generated API models live in :mod:`gladia_async.models`; the local emulator 
 
 from ._batch import TOKEN_KEY, BatchRun, Outcome, Progress, ProgressCallback
 from ._callbacks import (
+    CallbackPayload,
     CallbackReceiver,
+    CallbackReply,
     Delivery,
+    DeliveryHandler,
     MalformedCallbackError,
     UnknownEvent,
+    WebhookPayload,
     parse_callback,
     parse_webhook,
 )
@@ -70,10 +74,13 @@ __all__ = [
     "AuthenticationError",
     "BadRequestError",
     "BatchRun",
+    "CallbackPayload",
     "CallbackReceiver",
+    "CallbackReply",
     "ConfigurationError",
     "ConnectionFailed",
     "Delivery",
+    "DeliveryHandler",
     "ForeignURLError",
     "GladiaError",
     "GladiaSession",
@@ -114,6 +121,7 @@ __all__ = [
     "UnprocessableEntityError",
     "UploadedAudio",
     "UsageError",
+    "WebhookPayload",
     "WrongEventLoopError",
     "__version__",
     "parse_callback",

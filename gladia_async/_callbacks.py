@@ -64,10 +64,10 @@ __all__ = [
     "TOKEN_PARAM",
     "CallbackPayload",
     "CallbackReceiver",
+    "CallbackReply",
     "Delivery",
     "DeliveryHandler",
     "MalformedCallbackError",
-    "Reply",
     "UnknownEvent",
     "WebhookPayload",
     "parse_callback",
@@ -252,14 +252,14 @@ class Delivery:
 
 
 @attrs.frozen(kw_only=True)
-class Reply:
+class CallbackReply:
     """What the receiver answers: an HTTP status and a small JSON body."""
 
     status: int
     body: bytes
 
     @classmethod
-    def of(cls, status: int, **fields: Any) -> Reply:
+    def of(cls, status: int, **fields: Any) -> CallbackReply:
         """A reply with ``fields`` as its JSON body."""
         return cls(status=status, body=orjson.dumps(fields))
 
@@ -436,7 +436,7 @@ class CallbackReceiver:
         *,
         query: str | Mapping[str, str] = "",
         kind: Literal["callback", "webhook", "auto"] = "auto",
-    ) -> Reply:
+    ) -> CallbackReply:
         """Handle one delivery and return the reply to send (the framework-neutral core).
 
         ``query`` is the request's query string (or mapping) carrying the token; ``kind`` says
@@ -444,7 +444,7 @@ class CallbackReceiver:
         """
         if len(body) > self.max_body_bytes:
             self.stats["malformed"] += 1
-            return Reply.of(413, error="body too large")
+            return CallbackReply.of(413, error="body too large")
         try:
             if kind == "callback":
                 event_kind: Literal["callback", "webhook"] = "callback"
@@ -455,16 +455,16 @@ class CallbackReceiver:
                 event_kind, event = parse_event(body)
         except MalformedCallbackError as exc:
             self.stats["malformed"] += 1
-            return Reply.of(400, error=str(exc))
+            return CallbackReply.of(400, error=str(exc))
         name = str(event.event)
         job_id = _job_id_of(event_kind, event)
         if not job_id:
             self.stats["malformed"] += 1
-            return Reply.of(400, error="the body names no job id")
+            return CallbackReply.of(400, error="the body names no job id")
         authenticated = self.token_is_valid(_query_token(query))
         if not authenticated and not self.verify:
             self.stats["rejected"] += 1
-            return Reply.of(401, error="missing or wrong token")
+            return CallbackReply.of(401, error="missing or wrong token")
         key = (job_id, name)
         if event_kind == "callback" and name.startswith("live.") and name not in _ONCE_PER_JOB:
             # A live session sends many messages of one kind: only a resent copy is a duplicate.
@@ -473,7 +473,7 @@ class CallbackReceiver:
         self._forget_expired(now)
         if key in self._seen:
             self.stats["duplicates"] += 1
-            return Reply.of(200, ok=True, duplicate=True)
+            return CallbackReply.of(200, ok=True, duplicate=True)
         job: TranscriptionJob | LiveJob | None = None
         if self.verify:
             try:
@@ -482,14 +482,14 @@ class CallbackReceiver:
                 self.stats["rejected"] += 1
                 # 503 when the job exists but does not show that state (yet): a genuine sender
                 # that raced the API retries; a forged body never gets through either way.
-                return Reply.of(503 if exc.job_exists else 403, error=str(exc))
+                return CallbackReply.of(503 if exc.job_exists else 403, error=str(exc))
             except GladiaError:
                 # The API could not be asked: let the sender retry later.
                 self.stats["failed"] += 1
-                return Reply.of(503, error="could not verify the job now; retry later")
+                return CallbackReply.of(503, error="could not verify the job now; retry later")
             if key in self._seen:  # a concurrent copy won the race while we asked the API
                 self.stats["duplicates"] += 1
-                return Reply.of(200, ok=True, duplicate=True)
+                return CallbackReply.of(200, ok=True, duplicate=True)
         delivery = Delivery(kind=event_kind, name=name, job_id=job_id, event=event, job=job)
         # Marked seen before the handler runs, so a copy arriving meanwhile is not handled twice.
         self._remember(key, now)
@@ -499,7 +499,7 @@ class CallbackReceiver:
             except Exception:
                 self._seen.pop(key, None)
                 self.stats["failed"] += 1
-                return Reply.of(500, error="the handler failed; retry later")
+                return CallbackReply.of(500, error="the handler failed; retry later")
             except BaseException:
                 # Cancelled mid-handler: not handled, so the sender's retry must get through.
                 self._seen.pop(key, None)
@@ -512,7 +512,7 @@ class CallbackReceiver:
             waiter = self._waiters.get(job_id)
             if waiter is not None:
                 waiter.set()
-        return Reply.of(200, ok=True)
+        return CallbackReply.of(200, ok=True)
 
     def _remember(self, key: tuple[str, str], now: float) -> None:
         self._seen[key] = now + self.dedupe_window
@@ -564,16 +564,16 @@ class CallbackReceiver:
         from aiohttp import web
 
         async def handle(request: web.Request) -> web.StreamResponse:
-            reply: Reply | None = None
+            reply: CallbackReply | None = None
             if request.content_length is not None and request.content_length > self.max_body_bytes:
-                reply = Reply.of(413, error="body too large")
+                reply = CallbackReply.of(413, error="body too large")
             else:
                 chunks: list[bytes] = []
                 size = 0
                 async for chunk in request.content.iter_chunked(256 * 1024):
                     size += len(chunk)
                     if size > self.max_body_bytes:
-                        reply = Reply.of(413, error="body too large")
+                        reply = CallbackReply.of(413, error="body too large")
                         break
                     chunks.append(chunk)
                 if reply is None:
@@ -614,7 +614,7 @@ class CallbackReceiver:
             if scope["type"] != "http":
                 return
             if scope.get("method") not in ("POST", "PUT"):
-                reply = Reply.of(405, error="use POST or PUT")
+                reply = CallbackReply.of(405, error="use POST or PUT")
             else:
                 chunks: list[bytes] = []
                 size = 0
@@ -632,7 +632,7 @@ class CallbackReceiver:
                         chunks.append(chunk)
                     more = bool(message.get("more_body", False))
                 if too_large:
-                    reply = Reply.of(413, error="body too large")
+                    reply = CallbackReply.of(413, error="body too large")
                 else:
                     query = scope.get("query_string", b"").decode("latin-1")
                     reply = await self.receive(b"".join(chunks), query=query, kind=kind)
