@@ -176,7 +176,8 @@ def _load_object(body: bytes | str) -> dict[str, Any]:
 def _structure(data: dict[str, Any], cls: type[Any]) -> Any:
     try:
         return converter.structure(data, cls)
-    except StructureError as exc:
+    # Untrusted input: cattrs can also fail with AttributeError (a list where an object goes).
+    except (*StructureError, AttributeError) as exc:
         detail = f"missing field {exc}" if isinstance(exc, KeyError) else str(exc)
         raise MalformedCallbackError(
             f"the {data['event']!r} body does not match {cls.__name__}: {detail}"

@@ -15,6 +15,8 @@ import anyio
 import orjson
 import pytest
 from aiohttp import web
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from gladia_async import (
     CallbackReceiver,
@@ -773,3 +775,74 @@ async def test_the_emulators_dispatcher_sends_other_parts_messages_too() -> None
         )
         [delivery] = await inbox.wait_for(1)
     assert isinstance(delivery.event, m.CallbackLiveSpeechEndMessage)
+
+
+async def test_a_cancelled_wait_leaves_nothing_behind(wav: Path) -> None:
+    receiver = CallbackReceiver()
+    async with (
+        run_emulator(job_duration=60) as emu,
+        serve_aiohttp(receiver) as url,
+        session_for(emu) as gladia,
+    ):
+        created = await gladia.submit(await gladia.upload(wav), receiver.options(url))
+        with anyio.move_on_after(0.3) as scope:
+            await receiver.wait(created, session=gladia, fallback_after=0.05)
+        assert scope.cancelled_caught
+        assert receiver._waiters == {} and receiver._waiting == {}
+        # The emulator's own dispatcher (server side, waiting to send the callback) is not ours.
+        assert {t for t in pending_tasks() if "CallbackDispatcher" not in repr(t)} == set()
+
+
+_json = st.recursive(
+    st.none()
+    | st.booleans()
+    | st.integers(-(2**63), 2**63 - 1)
+    | st.floats(allow_nan=False)
+    | st.text(max_size=5),
+    lambda children: (
+        st.lists(children, max_size=3) | st.dictionaries(st.text(max_size=8), children, max_size=4)
+    ),
+    max_leaves=12,
+)
+_events = st.sampled_from(
+    [
+        "transcription.success",
+        "transcription.error",
+        "live.transcript",
+        "live.end_session",
+        "transcription.created",
+        "x.unknown",
+    ]
+)
+
+
+@settings(max_examples=300, deadline=None)
+@given(
+    event=_events,
+    job_id=st.text(max_size=5) | st.integers(-(2**63), 2**63 - 1),
+    payload=_json,
+    extra=st.dictionaries(st.sampled_from(["error", "custom_metadata", "payload"]), _json),
+)
+def test_any_json_body_parses_or_raises_the_typed_error(
+    event: str, job_id: Any, payload: Any, extra: dict[str, Any]
+) -> None:
+    for body in (
+        {"id": job_id, "event": event, "payload": payload, **extra},
+        {"event": event, "payload": payload, **extra},
+    ):
+        raw = orjson.dumps(body)
+        for parse in (parse_callback, parse_webhook):
+            try:
+                parse(raw)
+            except MalformedCallbackError:
+                pass
+
+
+@settings(max_examples=200, deadline=None)
+@given(raw=st.binary(max_size=64))
+def test_any_bytes_parse_or_raise_the_typed_error(raw: bytes) -> None:
+    for parse in (parse_callback, parse_webhook):
+        try:
+            parse(raw)
+        except MalformedCallbackError:
+            pass
