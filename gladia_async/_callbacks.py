@@ -173,11 +173,14 @@ def _load_object(body: bytes | str) -> dict[str, Any]:
     return data
 
 
+_STRUCTURE_FAILURES: tuple[type[BaseException], ...] = (*StructureError, AttributeError)
+
+
 def _structure(data: dict[str, Any], cls: type[Any]) -> Any:
     try:
         return converter.structure(data, cls)
     # Untrusted input: cattrs can also fail with AttributeError (a list where an object goes).
-    except (*StructureError, AttributeError) as exc:
+    except _STRUCTURE_FAILURES as exc:
         detail = f"missing field {exc}" if isinstance(exc, KeyError) else str(exc)
         raise MalformedCallbackError(
             f"the {data['event']!r} body does not match {cls.__name__}: {detail}"
