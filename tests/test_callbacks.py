@@ -846,3 +846,13 @@ def test_any_bytes_parse_or_raise_the_typed_error(raw: bytes) -> None:
             parse(raw)
         except MalformedCallbackError:
             pass
+
+
+async def test_the_asgi_app_answers_405_to_other_methods() -> None:
+    inbox = Inbox()
+    receiver = CallbackReceiver(inbox)
+    async with serve_asgi(receiver.asgi_app()) as base:
+        async with aiohttp.ClientSession() as http, http.get(f"{base}/x") as resp:
+            status = resp.status
+    assert status == 405
+    assert inbox.deliveries == []
