@@ -11,6 +11,18 @@ The generated API models live in :mod:`gladia_async.models`; the local emulator 
 """
 
 from ._batch import TOKEN_KEY, BatchRun, Outcome, Progress, ProgressCallback
+from ._callbacks import (
+    CallbackPayload,
+    CallbackReceiver,
+    CallbackReply,
+    Delivery,
+    DeliveryHandler,
+    MalformedCallbackError,
+    UnknownEvent,
+    WebhookPayload,
+    parse_callback,
+    parse_webhook,
+)
 from ._config import Limits, PollPolicy, RetryPolicy, Timeouts
 from ._converter import structure, unstructure
 from ._errors import (
@@ -63,8 +75,13 @@ __all__ = [
     "AuthenticationError",
     "BadRequestError",
     "BatchRun",
+    "CallbackPayload",
+    "CallbackReceiver",
+    "CallbackReply",
     "ConfigurationError",
     "ConnectionFailed",
+    "Delivery",
+    "DeliveryHandler",
     "ForeignURLError",
     "GladiaError",
     "GladiaSession",
@@ -79,6 +96,7 @@ __all__ = [
     "JobUnconfirmedError",
     "Limits",
     "LiveJob",
+    "MalformedCallbackError",
     "NotFoundError",
     "Outcome",
     "Page",
@@ -101,11 +119,15 @@ __all__ = [
     "TranscriptionOptions",
     "TranscriptionResult",
     "TransportError",
+    "UnknownEvent",
     "UnprocessableEntityError",
     "UploadedAudio",
     "UsageError",
+    "WebhookPayload",
     "WrongEventLoopError",
     "__version__",
+    "parse_callback",
+    "parse_webhook",
     "structure",
     "unstructure",
 ]

@@ -75,20 +75,30 @@ Behaviour (decisions where the spec is silent are marked *emulator choice*):
 * ``latency`` delays every response; :class:`FaultPlan` injects seeded, replayable faults
   (see :mod:`gladia_async.testing._faults`); change ``emulator.faults`` at any time.
 
+* Callbacks and webhooks: a job created with ``callback``/``callback_config`` (or the
+  deprecated ``callback_url``) gets its ``transcription.success`` / ``.error`` payload sent
+  (``POST`` or ``PUT``) when it finishes by the emulator's clock, and ``webhook_urls=[...]``
+  get the ``transcription.*`` webhooks; retried with backoff, loopback destinations only, with
+  :class:`CallbackFaults` on cue (see :mod:`gladia_async.testing._callbacks`). Every attempt
+  is in ``emulator.deliveries``.
+
 Not emulated: ``POST /v2/live`` / ``PATCH /v2/live/{id}`` and the live WebSocket (live
 jobs exist only through :meth:`GladiaEmulator.seed_jobs`), the deprecated v1 routes,
-callbacks/webhooks, concurrency/queue limits and retention.
+concurrency/queue limits and retention.
 """
 
 from __future__ import annotations
 
 from ._app import GladiaEmulator
+from ._callbacks import CallbackFaults, DeliveryRecord
 from ._faults import FaultKind, FaultPlan, FaultRule, InjectedFault
 from ._runner import EmulatorProcess, RunningEmulator, run_emulator, start_emulator_process
 from ._state import EmulatorStats, ManualClock, RecordedRequest
 from ._transcripts import build_result
 
 __all__ = [
+    "CallbackFaults",
+    "DeliveryRecord",
     "EmulatorProcess",
     "EmulatorStats",
     "FaultKind",

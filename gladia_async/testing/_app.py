@@ -23,6 +23,7 @@ from aiohttp import BodyPartReader as _BodyPartReader
 from aiohttp import web
 
 from ._audio import HEADER_BYTES, InvalidAudio, info_from_url, sniff
+from ._callbacks import CallbackDispatcher, CallbackFaults, DeliveryRecord
 from ._faults import FaultPlan, FaultRule
 from ._state import (
     KINDS,
@@ -166,6 +167,10 @@ class GladiaEmulator:
         max_recorded_requests: int = 10_000,
         max_upload_bytes: int = DEFAULT_MAX_UPLOAD_BYTES,
         start_time: datetime | None = None,
+        webhook_urls: Iterable[str] = (),
+        callback_faults: CallbackFaults | None = None,
+        callback_attempts: int = 5,
+        callback_backoff: float = 0.05,
     ) -> None:
         self.api_keys = frozenset(api_keys)
         if not self.api_keys:
@@ -194,6 +199,15 @@ class GladiaEmulator:
         self._wall_base = (start_time or datetime.now(timezone.utc)).astimezone(timezone.utc)
         self._clock_base = self.clock()
         self._result_cache: OrderedDict[str, dict[str, Any]] = OrderedDict()
+        self.callbacks = CallbackDispatcher(
+            clock=self.clock,
+            lookup=self._store.by_id.get,
+            render=self.render_job,
+            webhook_urls=webhook_urls,
+            faults=callback_faults,
+            max_attempts=callback_attempts,
+            backoff=callback_backoff,
+        )
 
     # ----------------------------------------------------------------- public helpers
     @property
@@ -208,6 +222,11 @@ class GladiaEmulator:
     @property
     def uploads(self) -> Mapping[str, dict[str, Any]]:
         return _UploadsView(self._uploads)
+
+    @property
+    def deliveries(self) -> list[DeliveryRecord]:
+        """Every callback / webhook delivery attempt so far, oldest first."""
+        return list(self.callbacks.records)
 
     def now(self) -> datetime:
         """The emulator's wall-clock time (driven by ``clock``)."""
@@ -341,6 +360,7 @@ class GladiaEmulator:
             router.add_get(f"/v2/{prefix}/{{id}}", self._get_job)
             router.add_delete(f"/v2/{prefix}/{{id}}", self._delete_job)
             router.add_get(f"/v2/{prefix}/{{id}}/file", self._get_file)
+        app.cleanup_ctx.append(self.callbacks.context)
         return app
 
     # ------------------------------------------------------------------- internals
@@ -713,6 +733,7 @@ class GladiaEmulator:
         )
         self._store.add(job)
         self.stats.jobs_created += 1
+        self.callbacks.job_created(job, body)
         prefix = request.path.rstrip("/").rsplit("/", 1)[-1]
         return _json(
             {"id": job.id, "result_url": f"{self._base_url(request)}/v2/{prefix}/{job.id}"},
