@@ -651,8 +651,9 @@ def test_on_a_terminal_the_progress_fits_and_the_summary_is_a_table(
     table = "\n".join(lines)
     assert "files" in table and "done" in table and "failed" in table
     assert "skipped 1 entry" in table
-    squeezed = re.sub(r"[\s│┃]", "", table)
-    assert "fake[1].wav" in squeezed and "[request_id" in squeezed, "names and ids: not markup"
+    first_column = "".join(line.split("│")[1].strip() for line in lines if line.count("│") == 3)
+    assert "fake[1].wav" in first_column.replace(" ", ""), "file names are not markup"
+    assert "[request_id" in table.replace("│", ""), "request ids are not markup"
 
 
 def test_ctrl_c_in_a_terminal_keeps_finished_results_and_prints_a_summary(tmp_path: Path) -> None:
