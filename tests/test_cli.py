@@ -308,7 +308,8 @@ def test_a_malformed_api_url_is_one_line_naming_the_variable(tmp_path: Path, url
     env = {**os.environ, "GLADIA_API_KEY": "k", "GLADIA_API_URL": url}
     result = subprocess.run([*CLI, "jobs"], env=env, capture_output=True, text=True, timeout=30)
     assert result.returncode == 2
-    assert "GLADIA_API_URL" in one_clear_line(result.stderr)
+    line = one_clear_line(result.stderr)
+    assert "GLADIA_API_URL" in line and not any(advice in line for advice in PYTHON_ADVICE)
     flag = subprocess.run(
         [*CLI, "jobs", "--api-url", url], env=env, capture_output=True, text=True, timeout=30
     )
@@ -646,6 +647,7 @@ def test_on_a_terminal_the_progress_fits_and_the_summary_is_a_table(
     progress = [line for line in lines if "5/5" in line]
     assert progress, "the progress bar was drawn"
     assert re.search(r"\d:\d\d:\d\d", progress[-1]), "the elapsed time is not cut off"
+    assert "━━━━━━" in progress[-1], "the bar itself keeps its room"
     assert any("┃" in line or "│" in line for line in lines), "a drawn table"
     assert not any(line.startswith("|") for line in lines), "no raw Markdown"
     table = "\n".join(lines)
