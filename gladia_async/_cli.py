@@ -23,6 +23,7 @@ from pathlib import Path
 from typing import Any
 
 import anyio
+import anyio.to_thread
 import orjson
 
 from . import (
@@ -368,7 +369,11 @@ async def _transcribe(
                 async for outcome in outcomes:
                     source = str(outcome.source)
                     if outcome.ok:
-                        _write_outcome(out, sources.names[source], outcome)
+                        # In a thread: a long transcript's JSON must not freeze the progress bar;
+                        # a Ctrl-C meanwhile lets the write finish, so no file is left half-done.
+                        await anyio.to_thread.run_sync(
+                            _write_outcome, out, sources.names[source], outcome
+                        )
                         done += 1
                     else:
                         assert outcome.error is not None
