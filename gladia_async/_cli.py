@@ -218,11 +218,16 @@ def _parser() -> argparse.ArgumentParser:
 # -- helpers ---------------------------------------------------------------------------------
 
 
-def _session(args: argparse.Namespace, **kwargs: Any) -> GladiaSession:
+def _credentials(args: argparse.Namespace) -> tuple[str, str | None]:
+    """Return the API key and base URL to use, or raise :class:`CommandLineError`."""
     key = args.api_key if args.api_key is not None else os.environ.get("GLADIA_API_KEY", "")
     if not key.strip():
         raise CommandLineError(NO_KEY)
-    url = check_api_url(args.api_url)
+    return key, check_api_url(args.api_url)
+
+
+def _session(args: argparse.Namespace, **kwargs: Any) -> GladiaSession:
+    key, url = _credentials(args)
     try:
         return GladiaSession(api_key=key, base_url=url, **kwargs)
     except GladiaError as exc:
@@ -621,7 +626,7 @@ def _run(args: argparse.Namespace) -> int:
             subtitles=args.subtitles,
         )
         sources = expand_sources(args.sources)
-        _session(args)  # the key and URL are checked before any file is read or sent
+        _credentials(args)  # the key and URL are checked before any file is read or sent
         result: int = anyio.run(_transcribe, args, sources, options)
         return result
     result = anyio.run(_COMMANDS[args.command], args)

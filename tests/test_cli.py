@@ -26,6 +26,7 @@ from collections.abc import Callable, Iterator
 from pathlib import Path, PurePosixPath
 from typing import Any
 
+import anyio
 import pytest
 
 from gladia_async import (
@@ -39,7 +40,7 @@ from gladia_async import (
     UnprocessableEntityError,
     __version__,
 )
-from gladia_async._cli import _parser
+from gladia_async._cli import _cancel_on_ctrl_c, _parser
 from gladia_async._cli_inputs import output_stems
 from gladia_async._cli_messages import explain
 from gladia_async.testing import FaultPlan, FaultRule, start_emulator_process
@@ -555,21 +556,24 @@ def test_the_emulator_refuses_a_port_out_of_range(command: list[str]) -> None:
 # -- retries, progress, summary, Ctrl-C -----------------------------------------------------------
 
 
-def test_retries_are_shown_while_the_network_fails(tmp_path: Path) -> None:
+@pytest.mark.parametrize("terminal", [False, True])
+def test_retries_are_shown_while_the_network_fails(tmp_path: Path, terminal: bool) -> None:
     wav = write_wav(tmp_path / "a.wav", seconds=0.2)
     plan = FaultPlan(
         rules=[FaultRule(route="GET /v2/pre-recorded/*", status=503, sequence=[True, True])]
     )
+    args = [*CLI, "transcribe", str(wav), "--out", str(tmp_path / "o")]
     with start_emulator_process(job_duration=0.1, faults=plan) as emu:
-        result = subprocess.run(
-            [*CLI, "transcribe", str(wav), "--out", str(tmp_path / "o")],
-            env=env_for(emu),
-            capture_output=True,
-            text=True,
-            timeout=60,
-        )
-    assert result.returncode == 0, result.stderr
-    assert "retrying: server error" in result.stderr
+        if terminal:
+            code, output = run_in_pty(args, env_for(emu))
+            output = "\n".join(_screen_lines(output))
+        else:
+            result = subprocess.run(
+                args, env=env_for(emu), capture_output=True, text=True, timeout=60
+            )
+            code, output = result.returncode, result.stderr
+    assert code == 0, output
+    assert "retrying: server error" in output
 
 
 def _strip_ansi(text: str) -> str:
@@ -704,3 +708,22 @@ def test_ctrl_c_through_a_pipe_prints_the_plain_summary(tmp_path: Path) -> None:
         _, stderr = proc.communicate(timeout=30)
     assert proc.returncode == 130, stderr
     assert "interrupted" in stderr and re.search(r"^30 files: \d+ done", stderr, re.M), stderr
+
+
+def test_a_second_ctrl_c_aborts_a_stop_that_hangs() -> None:
+    """The first Ctrl-C stops cleanly; if stopping hangs, a second one ends the program."""
+
+    async def run_batch() -> None:
+        with anyio.CancelScope() as scope, _cancel_on_ctrl_c(scope):
+            os.kill(os.getpid(), signal.SIGINT)
+            try:
+                await anyio.sleep_forever()  # the batch, cancelled by the first Ctrl-C
+            finally:
+                assert scope.cancel_called
+                # A clean-up that never ends, bounded so a broken handler fails the test.
+                with anyio.CancelScope(shield=True, deadline=anyio.current_time() + 10):
+                    os.kill(os.getpid(), signal.SIGINT)
+                    await anyio.sleep_forever()
+
+    with pytest.raises(KeyboardInterrupt):
+        anyio.run(run_batch)
