@@ -625,7 +625,7 @@ def _run(args: argparse.Namespace) -> int:
             language=args.language,
             subtitles=args.subtitles,
         )
-        sources = expand_sources(args.sources)
+        sources = expand_sources(args.sources, exclude=Path(args.out))
         _credentials(args)  # the key and URL are checked before any file is read or sent
         result: int = anyio.run(_transcribe, args, sources, options)
         return result

@@ -77,11 +77,12 @@ class Sources:
     skipped: Counter[str]
 
 
-def expand_sources(raw: Sequence[str]) -> Sources:
+def expand_sources(raw: Sequence[str], *, exclude: Path | None = None) -> Sources:
     """Return the sources of ``raw`` (files, folders, URLs); folders give audio/video only.
 
     A file named explicitly is sent whatever its extension (the user chose it); a folder is
-    walked for the extensions Gladia supports, hidden files and folders are skipped.
+    walked for the extensions Gladia supports, hidden files and folders are skipped, and so is
+    ``exclude`` (the results folder, when it lies inside an input folder).
     """
     items: list[str] = []
     keys: dict[str, PurePosixPath] = {}
@@ -100,7 +101,7 @@ def expand_sources(raw: Sequence[str]) -> Sources:
             continue
         path = Path(item)
         if path.is_dir():
-            for file, reason in _walk(path):
+            for file, reason in _walk(path, exclude.resolve() if exclude else None):
                 if reason is None:
                     add(str(file), PurePosixPath(file.relative_to(path).as_posix()))
                 else:
@@ -117,8 +118,10 @@ def expand_sources(raw: Sequence[str]) -> Sources:
     return Sources(items=items, names=output_stems(keys), skipped=skipped)
 
 
-def _walk(folder: Path) -> Iterator[tuple[Path, str | None]]:
+def _walk(folder: Path, exclude: Path | None) -> Iterator[tuple[Path, str | None]]:
     for root, dirs, files in os.walk(folder):
+        if exclude is not None:
+            dirs[:] = [d for d in dirs if (Path(root) / d).resolve() != exclude]
         hidden_dirs = [d for d in dirs if d.startswith(".")]
         dirs[:] = sorted(d for d in dirs if not d.startswith("."))
         for _ in hidden_dirs:
@@ -292,7 +295,10 @@ def build_options(
         codes = [_language(c) for c in language.split(",") if c.strip()]
         if not codes:
             raise CommandLineError("--language: give a language code such as en")
-        changes["language_config"] = LanguageConfig(languages=codes, code_switching=len(codes) > 1)
+        # One code fixes the language; several leave detection (among them) to the API.
+        changes["language_config"] = LanguageConfig(
+            languages=codes, code_switching=False if len(codes) == 1 else None
+        )
     if subtitles is not None:
         changes["subtitles"] = True
         changes["subtitles_config"] = attrs.evolve(

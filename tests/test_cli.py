@@ -148,12 +148,13 @@ def test_a_folder_with_nothing_to_send_is_a_usage_error(emulator: Any, tmp_path:
 def test_a_rerun_overwrites_its_results_and_leaves_no_stale_files(
     emulator: Any, folder: Path, tmp_path: Path
 ) -> None:
-    out = tmp_path / "out"
+    out = folder / "transcripts"  # inside the folder walked: never walked itself
     first = run(emulator, "transcribe", str(folder), "--out", str(out), "--subtitles", "srt")
     assert first.returncode == 0, first.stderr
     ids_before = {json.loads(p.read_text())["id"] for p in out.glob("*.json")}
     second = run(emulator, "transcribe", str(folder), "--out", str(out))
     assert second.returncode == 0, second.stderr
+    assert "skipped" not in second.stderr, "the results folder is not an input"
     assert sorted(p.name for p in out.iterdir()) == [f"clip{i}.json" for i in range(4)]
     ids_after = {json.loads(p.read_text())["id"] for p in out.glob("*.json")}
     assert ids_after.isdisjoint(ids_before), "every file holds the second run's job"
@@ -276,6 +277,7 @@ async def test_a_refused_key_stops_before_any_upload(emu: Any, tmp_path: Path) -
     line = one_clear_line(err.decode())
     assert "GLADIA_API_KEY" in line and "--api-key" in line
     assert not any(advice in line for advice in PYTHON_ADVICE)
+    assert "wrong-key" not in err.decode(), "the key is never echoed"
     assert emu.stats.uploads == 0
 
 
@@ -541,6 +543,23 @@ def test_the_emulator_on_a_busy_port_says_so_in_one_line(command: list[str]) -> 
     assert result.returncode == 1
     line = one_clear_line(result.stderr)
     assert f"port {port} is in use" in line and "--port" in line
+
+
+@pytest.mark.parametrize("command", [[*CLI, "emulator"], EMULATOR])
+def test_the_emulator_with_an_unreadable_fault_plan_says_so_in_one_line(
+    command: list[str], tmp_path: Path
+) -> None:
+    (tmp_path / "plan.json").write_text('{"rules": [{"kind": "meteor"}]}')
+    cases = [(tmp_path / "missing.json", "cannot read"), (tmp_path / "plan.json", "not a fault")]
+    for plan, expected in cases:
+        result = subprocess.run(
+            [*command, "--port", "0", "--faults", str(plan)],
+            capture_output=True,
+            text=True,
+            timeout=30,
+        )
+        assert result.returncode == 1
+        assert expected in one_clear_line(result.stderr)
 
 
 @pytest.mark.parametrize("command", [[*CLI, "emulator"], EMULATOR])
