@@ -374,12 +374,12 @@ async def _transcribe(
                 async for outcome in outcomes:
                     source = str(outcome.source)
                     if outcome.ok:
-                        # In a thread: a long transcript's JSON must not freeze the progress bar;
-                        # a Ctrl-C meanwhile lets the write finish, so no file is left half-done.
-                        await anyio.to_thread.run_sync(
-                            _write_outcome, out, sources.names[source], outcome
-                        )
-                        done += 1
+                        # In a thread: a long transcript's JSON must not freeze the progress bar.
+                        with anyio.CancelScope(shield=True):  # written and counted, or neither
+                            await anyio.to_thread.run_sync(
+                                _write_outcome, out, sources.names[source], outcome
+                            )
+                            done += 1
                     else:
                         assert outcome.error is not None
                         message = explain(outcome.error, job_id=outcome.job_id, api_url=api_url)

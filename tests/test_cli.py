@@ -41,7 +41,7 @@ from gladia_async import (
     __version__,
 )
 from gladia_async._cli import _cancel_on_ctrl_c, _parser
-from gladia_async._cli_inputs import output_stems
+from gladia_async._cli_inputs import expand_sources, output_stems
 from gladia_async._cli_messages import explain
 from gladia_async.testing import FaultPlan, FaultRule, start_emulator_process
 
@@ -179,6 +179,23 @@ def test_output_names_are_collision_free_and_do_not_depend_on_order() -> None:
     assert output_stems({"x/../../etc.wav": PurePosixPath("../../etc.wav")}) == {
         "x/../../etc.wav": "etc"
     }, "a name never leaves --out"
+
+
+def test_urls_are_named_after_their_last_path_segment() -> None:
+    sources = expand_sources(
+        [
+            "https://cdn.example.com/calls/a%20b.mp3?sig=1",
+            "https://example.com/",
+            "https://x.io/a b.mp3",
+        ]
+    )
+    names = sources.names
+    assert names["https://example.com/"] == "audio"
+    first, second = (
+        names["https://cdn.example.com/calls/a%20b.mp3?sig=1"],
+        names["https://x.io/a b.mp3"],
+    )
+    assert first != second and first.startswith("a b.mp3-") and second.startswith("a b.mp3-")
 
 
 def test_same_named_files_in_one_folder_get_distinct_results(emulator: Any, tmp_path: Path) -> None:
@@ -726,7 +743,9 @@ def test_ctrl_c_through_a_pipe_prints_the_plain_summary(tmp_path: Path) -> None:
         proc.send_signal(signal.SIGINT)
         _, stderr = proc.communicate(timeout=30)
     assert proc.returncode == 130, stderr
-    assert "interrupted" in stderr and re.search(r"^30 files: \d+ done", stderr, re.M), stderr
+    summary = re.search(r"^30 files: (\d+) done", stderr, re.M)
+    assert "interrupted" in stderr and summary, stderr
+    assert int(summary.group(1)) == len(list(out.glob("*.json"))), "counts exactly what it kept"
 
 
 def test_a_second_ctrl_c_aborts_a_stop_that_hangs() -> None:
