@@ -1,4 +1,9 @@
-"""The ``gladia-async`` command line, built on the public SDK API only."""
+"""The ``gladia-async`` command line, built on the public SDK API only.
+
+Everything a flag can get wrong is checked before the first request (:mod:`._cli_inputs`);
+errors are said in the shell's terms (:mod:`._cli_messages`); progress and the summary adapt
+to the terminal (:mod:`._cli_render`).
+"""
 
 from __future__ import annotations
 
@@ -13,11 +18,12 @@ import sys
 import tempfile
 import time
 import wave
-from collections.abc import AsyncIterator, Sequence
+from collections.abc import AsyncIterator, Callable, Iterator, Sequence
 from pathlib import Path
-from typing import Any, TextIO
+from typing import Any
 
 import anyio
+import anyio.to_thread
 import orjson
 
 from . import (
@@ -25,78 +31,214 @@ from . import (
     GladiaSession,
     InvalidInput,
     Outcome,
-    Progress,
+    RetryPolicy,
     TranscriptionOptions,
+    __version__,
 )
-from ._converter import structure, unstructure
+from ._cli_inputs import (
+    CommandLineError,
+    Sources,
+    build_options,
+    check_api_url,
+    check_positive,
+    describe_skipped,
+    expand_sources,
+    language_codes,
+)
+from ._cli_messages import NO_KEY, explain
+from ._cli_render import ProgressView, Summary, note, retry_notes
+from ._converter import unstructure
+from ._validation import check_job_id
+
+if sys.version_info < (3, 11):
+    from exceptiongroup import BaseExceptionGroup  # type: ignore[import-not-found,unused-ignore]
 
 __all__ = ["main"]
 
-EXIT_OK, EXIT_FAILED, EXIT_USAGE, EXIT_INTERRUPTED = 0, 1, 2, 130
+EXIT_OK, EXIT_FAILED, EXIT_USAGE, EXIT_INTERRUPTED, EXIT_PIPE = 0, 1, 2, 130, 141
 
+_EPILOG = """\
+exit codes:
+  0    everything asked for was done
+  1    some work failed (a file, a job, the API or the network); each failure is listed
+  2    a usage error: bad flag or value, missing API key, malformed URL (nothing was sent)
+  130  interrupted with Ctrl-C (results already finished are kept)
+  141  the reader of the output went away (e.g. `gladia-async jobs | head`)
 
-class _UsageError(Exception):
-    """A bad argument: one line on stderr, exit code 2, before any request."""
+environment:
+  GLADIA_API_KEY   API key (or --api-key)
+  GLADIA_API_URL   API base URL (or --api-url; default https://api.gladia.io)
+"""
+
+#: Interactive commands and the first contact of a batch: a refused connection fails in well
+#: under a second instead of backing off for seconds with nothing on screen.
+_QUICK_RETRY = RetryPolicy(attempts=3, backoff_initial=0.1, backoff_max=0.3, deadline=30.0)
+#: Inside a batch the network may blip: retry longer, with the retries shown on screen.
+_BATCH_RETRY = RetryPolicy(attempts=6, backoff_initial=0.25, backoff_max=8.0, deadline=120.0)
 
 
 def _parser() -> argparse.ArgumentParser:
+    from .testing._command import EPILOG, add_emulator_arguments
+
     common = argparse.ArgumentParser(add_help=False)
-    common.add_argument("--api-key", help="API key (default: $GLADIA_API_KEY); never echoed")
-    common.add_argument("--api-url", help="API base URL (default: $GLADIA_API_URL or Gladia's)")
+    common.add_argument(
+        "--api-key", help="API key (default: $GLADIA_API_KEY); never printed", metavar="KEY"
+    )
+    common.add_argument(
+        "--api-url",
+        help="API base URL (default: $GLADIA_API_URL, else https://api.gladia.io)",
+        metavar="URL",
+    )
 
     parser = argparse.ArgumentParser(
-        prog="gladia-async", description="Transcribe audio with Gladia's API, concurrently."
+        prog="gladia-async",
+        description="Transcribe audio and video with Gladia's API, concurrently.",
+        epilog=_EPILOG,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
     )
-    sub = parser.add_subparsers(dest="command", required=True)
+    parser.add_argument(
+        "--version",
+        action="version",
+        version=f"gladia-async {__version__} (Python {sys.version.split()[0]})",
+        help="print the version and exit",
+    )
+    sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
 
-    t = sub.add_parser("transcribe", parents=[common], help="transcribe files, folders or URLs")
-    t.add_argument("sources", nargs="+", metavar="FILE_OR_URL")
-    t.add_argument("--concurrency", type=int, default=16)
-    t.add_argument("--diarization", action="store_true")
-    t.add_argument("--language", help="language code, e.g. en (disables detection)")
-    t.add_argument("--subtitles", help="comma-separated formats: srt,vtt")
-    t.add_argument("--out", default="transcripts", help="output folder (default: transcripts)")
-    t.add_argument("--options-json", help="JSON file with TranscriptionOptions fields")
-    t.add_argument("--timeout", type=float, default=None, help="per-job wait limit, seconds")
+    def command(
+        name: str, help: str, *, api: bool = True, epilog: str = _EPILOG
+    ) -> argparse.ArgumentParser:
+        return sub.add_parser(
+            name,
+            parents=[common] if api else [],
+            help=help,
+            description=help[0].upper() + help[1:] + ".",
+            epilog=epilog,
+            formatter_class=argparse.RawDescriptionHelpFormatter,
+        )
 
-    j = sub.add_parser("jobs", parents=[common], help="stream the job listing")
-    j.add_argument("--status", action="append", help="queued|processing|done|error (repeat)")
-    j.add_argument("--kind", action="append", help="pre-recorded|live (repeat)")
-    j.add_argument("--after", help="ISO date/time (UTC when no offset)")
-    j.add_argument("--before", help="ISO date/time (UTC when no offset)")
-    j.add_argument("--metadata", action="append", default=[], help="custom_metadata k=v (repeat)")
-    j.add_argument("--limit", type=int, default=None, help="stop after N jobs")
-    j.add_argument("--json", action="store_true", help="JSON lines instead of a table")
+    t = command("transcribe", "transcribe files, folders (their audio/video files) or URLs")
+    t.add_argument(
+        "sources",
+        nargs="+",
+        metavar="FILE_FOLDER_OR_URL",
+        help="audio/video files, folders (walked for supported formats) or http(s) URLs",
+    )
+    t.add_argument(
+        "--out",
+        default="transcripts",
+        metavar="FOLDER",
+        help="where results go, one NAME.json (and NAME.srt...) per source, named after it; "
+        "a rerun overwrites (default: transcripts)",
+    )
+    t.add_argument(
+        "--language",
+        metavar="CODE[,CODE]",
+        help="spoken language, e.g. en (case-insensitive); several = detect among them",
+    )
+    t.add_argument(
+        "--subtitles", metavar="FORMATS", help="subtitle files to write: srt, vtt or srt,vtt"
+    )
+    t.add_argument("--diarization", action="store_true", help="tell the speakers apart")
+    t.add_argument(
+        "--options-json",
+        metavar="FILE",
+        help="JSON object of further transcription options (API field names); flags win",
+    )
+    t.add_argument(
+        "--concurrency",
+        type=int,
+        default=16,
+        metavar="N",
+        help="files uploaded/transcribed at once (default: 16)",
+    )
+    t.add_argument(
+        "--timeout",
+        type=float,
+        default=None,
+        metavar="SECONDS",
+        help="give up on a job not finished after this long (default: 1 hour)",
+    )
 
-    g = sub.add_parser("get", parents=[common], help="print one job as JSON")
-    g.add_argument("job_id")
-    d = sub.add_parser("delete", parents=[common], help="delete jobs")
-    d.add_argument("job_ids", nargs="+")
-    dl = sub.add_parser("download", parents=[common], help="download a job's audio")
-    dl.add_argument("job_id")
-    dl.add_argument("--out", required=True)
+    j = command("jobs", "list jobs, newest first")
+    j.add_argument(
+        "--status",
+        action="append",
+        type=str.lower,
+        choices=["queued", "processing", "done", "error"],
+        help="only jobs with this status (repeat for several)",
+    )
+    j.add_argument(
+        "--kind",
+        action="append",
+        type=str.lower,
+        choices=["pre-recorded", "live"],
+        help="only jobs of this kind (repeat for several)",
+    )
+    j.add_argument(
+        "--after", metavar="WHEN", help="created after, ISO date/time (UTC if no offset)"
+    )
+    j.add_argument(
+        "--before", metavar="WHEN", help="created before, ISO date/time (UTC if no offset)"
+    )
+    j.add_argument(
+        "--metadata",
+        action="append",
+        default=[],
+        metavar="KEY=VALUE",
+        help="only jobs whose custom_metadata has KEY=VALUE (repeat for several)",
+    )
+    j.add_argument("--limit", type=int, default=None, metavar="N", help="stop after N jobs")
+    j.add_argument("--json", action="store_true", help="one JSON object per line, not a table")
 
-    e = sub.add_parser("emulator", help="run the local Gladia emulator in the foreground")
-    e.add_argument("--port", type=int, default=8080)
-    e.add_argument("--host", default="127.0.0.1")
-    e.add_argument("--api-key", default="test-key")
-    e.add_argument("--job-duration", type=float, default=1.0)
-    e.add_argument("--latency", type=float, default=0.0)
+    g = command("get", "print one job (status, result) as JSON")
+    g.add_argument("job_id", metavar="JOB_ID", help="the job's id (a UUID)")
+    d = command("delete", "delete finished jobs and their data")
+    d.add_argument("job_ids", nargs="+", metavar="JOB_ID", help="ids of the jobs to delete")
+    dl = command("download", "download the audio file a job transcribed")
+    dl.add_argument("job_id", metavar="JOB_ID", help="the job's id (a UUID)")
+    dl.add_argument("--out", required=True, metavar="FILE", help="file to write")
 
-    m = sub.add_parser("demo", parents=[common], help="show the SDK working end to end")
-    m.add_argument("--files", type=int, default=6)
-    m.add_argument("--out", default=None, help="output folder (default: a temp folder)")
+    command("languages", "list the language codes --language accepts", api=False)
+
+    e = command(
+        "emulator", "run the local Gladia emulator in the foreground", api=False, epilog=EPILOG
+    )
+    add_emulator_arguments(e)
+
+    m = command("demo", "show the SDK working end to end (uses the emulator without a key)")
+    m.add_argument(
+        "--files", type=int, default=6, metavar="N", help="WAV files to generate (default: 6)"
+    )
+    m.add_argument(
+        "--out", default=None, metavar="FOLDER", help="work folder (default: a temp one)"
+    )
     return parser
 
 
 # -- helpers ---------------------------------------------------------------------------------
 
 
+def _credentials(args: argparse.Namespace) -> tuple[str, str | None]:
+    """Return the API key and base URL to use, or raise :class:`CommandLineError`."""
+    key = args.api_key if args.api_key is not None else os.environ.get("GLADIA_API_KEY", "")
+    if not key.strip():
+        raise CommandLineError(NO_KEY)
+    return key, check_api_url(args.api_url)
+
+
 def _session(args: argparse.Namespace, **kwargs: Any) -> GladiaSession:
+    key, url = _credentials(args)
     try:
-        return GladiaSession(api_key=args.api_key, base_url=args.api_url, **kwargs)
+        return GladiaSession(api_key=key, base_url=url, **kwargs)
     except GladiaError as exc:
-        raise _UsageError(str(exc)) from None
+        raise CommandLineError(explain(exc)) from None
+    except ValueError as exc:  # a URL yarl accepted but the transport did not
+        origin = "--api-url" if args.api_url is not None else "GLADIA_API_URL"
+        raise CommandLineError(f"{origin}: {url!r} is not a valid URL ({exc})") from None
+
+
+def _api_url(args: argparse.Namespace) -> str:
+    return args.api_url or os.environ.get("GLADIA_API_URL") or "https://api.gladia.io"
 
 
 def _parse_date(text: str | None, name: str) -> dt.datetime | None:
@@ -105,179 +247,168 @@ def _parse_date(text: str | None, name: str) -> dt.datetime | None:
     try:
         value = dt.datetime.fromisoformat(text.replace("Z", "+00:00"))
     except ValueError:
-        raise _UsageError(f"--{name}: {text!r} is not an ISO date, e.g. 2026-01-31") from None
+        raise CommandLineError(
+            f"--{name}: {text!r} is not an ISO date/time, e.g. 2026-01-31 or 2026-01-31T12:00"
+        ) from None
     return value if value.tzinfo else value.replace(tzinfo=dt.timezone.utc)
 
 
-def _expand_sources(raw: Sequence[str]) -> list[str]:
-    sources: list[str] = []
-    for item in raw:
-        if item.startswith(("http://", "https://")):
-            sources.append(item)
-            continue
-        path = Path(item)
-        if path.is_dir():
-            sources.extend(str(p) for p in sorted(path.rglob("*")) if p.is_file())
-        elif path.is_file():
-            sources.append(item)
-        else:
-            raise _UsageError(f"{item}: no such file or folder")
-    if not sources:
-        raise _UsageError("no files to transcribe")
-    return sources
-
-
-def _options(args: argparse.Namespace) -> TranscriptionOptions:
-    fields: dict[str, Any] = {}
-    if args.options_json:
+def _check_job_ids(ids: Sequence[str]) -> None:
+    for job_id in ids:
         try:
-            fields.update(orjson.loads(Path(args.options_json).read_bytes()))
-        except (OSError, orjson.JSONDecodeError) as exc:
-            raise _UsageError(f"--options-json: {exc}") from None
-    if args.diarization:
-        fields["diarization"] = True
-    if args.language:
-        fields["language_config"] = {"languages": [args.language], "code_switching": False}
-    if args.subtitles:
-        formats = [f.strip() for f in args.subtitles.split(",") if f.strip()]
-        fields["subtitles"] = True
-        fields["subtitles_config"] = {"formats": formats}
+            check_job_id(job_id)
+        except InvalidInput:
+            raise CommandLineError(
+                f"{job_id!r} is not a job id (a UUID such as 45463597-20b7-4af7-b3b3-"
+                "f5fb778203ab); `gladia-async jobs` lists them"
+            ) from None
+
+
+def _out(text: str) -> None:
+    """Write a line to stdout now (a closed pipe raises ``BrokenPipeError``, handled in main)."""
+    sys.stdout.write(text + "\n")
+    sys.stdout.flush()
+
+
+def _write_atomic(path: Path, data: bytes) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
     try:
-        return structure(fields, TranscriptionOptions)
-    except Exception as exc:
-        raise _UsageError(f"invalid options: {exc}") from None
+        with os.fdopen(fd, "wb") as f:
+            f.write(data)
+        os.replace(tmp, path)
+    except BaseException:
+        with contextlib.suppress(OSError):
+            os.unlink(tmp)
+        raise
 
 
-def _stem_for(source: str, index: int) -> str:
-    name = source.rstrip("/").rsplit("/", 1)[-1] or "audio"
-    return f"{index:04d}-{Path(name).stem}"
+_SUBTITLE_SUFFIXES = (".srt", ".vtt")
 
 
-def _write_outcome(out: Path, outcome: Outcome) -> list[Path]:
+def _write_outcome(out: Path, stem: str, outcome: Outcome) -> list[Path]:
+    """Write a finished job's JSON and subtitles as ``out/stem.*``; return the paths.
+
+    Each file appears whole or not at all (written beside and renamed), and subtitles a
+    previous run left under this stem but this run did not ask for are removed, so the folder
+    always holds exactly this run's results for the source.
+    """
     job = outcome.job
     assert job is not None
-    stem = _stem_for(str(outcome.source), outcome.index)
-    written = [out / f"{stem}.json"]
-    written[0].write_bytes(orjson.dumps(unstructure(job), option=orjson.OPT_INDENT_2))
+    base = out / stem
+    json_path = base.parent / f"{base.name}.json"
+    _write_atomic(json_path, orjson.dumps(unstructure(job), option=orjson.OPT_INDENT_2))
+    written = [json_path]
     transcription = job.result.transcription if job.result else None
     for subtitle in (transcription.subtitles if transcription else None) or []:
-        path = out / f"{stem}.{subtitle.format.value}"
-        path.write_text(subtitle.subtitles, encoding="utf-8")
+        path = base.parent / f"{base.name}.{subtitle.format.value}"
+        _write_atomic(path, subtitle.subtitles.encode("utf-8"))
         written.append(path)
+    for suffix in _SUBTITLE_SUFFIXES:
+        stale = base.parent / f"{base.name}{suffix}"
+        if stale not in written:
+            with contextlib.suppress(FileNotFoundError):
+                stale.unlink()
     return written
 
 
-class _ProgressView:
-    """A rich progress bar on a terminal, plain line logs otherwise."""
+@contextlib.contextmanager
+def _cancel_on_ctrl_c(scope: anyio.CancelScope) -> Iterator[None]:
+    """First Ctrl-C cancels ``scope`` (a clean stop with a summary); a second one aborts."""
+    import asyncio
 
-    def __init__(self, total: int, stream: TextIO) -> None:
-        self.total = total
-        self.stream = stream
-        self.started = time.monotonic()
-        self._last_line = 0.0
-        self._rich: Any = None
-        if stream.isatty():
-            with contextlib.suppress(ImportError):
-                from rich.progress import (
-                    BarColumn,
-                    MofNCompleteColumn,
-                    TextColumn,
-                    TimeElapsedColumn,
-                    TimeRemainingColumn,
-                )
-                from rich.progress import Progress as RichProgress
+    loop = asyncio.get_running_loop()
 
-                self._rich = RichProgress(
-                    TextColumn("[bold]{task.description}"),
-                    BarColumn(),
-                    MofNCompleteColumn(),
-                    TextColumn("{task.fields[stages]}"),
-                    TimeElapsedColumn(),
-                    TimeRemainingColumn(),
-                    transient=False,
-                )
-                self._task = self._rich.add_task("transcribing", total=total, stages="")
+    def first() -> None:
+        scope.cancel()
+        loop.remove_signal_handler(signal.SIGINT)  # the next Ctrl-C raises KeyboardInterrupt
 
-    def __enter__(self) -> _ProgressView:
-        if self._rich is not None:
-            self._rich.start()
-        return self
+    try:
+        loop.add_signal_handler(signal.SIGINT, first)
+    except (NotImplementedError, RuntimeError):  # not the main thread, or Windows
+        yield
+        return
+    try:
+        yield
+    finally:
+        loop.remove_signal_handler(signal.SIGINT)
 
-    def __exit__(self, *exc: object) -> None:
-        if self._rich is not None:
-            self._rich.stop()
 
-    def update(self, p: Progress) -> None:
-        finished = p.done + p.failed
-        elapsed = max(time.monotonic() - self.started, 1e-6)
-        rate = finished / elapsed
-        stages = (
-            f"uploaded {p.uploaded} · submitted {p.submitted} · done {p.done} · failed {p.failed}"
-        )
-        if self._rich is not None:
-            self._rich.update(self._task, completed=finished, stages=stages)
-            return
-        now = time.monotonic()
-        if now - self._last_line < 1.0 and finished < self.total:
-            return
-        self._last_line = now
-        eta = (self.total - finished) / rate if rate > 0 else math.inf
-        eta_text = f"{eta:.0f}s" if math.isfinite(eta) else "?"
-        print(
-            f"[{finished}/{self.total}] {stages} · {rate:.1f} files/s · ETA {eta_text}",
-            file=self.stream,
-            flush=True,
-        )
+async def _preflight(args: argparse.Namespace) -> None:
+    """One cheap listing request: a wrong key or an unreachable URL fails before any upload."""
+    async with (
+        _session(args, retry=_QUICK_RETRY) as probe,
+        probe.iter_jobs(page_size=1, max_items=1, prefetch=False) as jobs,
+    ):
+        async for _ in jobs:
+            break
 
 
 # -- commands --------------------------------------------------------------------------------
 
 
-async def _transcribe(args: argparse.Namespace, sources: list[str]) -> int:
-    if args.concurrency < 1:
-        raise _UsageError("--concurrency must be >= 1")
-    options = _options(args)
+async def _transcribe(
+    args: argparse.Namespace, sources: Sources, options: TranscriptionOptions
+) -> int:
     out = Path(args.out)
+    if out.exists() and not out.is_dir():  # noqa: ASYNC240 - argument check, before any work
+        raise CommandLineError(f"--out: {out} exists and is not a folder")
+    skipped = describe_skipped(sources.skipped)
+    if skipped:
+        note(f"gladia-async: {skipped}", sys.stderr)
+    await _preflight(args)
     out.mkdir(parents=True, exist_ok=True)  # noqa: ASYNC240 - once, before any work
-    failures: list[Outcome] = []
+    failures: list[tuple[str, str]] = []
     done = 0
-    interrupted = False
-    async with _session(args, max_concurrency=args.concurrency) as gladia:
-        with _ProgressView(len(sources), sys.stderr) as view, anyio.CancelScope() as scope:
-            _on_sigint(scope)
+    api_url = _api_url(args)
+    async with _session(args, max_concurrency=args.concurrency, retry=_BATCH_RETRY) as gladia:
+        with (
+            ProgressView(len(sources.items), sys.stderr) as view,
+            retry_notes(view.retrying),
+            anyio.CancelScope() as scope,
+            _cancel_on_ctrl_c(scope),
+        ):
             async with gladia.transcribe_many(
-                sources, options, on_progress=view.update, timeout=args.timeout
+                sources.items, options, on_progress=view.update, timeout=args.timeout
             ) as outcomes:
                 async for outcome in outcomes:
+                    source = str(outcome.source)
                     if outcome.ok:
-                        _write_outcome(out, outcome)
-                        done += 1
+                        # In a thread: a long transcript's JSON must not freeze the progress bar.
+                        with anyio.CancelScope(shield=True):  # written and counted, or neither
+                            await anyio.to_thread.run_sync(
+                                _write_outcome, out, sources.names[source], outcome
+                            )
+                            done += 1
                     else:
-                        failures.append(outcome)
+                        assert outcome.error is not None
+                        message = explain(outcome.error, job_id=outcome.job_id, api_url=api_url)
+                        failures.append((source, message))
         interrupted = scope.cancel_called
-    _summary(len(sources), done, failures, out, interrupted)
+    Summary(
+        total=len(sources.items),
+        done=done,
+        failed=failures,
+        skipped=sum(sources.skipped.values()),
+        out=f"{out}{os.sep}",
+        interrupted=interrupted,
+    ).print(sys.stderr)
     if interrupted:
         return EXIT_INTERRUPTED
     return EXIT_FAILED if failures else EXIT_OK
 
 
-def _on_sigint(scope: anyio.CancelScope) -> None:
-    with contextlib.suppress(NotImplementedError, RuntimeError):
-        import asyncio
-
-        asyncio.get_running_loop().add_signal_handler(signal.SIGINT, scope.cancel)
-
-
-def _summary(total: int, done: int, failures: list[Outcome], out: Path, interrupted: bool) -> None:
-    print("", file=sys.stderr)
-    print("| files | done | failed | not finished | results |", file=sys.stderr)
-    print("|---|---|---|---|---|", file=sys.stderr)
-    rest = total - done - len(failures)
-    print(f"| {total} | {done} | {len(failures)} | {rest} | {out}/ |", file=sys.stderr)
-    if interrupted:
-        print("interrupted: results of finished files are kept", file=sys.stderr)
-    for failure in failures:
-        print(f"FAILED {failure.source}: {failure.error}", file=sys.stderr)
+def _job_row(job: Any) -> tuple[str, str, str, str, str]:
+    file = getattr(job, "file", None)
+    name = (getattr(file, "filename", None) or getattr(file, "source", None) or "") if file else ""
+    kind = getattr(job, "kind", "")
+    return (
+        job.id,
+        str(getattr(kind, "value", kind)),
+        job.status.value,
+        job.created_at.strftime("%Y-%m-%d %H:%M:%S"),
+        str(name),
+    )
 
 
 async def _jobs(args: argparse.Namespace) -> int:
@@ -285,81 +416,107 @@ async def _jobs(args: argparse.Namespace) -> int:
     for pair in args.metadata:
         key, sep, value = pair.partition("=")
         if not sep or not key:
-            raise _UsageError(f"--metadata: {pair!r} is not key=value")
+            raise CommandLineError(f"--metadata: {pair!r} is not KEY=VALUE")
         metadata[key] = value
     if args.limit is not None and args.limit < 0:
-        raise _UsageError("--limit must be >= 0")
-    async with _session(args) as gladia:
-        try:
+        raise CommandLineError("--limit must be 0 or more")
+    after = _parse_date(args.after, "after")
+    before = _parse_date(args.before, "before")
+    async with _session(args, retry=_QUICK_RETRY) as gladia:
+        with retry_notes(_StderrNotes()):
             stream = gladia.iter_jobs(
                 status=args.status,
                 kind=args.kind,
-                after_date=_parse_date(args.after, "after"),
-                before_date=_parse_date(args.before, "before"),
+                after_date=after,
+                before_date=before,
                 custom_metadata=metadata or None,
                 max_items=args.limit,
             )
-        except InvalidInput as exc:
-            raise _UsageError(str(exc)) from None
-        if not args.json:
-            print(f"{'id':36}  {'kind':12}  {'status':10}  created_at")
-        async with stream as jobs:
-            async for job in jobs:
-                if args.json:
-                    sys.stdout.write(orjson.dumps(unstructure(job)).decode() + "\n")
-                else:
-                    print(
-                        f"{job.id:36}  {job.kind.value:12}  {job.status.value:10}  "
-                        f"{job.created_at.isoformat()}"
-                    )
-                sys.stdout.flush()
+            header = not args.json
+            async with stream as jobs:
+                async for job in jobs:
+                    if header:  # printed with the first row, so a failure prints no table
+                        _out(_JOBS_HEADER)
+                        header = False
+                    if args.json:
+                        _out(orjson.dumps(unstructure(job)).decode())
+                    else:
+                        id_, kind, status, created, name = _job_row(job)
+                        _out(f"{id_:36}  {kind:12}  {status:10}  {created:19}  {name}")
+            if header:
+                _out(_JOBS_HEADER)
     return EXIT_OK
 
 
+_JOBS_HEADER = f"{'id':36}  {'kind':12}  {'status':10}  {'created (UTC)':19}  file"
+
+
+class _StderrNotes:
+    """Retry notes as stderr lines, at most one every two seconds (retries come in bursts)."""
+
+    def __init__(self) -> None:
+        self._last = -math.inf
+
+    def __call__(self, note: str) -> None:
+        now = time.monotonic()
+        if note and now - self._last >= 2.0:
+            self._last = now
+            print(f"gladia-async: retrying: {note}", file=sys.stderr, flush=True)
+
+
 async def _get(args: argparse.Namespace) -> int:
-    async with _session(args) as gladia:
-        job = await gladia.get(args.job_id)
-    print(orjson.dumps(unstructure(job), option=orjson.OPT_INDENT_2).decode())
+    _check_job_ids([args.job_id])
+    async with _session(args, retry=_QUICK_RETRY) as gladia:
+        with retry_notes(_StderrNotes()):
+            try:
+                job = await gladia.get(args.job_id)
+            except GladiaError as exc:
+                raise _Failed(explain(exc, job_id=args.job_id, api_url=_api_url(args))) from None
+    _out(orjson.dumps(unstructure(job), option=orjson.OPT_INDENT_2).decode())
     return EXIT_OK
 
 
 async def _delete(args: argparse.Namespace) -> int:
+    _check_job_ids(args.job_ids)
     failed = 0
-    async with _session(args) as gladia:
-        for job_id in args.job_ids:
-            try:
-                await gladia.delete(job_id)
-                print(f"deleted {job_id}")
-            except GladiaError as exc:
-                failed += 1
-                print(f"FAILED {job_id}: {exc}", file=sys.stderr)
+    async with _session(args, retry=_QUICK_RETRY) as gladia:
+        with retry_notes(_StderrNotes()):
+            for job_id in args.job_ids:
+                try:
+                    await gladia.delete(job_id)
+                except GladiaError as exc:
+                    failed += 1
+                    message = explain(exc, job_id=job_id, api_url=_api_url(args))
+                    print(f"FAILED {job_id}: {message}", file=sys.stderr, flush=True)
+                else:
+                    _out(f"deleted {job_id}")
     return EXIT_FAILED if failed else EXIT_OK
 
 
 async def _download(args: argparse.Namespace) -> int:
-    async with _session(args) as gladia:
-        path = await gladia.download_audio(args.job_id, args.out)
-    print(f"saved {path}")
+    _check_job_ids([args.job_id])
+    target = Path(args.out)
+    if target.is_dir():  # noqa: ASYNC240 - argument check, before any request
+        raise CommandLineError(f"--out: {target} is a folder; give a file name")
+    if not target.parent.exists():
+        raise CommandLineError(f"--out: folder {target.parent} does not exist")
+    async with _session(args, retry=_QUICK_RETRY) as gladia:
+        with retry_notes(_StderrNotes()):
+            try:
+                path = await gladia.download_audio(args.job_id, target)
+            except GladiaError as exc:
+                raise _Failed(explain(exc, job_id=args.job_id, api_url=_api_url(args))) from None
+    print(f"saved {path}", file=sys.stderr)
     return EXIT_OK
 
 
-async def _emulator(args: argparse.Namespace) -> int:
-    from .testing import run_emulator
-
-    async with run_emulator(
-        host=args.host,
-        port=args.port,
-        api_keys=(args.api_key,),
-        job_duration=args.job_duration,
-        latency=args.latency,
-    ) as emu:
-        print(f"Gladia emulator on {emu.url} (key: the one given with --api-key)", flush=True)
-        await anyio.sleep_forever()
+async def _languages(args: argparse.Namespace) -> int:
+    _out(" ".join(language_codes()))
     return EXIT_OK
 
 
 def write_demo_wavs(folder: Path, count: int) -> list[Path]:
-    """Write ``count`` short mono 16 kHz WAV tones (1-4 s) into ``folder``."""
+    """Write ``count`` short mono 16 kHz WAV tones (1-4 s) into ``folder``; return the paths."""
     paths = []
     rate = 16_000
     for i in range(count):
@@ -384,7 +541,7 @@ async def _demo_target(args: argparse.Namespace) -> AsyncIterator[tuple[str | No
     key = args.api_key or os.environ.get("GLADIA_API_KEY")
     if key:
         print("Using Gladia's API (an API key is set).")
-        yield key, args.api_url
+        yield key, check_api_url(args.api_url)
         return
     from .testing import run_emulator
 
@@ -395,33 +552,36 @@ async def _demo_target(args: argparse.Namespace) -> AsyncIterator[tuple[str | No
 
 async def _demo(args: argparse.Namespace) -> int:
     if args.files < 1:
-        raise _UsageError("--files must be >= 1")
+        raise CommandLineError("--files must be 1 or more")
     work = Path(args.out) if args.out else Path(tempfile.mkdtemp(prefix="gladia-demo-"))
     audio_dir = work / "audio"
     out = work / "transcripts"
     audio_dir.mkdir(parents=True, exist_ok=True)
     out.mkdir(parents=True, exist_ok=True)
     wavs = write_demo_wavs(audio_dir, args.files)
+    sources = expand_sources([str(audio_dir)])
     print(f"Wrote {len(wavs)} WAV files to {audio_dir}")
     async with _demo_target(args) as (key, url):
         options = TranscriptionOptions(diarization=True, subtitles=None)
         async with GladiaSession(api_key=key, base_url=url, max_concurrency=8) as gladia:
             failures = 0
-            with _ProgressView(len(wavs), sys.stderr) as view:
+            with ProgressView(len(sources.items), sys.stderr) as view:
                 async with gladia.transcribe_many(
-                    [str(p) for p in wavs], options, on_progress=view.update
+                    sources.items, options, on_progress=view.update
                 ) as outcomes:
                     async for outcome in outcomes:
+                        source = str(outcome.source)
                         if outcome.ok:
-                            written = _write_outcome(out, outcome)
+                            written = _write_outcome(out, sources.names[source], outcome)
                             assert outcome.job is not None and outcome.job.result is not None
                             text = outcome.job.result.transcription
                             words = text.full_transcript if text else ""
-                            print(f"  {Path(str(outcome.source)).name}: {words[:60]!r}...")
+                            print(f"  {Path(source).name}: {words[:60]!r}...")
                             print(f"    -> {written[0]}")
                         else:
                             failures += 1
-                            print(f"  {outcome.source}: FAILED {outcome.error}")
+                            assert outcome.error is not None
+                            print(f"  {source}: FAILED {explain(outcome.error)}")
             print("Job listing (newest first, streamed across pages):")
             async with gladia.iter_jobs(page_size=4, max_items=args.files) as jobs:
                 async for job in jobs:
@@ -430,30 +590,81 @@ async def _demo(args: argparse.Namespace) -> int:
     return EXIT_FAILED if failures else EXIT_OK
 
 
-_COMMANDS = {
+class _Failed(Exception):
+    """A command failed for a reason already said in the shell's terms: exit code 1."""
+
+
+_COMMANDS: dict[str, Callable[[argparse.Namespace], Any]] = {
     "jobs": _jobs,
     "get": _get,
     "delete": _delete,
     "download": _download,
-    "emulator": _emulator,
+    "languages": _languages,
     "demo": _demo,
 }
 
 
+def _leaves(exc: BaseException) -> list[BaseException]:
+    if isinstance(exc, BaseExceptionGroup):
+        return [leaf for inner in exc.exceptions for leaf in _leaves(inner)]
+    return [exc]
+
+
+def _run(args: argparse.Namespace) -> int:
+    if args.command == "emulator":
+        from .testing._command import run
+
+        return run(args, "gladia-async emulator")
+    if args.command == "transcribe":
+        check_positive(args.timeout, "--timeout")
+        if args.concurrency < 1:
+            raise CommandLineError(f"--concurrency must be 1 or more, got {args.concurrency}")
+        options = build_options(
+            options_json=args.options_json,
+            diarization=args.diarization,
+            language=args.language,
+            subtitles=args.subtitles,
+        )
+        sources = expand_sources(args.sources, exclude=Path(args.out))
+        _credentials(args)  # the key and URL are checked before any file is read or sent
+        result: int = anyio.run(_transcribe, args, sources, options)
+        return result
+    result = anyio.run(_COMMANDS[args.command], args)
+    return int(result)
+
+
+def _silence_stdout() -> None:
+    # The reader is gone: point stdout at /dev/null so the interpreter's final flush is quiet.
+    with contextlib.suppress(OSError, ValueError):
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, sys.stdout.fileno())
+
+
 def main(argv: Sequence[str] | None = None) -> int:
-    """Run the command line; returns the exit code."""
+    """Run the command line with ``argv`` (default ``sys.argv[1:]``); return the exit code."""
     args = _parser().parse_args(argv)
     try:
-        if args.command == "transcribe":
-            sources = _expand_sources(args.sources)
-            return anyio.run(_transcribe, args, sources)
-        return anyio.run(_COMMANDS[args.command], args)
-    except (_UsageError, InvalidInput) as exc:
-        print(f"gladia-async: error: {exc}", file=sys.stderr)
-        return EXIT_USAGE
-    except GladiaError as exc:
-        print(f"gladia-async: {exc}", file=sys.stderr)
-        return EXIT_FAILED
-    except KeyboardInterrupt:
-        print("gladia-async: interrupted", file=sys.stderr)
-        return EXIT_INTERRUPTED
+        return _run(args)
+    except BaseException as exc:  # sorted below; unknown ones are re-raised
+        leaves = _leaves(exc)
+        if any(isinstance(e, KeyboardInterrupt) for e in leaves):
+            print("gladia-async: interrupted", file=sys.stderr)
+            return EXIT_INTERRUPTED
+        if any(isinstance(e, BrokenPipeError) for e in leaves):
+            _silence_stdout()
+            return EXIT_PIPE
+        for leaf in leaves:
+            if isinstance(leaf, CommandLineError):
+                print(f"gladia-async: error: {leaf}", file=sys.stderr)
+                return EXIT_USAGE
+            if isinstance(leaf, InvalidInput):
+                print(f"gladia-async: error: {explain(leaf)}", file=sys.stderr)
+                return EXIT_USAGE
+        for leaf in leaves:
+            if isinstance(leaf, _Failed):
+                print(f"gladia-async: {leaf}", file=sys.stderr)
+                return EXIT_FAILED
+            if isinstance(leaf, GladiaError):
+                print(f"gladia-async: {explain(leaf, api_url=_api_url(args))}", file=sys.stderr)
+                return EXIT_FAILED
+        raise

@@ -1,83 +1,13 @@
-"""``python -m gladia_async.testing``: run the Gladia emulator in the foreground."""
+"""``python -m gladia_async.testing``: run the Gladia emulator in the foreground.
+
+Same options and defaults as ``gladia-async emulator`` (see :mod:`._command`).
+"""
 
 from __future__ import annotations
 
-import argparse
-import asyncio
-import contextlib
-import pathlib
-import signal
 import sys
-from collections.abc import Sequence
 
-from aiohttp import web
-
-from ._app import GladiaEmulator
-from ._faults import FaultPlan
-
-
-def _parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(
-        prog="python -m gladia_async.testing",
-        description="Local emulator of Gladia's speech-to-text API v2.",
-    )
-    parser.add_argument("--host", default="127.0.0.1")
-    parser.add_argument("--port", type=int, default=8080, help="0 picks a free port")
-    parser.add_argument("--latency", type=float, default=0.0, help="seconds added per response")
-    parser.add_argument("--job-duration", type=float, default=0.5, help="processing seconds")
-    parser.add_argument("--queue-delay", type=float, default=0.0, help="queued seconds")
-    parser.add_argument(
-        "--api-key", action="append", dest="api_keys", help="accepted key (repeatable)"
-    )
-    parser.add_argument("--faults", type=pathlib.Path, help="fault plan JSON file")
-    parser.add_argument(
-        "--storage", default="memory", help='"memory", "discard" or a directory path'
-    )
-    parser.add_argument("--public-url", default=None, help="base of absolute URLs")
-    parser.add_argument("--seed-jobs", type=int, default=0, help="pre-create N done jobs")
-    return parser
-
-
-async def _serve(args: argparse.Namespace) -> None:
-    storage = args.storage if args.storage in ("memory", "discard") else pathlib.Path(args.storage)
-    emulator = GladiaEmulator(
-        api_keys=args.api_keys or ["test-key"],
-        job_duration=args.job_duration,
-        queue_delay=args.queue_delay,
-        latency=args.latency,
-        faults=FaultPlan.from_json(args.faults) if args.faults else None,
-        storage=storage,
-        public_url=args.public_url,
-    )
-    if args.seed_jobs:
-        emulator.seed_jobs(args.seed_jobs)
-    runner = web.AppRunner(
-        emulator.make_app(), access_log=None, handle_signals=False, shutdown_timeout=0.5
-    )
-    await runner.setup()
-    site = web.TCPSite(runner, args.host, args.port)
-    await site.start()
-    host, port = runner.addresses[0][:2]
-    host = f"[{host}]" if ":" in host else host
-    print(f"Gladia emulator listening on http://{host}:{port}", flush=True)
-    print(f"API key: {emulator.api_key}", flush=True)
-    stop = asyncio.Event()
-    loop = asyncio.get_running_loop()
-    for sig in (signal.SIGINT, signal.SIGTERM):
-        with contextlib.suppress(NotImplementedError, RuntimeError):
-            loop.add_signal_handler(sig, stop.set)
-    try:
-        await stop.wait()
-    finally:
-        await runner.cleanup()
-
-
-def main(argv: Sequence[str] | None = None) -> int:
-    args = _parser().parse_args(argv)
-    with contextlib.suppress(KeyboardInterrupt):
-        asyncio.run(_serve(args))
-    return 0
-
+from ._command import main
 
 if __name__ == "__main__":
     sys.exit(main())
