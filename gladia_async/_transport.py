@@ -555,8 +555,9 @@ class Transport:
             if delay >= min(ends - loop_time(), _time_left()):
                 break  # the deadline would pass while waiting: report the real failure now
             log.debug(
-                "retrying %s after %s (attempt %d, waiting %.2fs)",
-                what,
+                "retrying %s %s after %s (attempt %d, waiting %.2fs)",
+                method,
+                url.path,
                 type(failure).__name__,
                 number,
                 delay,
