@@ -44,6 +44,7 @@ from gladia_async import (
     SessionClosedError,
     Timeouts,
     TransportError,
+    WrongEventLoopError,
 )
 
 from .hostile import JOB_ID, KEY, Request, hostile, job_json, never_answer, response
@@ -377,7 +378,17 @@ async def test_malformed_http_is_a_typed_error_without_the_key(
 
 
 @pytest.mark.parametrize(
-    "url", ["http://[::1", "http://localhost:notaport", "ftp://host", "http://h:99999", "x", " "]
+    "url",
+    [
+        "http://[::1",
+        "http://localhost:notaport",
+        "ftp://host",
+        "http://h:99999",
+        "x",
+        " ",
+        "http://exa mple.com",
+        "http://host/\r\nX-Evil: 1",
+    ],
 )
 def test_a_malformed_base_url_is_a_configuration_error(url: str) -> None:
     with pytest.raises(ConfigurationError):
@@ -546,6 +557,53 @@ def test_the_transport_holds_the_key_in_no_visible_attribute() -> None:
     for obj in (gladia, gladia.transport):
         assert KEY not in repr(obj)
         assert KEY not in repr(vars(obj))
+
+
+async def test_a_server_echoing_the_key_never_gets_it_into_an_error() -> None:
+    async def echo(request: Request, writer: asyncio.StreamWriter) -> None:
+        key = request.headers.get("x-gladia-key", "")
+        body = b'{"message":"invalid key %s","validation_errors":["key %s"]}' % (
+            key.encode(),
+            key.encode(),
+        )
+        writer.write(response(401, body))
+        await writer.drain()
+
+    async with hostile(echo) as srv, _session(srv.url) as gladia:
+        await expect_error(gladia.get(JOB_ID), bound=5)
+
+
+async def test_a_deadline_shorter_than_the_request_timeout_still_bounds_the_call() -> None:
+    retry = RetryPolicy(attempts=3, deadline=1.0)
+    async with (
+        hostile(never_answer) as srv,
+        _session(srv.url, retry=retry, timeouts=Timeouts(request=30, read=30)) as gladia,
+    ):
+        await expect_error(gladia.get(JOB_ID), bound=1.0 + 0.5, kind=GladiaTimeout)
+        assert len(srv.requests) == 1
+
+
+def test_a_session_used_from_a_second_event_loop_says_so() -> None:
+    async def ok(request: Request, writer: asyncio.StreamWriter) -> None:
+        writer.write(response(200, job_json()))
+        await writer.drain()
+
+    sessions: list[GladiaSession] = []
+
+    async def first() -> None:
+        async with hostile(ok) as srv:
+            sessions.append(_session(srv.url))
+            await sessions[0].get(JOB_ID)  # the pool now belongs to this loop
+
+    async def second() -> BaseException:
+        with pytest.raises(GladiaError) as caught:
+            await sessions[0].get(JOB_ID)
+        return caught.value
+
+    asyncio.run(first())
+    error = asyncio.run(second())
+    assert_clean(error)
+    assert isinstance(error, WrongEventLoopError)
 
 
 def test_no_provoked_error_shows_the_key() -> None:
