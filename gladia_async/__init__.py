@@ -46,6 +46,7 @@ from ._models import (
     JobStatus,
     LiveJob,
     TranscriptionJob,
+    TranscriptionModel,
     TranscriptionOptions,
     TranscriptionResult,
     UploadedAudio,
@@ -53,6 +54,7 @@ from ._models import (
 from ._pagination import JobStream, Page, PageStream
 from ._session import GladiaSession
 from ._uploads import AudioSource
+from ._validation import options_from_dict
 from ._version import __version__
 
 __all__ = [
@@ -96,6 +98,7 @@ __all__ = [
     "SessionClosedError",
     "Timeouts",
     "TranscriptionJob",
+    "TranscriptionModel",
     "TranscriptionOptions",
     "TranscriptionResult",
     "TransportError",
@@ -104,6 +107,7 @@ __all__ = [
     "UsageError",
     "WrongEventLoopError",
     "__version__",
+    "options_from_dict",
     "structure",
     "unstructure",
 ]

@@ -28,7 +28,8 @@ from . import (
     Progress,
     TranscriptionOptions,
 )
-from ._converter import structure, unstructure
+from ._converter import unstructure
+from ._validation import options_from_dict
 
 __all__ = ["main"]
 
@@ -142,9 +143,9 @@ def _options(args: argparse.Namespace) -> TranscriptionOptions:
         formats = [f.strip() for f in args.subtitles.split(",") if f.strip()]
         fields["subtitles"] = True
         fields["subtitles_config"] = {"formats": formats}
-    try:
-        return structure(fields, TranscriptionOptions)
-    except Exception as exc:
+    try:  # strict: "false" is not a boolean, a misspelt key is not silently dropped
+        return options_from_dict(fields, TranscriptionOptions)
+    except InvalidInput as exc:
         raise _UsageError(f"invalid options: {exc}") from None
 
 

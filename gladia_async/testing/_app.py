@@ -24,6 +24,7 @@ from aiohttp import web
 
 from ._audio import HEADER_BYTES, InvalidAudio, info_from_url, sniff
 from ._faults import FaultPlan, FaultRule
+from ._query import metadata_filter
 from ._state import (
     KINDS,
     STATUSES,
@@ -36,7 +37,7 @@ from ._state import (
     iso,
 )
 from ._transcripts import build_live_result, build_result
-from ._validation import fill_defaults, is_http_url, validate
+from ._validation import echo_request_params, fill_defaults, is_http_url, validate
 
 __all__ = ["GladiaEmulator"]
 
@@ -45,7 +46,6 @@ MAX_CUSTOM_METADATA_CHARS = 2000
 _UUID_RE = re.compile(r"^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$", re.I)
 _FILE_PATH_RE = re.compile(r"/file/([0-9a-fA-F-]{36})/?$")
 _CHUNK = 256 * 1024
-_PRE_RECORDED_ALWAYS = frozenset({"language_config"})
 _LIVE_ALWAYS = frozenset(
     {
         "language_config",
@@ -347,7 +347,7 @@ class GladiaEmulator:
     def _default_params(self, kind: str) -> dict[str, Any]:
         if kind == "live":
             return fill_defaults("StreamingRequestParamsResponse", {}, always=_LIVE_ALWAYS)
-        params = fill_defaults("PreRecordedRequestParamsResponse", {}, always=_PRE_RECORDED_ALWAYS)
+        params = echo_request_params({})
         params["audio_url"] = None
         return params
 
@@ -678,9 +678,7 @@ class GladiaEmulator:
         for flag, config in _DEFAULTED_CONFIGS.items():
             if given.get(flag) and config not in given:
                 given[config] = {}
-        params = fill_defaults(
-            "PreRecordedRequestParamsResponse", given, always=_PRE_RECORDED_ALWAYS
-        )
+        params = echo_request_params(given)
         fault = _JOB_FAULT.get()
         now_clock = self.clock()
         created = self.now()
@@ -773,7 +771,7 @@ class GladiaEmulator:
         after_ts = _date_param(query, "after_date", errors)
         before_ts = _date_param(query, "before_date", errors)
         day_start = _day_param(query, "date", errors)
-        meta = _metadata_param(query, errors)
+        meta = metadata_filter(query, errors)
         snapshot = _int_param(query, "snapshot", self._store.last_seq, 0, errors)
         if errors:
             raise _ApiError(400, "Validation failed", errors)
@@ -801,9 +799,11 @@ class GladiaEmulator:
             ):
                 for raw in query.getall(name):
                     keep.extend((name, v.strip()) for v in raw.split(",") if v.strip())
-        for name in ("date", "before_date", "after_date", "custom_metadata"):
+        for name in ("date", "before_date", "after_date"):
             if name in query:
                 keep.append((name, query[name]))
+        # The metadata filter in whichever form it came (JSON or bracket keys), as sent.
+        keep += [(k, v) for k, v in query.items() if k.split("[", 1)[0] == "custom_metadata"]
         had_snapshot = "snapshot" in query
 
         def link(at: int, with_snapshot: bool) -> str:
@@ -954,23 +954,3 @@ def _day_param(query: Mapping[str, str], name: str, errors: list[str]) -> float 
         return None
     day = datetime(moment.year, moment.month, moment.day, tzinfo=timezone.utc)
     return day.timestamp()
-
-
-def _metadata_param(query: Mapping[str, str], errors: list[str]) -> dict[str, Any] | None:
-    raw = query.get("custom_metadata")
-    if raw is None:
-        return None
-    if len(raw) > MAX_CUSTOM_METADATA_CHARS:
-        errors.append(
-            f'Field "custom_metadata" must be shorter than or equal to '
-            f"{MAX_CUSTOM_METADATA_CHARS} characters"
-        )
-        return None
-    try:
-        value = orjson.loads(raw)
-    except orjson.JSONDecodeError:
-        value = None
-    if not isinstance(value, dict):
-        errors.append('Field "custom_metadata" must be a JSON object')
-        return None
-    return value
