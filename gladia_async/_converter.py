@@ -111,24 +111,71 @@ def _is_open_enum(t: Any) -> bool:
     return isinstance(t, type) and issubclass(t, (OpenEnum, OpenIntEnum))
 
 
-def _enum_structure_factory(t: Any) -> Callable[[Any, Any], Any]:
-    members = t._value2member_map_
-
-    def structure_enum(value: Any, _: Any) -> Any:
-        member = members.get(value)  # fast path for known values
-        # Unknown values become pseudo-members instead of raising.
-        return member if member is not None else t(value)
-
-    return structure_enum
+def _structure_open_enum(value: Any, t: Any) -> Any:
+    member = t._value2member_map_.get(value)  # fast path for known values
+    # Unknown values become pseudo-members instead of raising.
+    return member if member is not None else t(value)
 
 
-converter.register_structure_hook_factory(_is_open_enum, _enum_structure_factory)
 converter.register_unstructure_hook_func(_is_open_enum, lambda member: member._value_)
 
 # -- unions --------------------------------------------------------------------------------
 
 _PRIMITIVES = (str, int, float, bool)
 _SCALARS: dict[Any, str] = {str: "str", int: "int", float: "float", bool: "bool"}
+
+
+# Scalars from a response: a number may come as another kind of number (or its text), but an
+# object or array is never turned into text, and a boolean is a boolean (bool("false") is True).
+def _to_str(value: Any) -> str:
+    if type(value) is str:
+        return value
+    if type(value) in (int, float):
+        return str(value)
+    raise TypeError(f"expected a string, got {_json_kind(value)}")
+
+
+def _to_float(value: Any) -> float:
+    if type(value) is float:
+        return value
+    if type(value) is bool or type(value) in (dict, list):
+        raise TypeError(f"expected a number, got {_json_kind(value)}")
+    return float(value)
+
+
+def _to_int(value: Any) -> int:
+    if type(value) is int:
+        return value
+    if type(value) is float and value.is_integer():
+        return int(value)
+    if type(value) is str:
+        return int(value)
+    raise TypeError(f"expected an integer, got {_json_kind(value)}")
+
+
+def _to_bool(value: Any) -> bool:
+    if type(value) is bool:
+        return value
+    raise TypeError(f"expected true or false, got {_json_kind(value)}")
+
+
+_STRICT: dict[Any, Callable[[Any], Any]] = {
+    str: _to_str,
+    float: _to_float,
+    int: _to_int,
+    bool: _to_bool,
+}
+
+
+def _scalar_hook(conv: Callable[[Any], Any]) -> Callable[[Any, Any], Any]:
+    return lambda value, _: conv(value)
+
+
+for _scalar, _conv in _STRICT.items():
+    converter.register_structure_hook(_scalar, _scalar_hook(_conv))
+# The open enums are str/int subclasses: their own (more specific) hook wins over the above.
+converter.register_structure_hook(OpenEnum, _structure_open_enum)
+converter.register_structure_hook(OpenIntEnum, _structure_open_enum)
 
 
 def _union_members(t: Any) -> tuple[Any, ...]:
@@ -229,11 +276,12 @@ def _optional_structure_factory(t: Any) -> Callable[[Any, Any], Any]:
     """
     (inner,) = [m for m in _union_members(t) if m is not type(None)]
     if inner in _SCALARS:
+        strict = _STRICT[inner]
 
         def structure_optional_scalar(value: Any, _: Any) -> Any:
             if value is None or type(value) is inner:
                 return value
-            return inner(value)
+            return strict(value)
 
         return structure_optional_scalar
     hook = converter.get_structure_hook(inner)
@@ -435,10 +483,16 @@ def _flat_source(cls: Any, env: dict[str, Any], indent: str) -> list[str]:
         scalar = _scalar_of(types_[f.name])
         assert scalar is not None
         t, optional = scalar
-        conv = f"__c{i}"
-        env[conv] = _enum_converter(t) if _is_open_enum(t) else t
+        conv, exact = f"__c{i}", f"__t{i}"
+        if _is_open_enum(t):
+            env[conv], env[exact] = _enum_converter(t), None
+            value = f"{conv}(v)"
+        else:  # the common case inline: the value already has the right type
+            env[conv], env[exact] = _STRICT[t], t
+            value = f"v if type(v) is {exact} else {conv}(v)"
         if f.default is attrs.NOTHING and not optional:
-            lines.append(f"{indent}__set(self, {f.name!r}, {conv}(o[{f.name!r}]))")
+            lines.append(f"{indent}v = o[{f.name!r}]")
+            lines.append(f"{indent}__set(self, {f.name!r}, {value})")
         else:
             lines.append(f"{indent}v = o.get({f.name!r})")
             lines.append(f"{indent}if v is None:")
@@ -446,7 +500,7 @@ def _flat_source(cls: Any, env: dict[str, Any], indent: str) -> list[str]:
             lines.append(f"{indent}    if {f.name!r} in o:")
             lines.append(f"{indent}        fl = [{f.name!r}] if fl is None else [*fl, {f.name!r}]")
             lines.append(f"{indent}else:")
-            lines.append(f"{indent}    __set(self, {f.name!r}, {conv}(v))")
+            lines.append(f"{indent}    __set(self, {f.name!r}, {value})")
     lines += [
         f"{indent}if __known.issuperset(o):",
         f"{indent}    __set(self, 'extra', None)",
@@ -496,6 +550,50 @@ def _flat_list_structure_factory(t: Any) -> Callable[[Any, Any], Any]:
     return _compile(f"structure list[{cls.__qualname__}]", lines, env)
 
 
+def _is_list(t: Any) -> bool:
+    return typing.get_origin(t) is list
+
+
+def _list_structure_factory(t: Any) -> Callable[[Any, Any], Any]:
+    # cattrs would iterate anything: a string would become a list of its characters.
+    (inner,) = typing.get_args(t) or (Any,)
+    hook = converter.get_structure_hook(inner)
+
+    def structure_list(items: Any, _: Any = None) -> list[Any]:
+        if type(items) is not list:
+            raise TypeError(f"expected an array, got {_json_kind(items)}")
+        return [hook(item, inner) for item in items]
+
+    return structure_list
+
+
+def _is_dict(t: Any) -> bool:
+    return typing.get_origin(t) is dict or t is dict
+
+
+def _dict_structure_factory(t: Any) -> Callable[[Any, Any], Any]:
+    args = typing.get_args(t)
+    inner = args[1] if len(args) == 2 else Any
+    if inner is Any:
+
+        def structure_any_dict(o: Any, _: Any = None) -> dict[str, Any]:
+            if type(o) is not dict:
+                raise TypeError(f"expected an object, got {_json_kind(o)}")
+            return dict(o)
+
+        return structure_any_dict
+    hook = converter.get_structure_hook(inner)
+
+    def structure_dict(o: Any, _: Any = None) -> dict[str, Any]:
+        if type(o) is not dict:
+            raise TypeError(f"expected an object, got {_json_kind(o)}")
+        return {k: hook(v, inner) for k, v in o.items()}
+
+    return structure_dict
+
+
+converter.register_structure_hook_factory(_is_list, _list_structure_factory)
+converter.register_structure_hook_factory(_is_dict, _dict_structure_factory)
 converter.register_structure_hook_factory(_is_flat, _flat_structure_factory)
 converter.register_structure_hook_factory(_is_flat_list, _flat_list_structure_factory)
 

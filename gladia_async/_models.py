@@ -3285,12 +3285,12 @@ class InitStreamingResponse(GladiaModel):
     #: Id of the job
     id: str
 
-    #: Creation date
-    created_at: datetime.datetime
-
     #: The websocket url to connect to for sending audio data. The url will contain the temporary
     #: token to authenticate the session.
     url: str
+
+    #: Creation date
+    created_at: datetime.datetime | None = None
 
 
 @attrs.frozen(kw_only=True)
