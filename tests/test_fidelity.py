@@ -466,3 +466,19 @@ DOC_EXAMPLES = _doc_examples() if DOCS.is_dir() else []
 @pytest.mark.parametrize(("cls", "example"), DOC_EXAMPLES)
 def test_gladia_docs_examples_round_trip_exactly(cls: Any, example: Any) -> None:
     assert unstructure(structure_or_raise(example, cls)) == example
+
+
+# -- the official SDK against the emulator -----------------------------------------------------
+
+
+def test_the_official_sdk_passes_every_probe_step() -> None:
+    pytest.importorskip("gladiaio_sdk", reason="pip install --no-deps gladiaio-sdk==2.2.1")
+    sys.path.insert(0, str(ROOT / "tools"))
+    try:
+        from official_sdk_probe import probe
+    finally:
+        sys.path.remove(str(ROOT / "tools"))
+    import asyncio
+
+    passed, total, failures = asyncio.run(probe())
+    assert failures == [] and passed == total >= 26
