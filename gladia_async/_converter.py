@@ -355,26 +355,9 @@ _set = object.__setattr__
 
 
 def _structure_factory(cls: Any) -> Any:
-    renames = _models.JSON_KEYS.get(cls, {})
-    overrides: dict[str, Any] = {name: override(rename=key) for name, key in renames.items()}
-    overrides["extra"] = override(omit=True)
-    base = make_dict_structure_fn(cls, converter, _cattrs_forbid_extra_keys=False, **overrides)
-    shape = _shape(cls)
-    known, flips = shape.known, shape.flips
-    name = cls.__name__
-
-    def structure_model(o: Any, _: Any = None) -> Any:
-        if type(o) is not dict:
-            raise TypeError(f"expected an object for {name}, got {_json_kind(o)}")
-        obj = base(o, cls)
-        if not known.issuperset(o):
-            _set(obj, "extra", {k: v for k, v in o.items() if k not in known})
-        flipped = flips(o)
-        if flipped is not None:
-            _set(obj, "_flip", flipped)
-        return obj
-
-    return structure_model
+    if not issubclass(cls, _models.GladiaModel) or hasattr(cls, "__attrs_post_init__"):
+        return make_dict_structure_fn(cls, converter)
+    return _flat_structure_factory(cls)
 
 
 def _unstructure_factory(cls: Any) -> Any:
@@ -459,56 +442,106 @@ def _enum_converter(t: Any) -> Callable[[Any], Any]:
 
 
 def _flat_source(cls: Any, env: dict[str, Any], indent: str) -> list[str]:
-    """Statements building ``self`` (a ``cls``) from the dict ``o``."""
+    """Statements building ``self`` (a ``cls``) from the dict ``o`` (any model class).
+
+    Scalars are converted inline; other fields call their hook, resolved once here. Unknown
+    keys are detected by counting the known keys seen (no set built per object); keys whose
+    presence the defaults would get wrong go to ``_flip``.
+    """
     types_ = typing.get_type_hints(cls)
     shape = _shape(cls)
+    always = set(_models.ALWAYS_SERIALIZE.get(cls, ()))
     env.update(
         {
             "__new": object.__new__,
-            "__set": object.__setattr__,
             "__cls": cls,
             "__known": shape.known,
             "__dict": dict,
             "__frozen": frozenset,
             "__kind": _json_kind,
+            "__missing": _MISSING,
         }
     )
+    # Each slot is written through its own (pre-bound) descriptor: no attribute lookup per store.
+    for f in [*shape.fields, *attrs.fields(_models.GladiaModel)]:
+        env[f"__set_{f.name}"] = _slot_setter(cls, f.name)
     lines = [
         f"{indent}if type(o) is not __dict:",
         f"{indent}    raise TypeError('expected an object for {cls.__name__}, got ' + __kind(o))",
         f"{indent}self = __new(__cls)",
         f"{indent}fl = None",
+        f"{indent}n = 0",
     ]
+    required = 0
     for i, f in enumerate(shape.fields):
+        key = shape.key_of[f.name]
+        setter = f"__set_{f.name}"
+        flip = f"{indent}        fl = [{key!r}] if fl is None else [*fl, {key!r}]"
         scalar = _scalar_of(types_[f.name])
-        assert scalar is not None
-        t, optional = scalar
-        conv, exact = f"__c{i}", f"__t{i}"
-        if _is_open_enum(t):
-            env[conv], env[exact] = _enum_converter(t), None
-            value = f"{conv}(v)"
-        else:  # the common case inline: the value already has the right type
-            env[conv], env[exact] = _STRICT[t], t
-            value = f"v if type(v) is {exact} else {conv}(v)"
-        if f.default is attrs.NOTHING and not optional:
-            lines.append(f"{indent}v = o[{f.name!r}]")
-            lines.append(f"{indent}__set(self, {f.name!r}, {value})")
+        if scalar is not None and _is_open_enum(scalar[0]):
+            env[f"__c{i}"] = _enum_converter(scalar[0])
+            value = f"__c{i}(v)"
+        elif scalar is not None:  # the common case inline: the value already has the right type
+            env[f"__c{i}"], env[f"__t{i}"] = _STRICT[scalar[0]], scalar[0]
+            value = f"v if type(v) is __t{i} else __c{i}(v)"
         else:
-            lines.append(f"{indent}v = o.get({f.name!r})")
+            hint = types_[f.name]
+            inner = [m for m in _union_members(hint) if m is not type(None)]
+            target = inner[0] if len(inner) == 1 and type(None) in _union_members(hint) else hint
+            env[f"__h{i}"], env[f"__T{i}"] = converter.get_structure_hook(target), target
+            value = f"__h{i}(v, __T{i})"
+        default = f.default
+        if default is attrs.NOTHING:
+            required += 1
+            lines.append(f"{indent}v = o[{key!r}]")
+            lines.append(f"{indent}{setter}(self, {value})")
+        elif default is None:
+            lines.append(f"{indent}v = o.get({key!r})")
             lines.append(f"{indent}if v is None:")
-            lines.append(f"{indent}    __set(self, {f.name!r}, None)")
-            lines.append(f"{indent}    if {f.name!r} in o:")
-            lines.append(f"{indent}        fl = [{f.name!r}] if fl is None else [*fl, {f.name!r}]")
+            lines.append(f"{indent}    {setter}(self, None)")
+            if f.name in always:  # written even at None: flip when it was absent
+                lines.append(f"{indent}    if {key!r} in o:")
+                lines.append(f"{indent}        n += 1")
+                lines.append(f"{indent}    else:")
+                lines.append(flip)
+            else:  # omitted at None: flip when it was given as null
+                lines.append(f"{indent}    if {key!r} in o:")
+                lines.append(f"{indent}        n += 1")
+                lines.append(flip)
             lines.append(f"{indent}else:")
-            lines.append(f"{indent}    __set(self, {f.name!r}, {value})")
+            lines.append(f"{indent}    n += 1")
+            lines.append(f"{indent}    {setter}(self, {value})")
+        else:  # an erratum's default (x-sdk-default): absent means that value
+            factory = isinstance(default, _FACTORY)
+            env[f"__d{i}"] = default.factory if factory else default
+            lines.append(f"{indent}v = o.get({key!r}, __missing)")
+            lines.append(f"{indent}if v is __missing:")
+            lines.append(f"{indent}    {setter}(self, __d{i}{'()' if factory else ''})")
+            lines.append(f"{indent}else:")
+            lines.append(f"{indent}    n += 1")
+            lines.append(f"{indent}    v = {value}")
+            lines.append(f"{indent}    {setter}(self, v)")
+            lines.append(f"{indent}    if v == __d{i}{'()' if factory else ''}:")
+            lines.append(flip.replace("        fl", "        fl", 1))
     lines += [
-        f"{indent}if __known.issuperset(o):",
-        f"{indent}    __set(self, 'extra', None)",
+        f"{indent}if len(o) == n + {required}:",
+        f"{indent}    __set_extra(self, None)",
         f"{indent}else:",
-        f"{indent}    __set(self, 'extra', {{k: v for k, v in o.items() if k not in __known}})",
-        f"{indent}__set(self, '_flip', None if fl is None else __frozen(fl))",
+        f"{indent}    __set_extra(self, {{k: v for k, v in o.items() if k not in __known}})",
+        f"{indent}__set__flip(self, None if fl is None else __frozen(fl))",
     ]
     return lines
+
+
+_MISSING = object()
+
+
+def _slot_setter(cls: type, name: str) -> Callable[[Any, Any], None]:
+    for klass in cls.__mro__:
+        descriptor = klass.__dict__.get(name)
+        if descriptor is not None:
+            return typing.cast(Callable[[Any, Any], None], descriptor.__set__)
+    raise AttributeError(f"{cls.__name__} has no slot {name!r}")  # pragma: no cover
 
 
 def _compile(name: str, lines: list[str], env: dict[str, Any]) -> Callable[[Any, Any], Any]:

@@ -26,7 +26,7 @@ from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from gladia_async.testing import run_emulator  # noqa: E402
+from gladia_async.testing import run_emulator
 
 EXTERNAL = "https://files.example.com/audio/meeting.mp3"
 
@@ -63,7 +63,10 @@ async def probe(verbose: bool = False) -> tuple[int, int, list[str]]:
                 error = f"{type(exc).__name__}: {str(exc)[:160]}"
             results.append((name, error))
             if verbose:
-                print(f"{'ok  ' if error is None else 'FAIL'} {name}" + (f": {error}" if error else ""))
+                print(
+                    f"{'ok  ' if error is None else 'FAIL'} {name}"
+                    + (f": {error}" if error else "")
+                )
 
         async def done(options: dict[str, Any]) -> Any:
             body = {"audio_url": state.get("audio_url", EXTERNAL), **options}
@@ -148,7 +151,10 @@ async def probe(verbose: bool = False) -> tuple[int, int, list[str]]:
             await step("sentences", sentences)
 
             async def pii() -> bool:
-                options = {"pii_redaction": True, "pii_redaction_config": {"entity_types": ["GDPR"]}}
+                options = {
+                    "pii_redaction": True,
+                    "pii_redaction_config": {"entity_types": ["GDPR"]},
+                }
                 job = await done(options)
                 return job.status == "done"
 
