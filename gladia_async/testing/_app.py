@@ -24,7 +24,7 @@ from aiohttp import web
 
 from ._audio import HEADER_BYTES, InvalidAudio, info_from_url, sniff
 from ._faults import FaultPlan, FaultRule
-from ._query import metadata_filter
+from ._query import date_param, day_param, enum_list, int_param, metadata_filter
 from ._state import (
     KINDS,
     STATUSES,
@@ -764,15 +764,15 @@ class GladiaEmulator:
         scope = request.path.rstrip("/").rsplit("/", 1)[-1]
         query = request.query
         errors: list[str] = []
-        offset = _int_param(query, "offset", 0, 0, errors)
-        limit = _int_param(query, "limit", 20, 1, errors)
-        statuses = _enum_list(query, "status", STATUSES, errors)
-        kinds = _enum_list(query, "kind", KINDS, errors) if scope == "transcription" else None
-        after_ts = _date_param(query, "after_date", errors)
-        before_ts = _date_param(query, "before_date", errors)
-        day_start = _day_param(query, "date", errors)
+        offset = int_param(query, "offset", 0, 0, errors)
+        limit = int_param(query, "limit", 20, 1, errors)
+        statuses = enum_list(query, "status", STATUSES, errors)
+        kinds = enum_list(query, "kind", KINDS, errors) if scope == "transcription" else None
+        after_ts = date_param(query, "after_date", errors)
+        before_ts = date_param(query, "before_date", errors)
+        day_start = day_param(query, "date", errors)
         meta = metadata_filter(query, errors)
-        snapshot = _int_param(query, "snapshot", self._store.last_seq, 0, errors)
+        snapshot = int_param(query, "snapshot", self._store.last_seq, 0, errors)
         if errors:
             raise _ApiError(400, "Validation failed", errors)
         if scope == "live":
@@ -890,67 +890,3 @@ def _semantic_problems(body: dict[str, Any]) -> list[str]:
         if body.get(flag) is True and not body.get(config):
             problems.append(f"{config} is required when {flag} is enabled")
     return problems
-
-
-def _int_param(
-    query: Mapping[str, str], name: str, default: int, minimum: int, errors: list[str]
-) -> int:
-    raw = query.get(name)
-    if raw is None or raw == "":
-        return default
-    try:
-        value = int(raw)
-    except ValueError:
-        errors.append(f'Field "{name}" must be an integer number')
-        return default
-    if value < minimum:
-        errors.append(f'Field "{name}" must not be less than {minimum}')
-        return default
-    return value
-
-
-def _enum_list(
-    query: Any, name: str, allowed: tuple[str, ...], errors: list[str]
-) -> frozenset[str] | None:
-    values = [v.strip() for raw in query.getall(name, []) for v in raw.split(",") if v.strip()]
-    if not values:
-        return None
-    bad = [v for v in values if v not in allowed]
-    if bad:
-        errors.append(f'Field "{name}" must be one of the following values: {", ".join(allowed)}')
-        return None
-    return frozenset(values)
-
-
-def _parse_datetime(raw: str) -> datetime:
-    text = raw.strip()
-    if text.endswith(("Z", "z")):
-        text = text[:-1] + "+00:00"
-    moment = datetime.fromisoformat(text)
-    if moment.tzinfo is None:
-        moment = moment.replace(tzinfo=timezone.utc)
-    return moment
-
-
-def _date_param(query: Mapping[str, str], name: str, errors: list[str]) -> float | None:
-    raw = query.get(name)
-    if raw is None:
-        return None
-    try:
-        return _parse_datetime(raw).timestamp()
-    except ValueError:
-        errors.append(f'Field "{name}" must be a valid ISO 8601 date string')
-        return None
-
-
-def _day_param(query: Mapping[str, str], name: str, errors: list[str]) -> float | None:
-    raw = query.get(name)
-    if raw is None:
-        return None
-    try:
-        moment = _parse_datetime(raw).astimezone(timezone.utc)
-    except ValueError:
-        errors.append(f'Field "{name}" must be a valid ISO 8601 date string')
-        return None
-    day = datetime(moment.year, moment.month, moment.day, tzinfo=timezone.utc)
-    return day.timestamp()

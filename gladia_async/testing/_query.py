@@ -1,4 +1,4 @@
-"""Query-string parsing of the listing routes: the ``custom_metadata`` filter.
+"""Query-string parsing of the listing routes: paging, status/kind, dates, ``custom_metadata``.
 
 The filter comes in two forms, both accepted, as the service does:
 
@@ -14,12 +14,21 @@ and a list-then-delete on it deletes everything.
 from __future__ import annotations
 
 import re
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
+from datetime import datetime, timezone
 from typing import Any
 
 import orjson
 
-__all__ = ["MAX_FILTER_CHARS", "metadata_filter"]
+__all__ = [
+    "MAX_FILTER_CHARS",
+    "date_param",
+    "day_param",
+    "enum_list",
+    "int_param",
+    "metadata_filter",
+    "parse_datetime",
+]
 
 #: Longest ``custom_metadata`` filter, stringified (Gladia's custom metadata docs: 2,000).
 MAX_FILTER_CHARS = 2000
@@ -114,3 +123,67 @@ def _assign(target: dict[str, Any], path: list[str], value: str) -> bool:
         return False
     node[path[-1]] = value
     return True
+
+
+def int_param(
+    query: Mapping[str, str], name: str, default: int, minimum: int, errors: list[str]
+) -> int:
+    raw = query.get(name)
+    if raw is None or raw == "":
+        return default
+    try:
+        value = int(raw)
+    except ValueError:
+        errors.append(f'Field "{name}" must be an integer number')
+        return default
+    if value < minimum:
+        errors.append(f'Field "{name}" must not be less than {minimum}')
+        return default
+    return value
+
+
+def enum_list(
+    query: Any, name: str, allowed: tuple[str, ...], errors: list[str]
+) -> frozenset[str] | None:
+    values = [v.strip() for raw in query.getall(name, []) for v in raw.split(",") if v.strip()]
+    if not values:
+        return None
+    bad = [v for v in values if v not in allowed]
+    if bad:
+        errors.append(f'Field "{name}" must be one of the following values: {", ".join(allowed)}')
+        return None
+    return frozenset(values)
+
+
+def parse_datetime(raw: str) -> datetime:
+    text = raw.strip()
+    if text.endswith(("Z", "z")):
+        text = text[:-1] + "+00:00"
+    moment = datetime.fromisoformat(text)
+    if moment.tzinfo is None:
+        moment = moment.replace(tzinfo=timezone.utc)
+    return moment
+
+
+def date_param(query: Mapping[str, str], name: str, errors: list[str]) -> float | None:
+    raw = query.get(name)
+    if raw is None:
+        return None
+    try:
+        return parse_datetime(raw).timestamp()
+    except ValueError:
+        errors.append(f'Field "{name}" must be a valid ISO 8601 date string')
+        return None
+
+
+def day_param(query: Mapping[str, str], name: str, errors: list[str]) -> float | None:
+    raw = query.get(name)
+    if raw is None:
+        return None
+    try:
+        moment = parse_datetime(raw).astimezone(timezone.utc)
+    except ValueError:
+        errors.append(f'Field "{name}" must be a valid ISO 8601 date string')
+        return None
+    day = datetime(moment.year, moment.month, moment.day, tzinfo=timezone.utc)
+    return day.timestamp()
