@@ -659,6 +659,42 @@ def test_parsing_a_large_payload_leaves_the_gc_alone(monkeypatch: pytest.MonkeyP
     assert gc.isenabled()
 
 
+def test_structure_never_changes_the_callers_data() -> None:
+    """Only a tree ``loads`` parsed itself is consumed while structuring (for the GC's sake)."""
+    import copy
+
+    data = {**JOB}
+    data["result"] = {
+        **JOB["result"],
+        "transcription": {
+            **JOB["result"]["transcription"],
+            "utterances": [{**UTTERANCE, "words": [{**WORD, "start": float(i)}]} for i in range(3)],
+        },
+    }
+    before = copy.deepcopy(data)
+    job = structure(data, m.TranscriptionJob)
+    assert data == before
+    assert structure_or_raise(data, m.TranscriptionJob) == job and data == before
+    raw = orjson.dumps(data)
+    assert loads(raw, m.TranscriptionJob) == job == loads_or_raise(raw, m.TranscriptionJob)
+    assert unstructure(loads(raw, m.TranscriptionJob)) == data
+
+
+def test_a_consumed_tree_still_names_the_right_json_path() -> None:
+    utterances = [{**UTTERANCE, "words": [WORD, WORD]} for _ in range(3)]
+    utterances[2] = {**UTTERANCE, "words": [WORD, {k: v for k, v in WORD.items() if k != "end"}]}
+    data = {
+        **JOB,
+        "result": {
+            **JOB["result"],
+            "transcription": {**JOB["result"]["transcription"], "utterances": utterances},
+        },
+    }
+    where = r"at \$\.result\.transcription\.utterances\[2\]\.words\[1\]\.end: required"
+    with pytest.raises(ResponseFormatError, match=where):
+        loads_or_raise(orjson.dumps(data), m.TranscriptionJob)
+
+
 # -- property-based --------------------------------------------------------------------------
 
 _JSON_SCALARS = st.none() | st.booleans() | st.integers(-1000, 1000) | st.text(max_size=8)
