@@ -232,10 +232,14 @@ def _union_structure_factory(t: Any) -> Callable[[Any, Any], Any]:
                 continue
             if member in _PRIMITIVES:
                 return value
+            # A member that fails half-way must leave the value whole for the next one.
+            token = _CONSUME.set(False)
             try:
                 return hook(value, member)
             except StructureError:
                 continue
+            finally:
+                _CONSUME.reset(token)
         raise ValueError(f"{value!r:.80} matches none of {' | '.join(map(_type_name, choices))}")
 
     if tagged is not None:

@@ -695,6 +695,14 @@ def test_a_consumed_tree_still_names_the_right_json_path() -> None:
         loads_or_raise(orjson.dumps(data), m.TranscriptionJob)
 
 
+def test_a_union_member_failing_half_way_leaves_the_value_whole() -> None:
+    # Utterance fails on ``text`` after structuring its words; Sentence must still see them.
+    data = {**UTTERANCE, "words": [WORD, WORD], "text": {"not": "text"}}
+    parsed = loads(orjson.dumps(data), m.Utterance | m.Sentence)  # type: ignore[arg-type]
+    assert isinstance(parsed, m.Sentence)
+    assert parsed.words is not None and len(parsed.words) == 2
+
+
 # -- property-based --------------------------------------------------------------------------
 
 _JSON_SCALARS = st.none() | st.booleans() | st.integers(-1000, 1000) | st.text(max_size=8)
