@@ -696,8 +696,8 @@ def test_a_consumed_tree_still_names_the_right_json_path() -> None:
 
 
 def test_a_union_member_failing_half_way_leaves_the_value_whole() -> None:
-    # Utterance fails on ``text`` after structuring its words; Sentence must still see them.
-    data = {**UTTERANCE, "words": [WORD, WORD], "text": {"not": "text"}}
+    # Utterance fails on ``language`` (read after its words); Sentence must still see them.
+    data = {**UTTERANCE, "words": [WORD, WORD], "language": 5}
     parsed = loads(orjson.dumps(data), m.Utterance | m.Sentence)  # type: ignore[arg-type]
     assert isinstance(parsed, m.Sentence)
     assert parsed.words is not None and len(parsed.words) == 2
