@@ -14,6 +14,7 @@
 from __future__ import annotations
 
 import json
+import os
 import re
 import subprocess
 import sys
@@ -48,7 +49,20 @@ from gladia_async.testing._validation import ECHOED_DEFAULTS, validate
 from .conftest import FAST_POLL, FAST_RETRY
 
 ROOT = Path(__file__).resolve().parent.parent
-DOCS = ROOT.parent.parent / "shared" / "reference" / "docs"
+# Gladia's docs pages vendored next to the checkout (../shared/reference/docs, from the main
+# checkout or from a worktree one level deeper); GLADIA_REFERENCE_DOCS points elsewhere.
+DOCS = next(
+    (
+        path
+        for path in (
+            Path(os.environ.get("GLADIA_REFERENCE_DOCS", "/nonexistent")),
+            ROOT.parent / "shared" / "reference" / "docs",
+            ROOT.parent.parent / "shared" / "reference" / "docs",
+        )
+        if path.is_dir()
+    ),
+    ROOT / "docs-not-vendored",
+)
 SPEC = apply_errata(json.loads((ROOT / "spec" / "gladia-openapi.json").read_text("utf-8")))
 SCHEMAS: dict[str, Any] = SPEC["components"]["schemas"]
 EXTERNAL = "https://files.example.com/audio/meeting.mp3"
