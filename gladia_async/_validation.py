@@ -10,7 +10,7 @@ import typing
 from collections.abc import Mapping
 from datetime import datetime
 from functools import cache
-from typing import Any, TypeVar, Union
+from typing import Any, TypeVar, Union, overload
 
 import attrs
 
@@ -130,13 +130,33 @@ def _check(value: Any, tp: Any, argument: str) -> None:
         return
 
 
+@overload
 def options_from_dict(
     data: Mapping[str, Any],
-    cls: type[T] = TranscriptionOptions,  # type: ignore[assignment]
+    cls: None = None,
     *,
     argument: str = "options",
     allow_unknown_values: bool = False,
-) -> T:
+) -> TranscriptionOptions: ...
+
+
+@overload
+def options_from_dict(
+    data: Mapping[str, Any],
+    cls: type[T],
+    *,
+    argument: str = "options",
+    allow_unknown_values: bool = False,
+) -> T: ...
+
+
+def options_from_dict(
+    data: Mapping[str, Any],
+    cls: type[Any] | None = None,
+    *,
+    argument: str = "options",
+    allow_unknown_values: bool = False,
+) -> Any:
     """Return a ``cls`` (``TranscriptionOptions`` by default) built from JSON-like ``data``.
 
     Strict, unlike parsing a response: a wrong type (``"false"`` for a boolean, ``"3"`` for a
@@ -144,8 +164,9 @@ def options_from_dict(
     :class:`InvalidInput` naming the JSON path, before any request. ``allow_unknown_values``
     lets enum values the SDK does not know yet through (a model Gladia just released).
     """
-    _check_json(data, cls, argument, allow_unknown_values)
-    return _converter.structure(data, cls)
+    target = TranscriptionOptions if cls is None else cls
+    _check_json(data, target, argument, allow_unknown_values)
+    return _converter.structure(data, target)
 
 
 def _check_json(value: Any, tp: Any, path: str, allow: bool) -> None:
