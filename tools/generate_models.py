@@ -188,13 +188,18 @@ def ref_name(ref: str) -> str:
     return ref[len(prefix) :]
 
 
+#: Soft keywords renamed like keywords, fixed here so the output does not depend on the Python
+#: running the generator (3.12 made ``type`` a soft keyword; it stays a plain field name).
+_SOFT_KEYWORDS = frozenset({"_", "case", "match"})
+
+
 def field_name(json_key: str) -> str:
     name = re.sub(r"(?<=[a-z0-9])([A-Z])", r"_\1", json_key).lower()
     name = re.sub(r"\W", "_", name)
     if not name or name[0].isdigit():
         name = "f_" + name
     name = name.lstrip("_") or "f"
-    if keyword.iskeyword(name) or keyword.issoftkeyword(name):
+    if keyword.iskeyword(name) or name in _SOFT_KEYWORDS:
         name += "_"
     return name
 
