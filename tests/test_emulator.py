@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import email.utils
 import io
 import time
@@ -529,7 +530,7 @@ async def test_fault_html_502_and_delay(emu: RunningEmulator) -> None:
             assert resp.content_type == "text/html"
             assert "502 Bad Gateway" in await resp.text()
         timeout = aiohttp.ClientTimeout(total=0.05)
-        with pytest.raises(TimeoutError):
+        with pytest.raises(asyncio.TimeoutError):  # the builtin TimeoutError from 3.11 on
             async with http.get(f"{emu.url}/v2/live", timeout=timeout) as resp:
                 await resp.read()
         async with http.get(f"{emu.url}/v2/live") as resp:
