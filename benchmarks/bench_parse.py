@@ -7,7 +7,7 @@ Run from the repository root::
 Measures, in one process, ``json.loads`` (the baseline), ``orjson.loads`` and
 ``gladia_async._converter.loads(raw, TranscriptionJob)`` (orjson + cattrs structuring into the
 typed models), and prints a Markdown table: median, min and max in ms, and the median's ratio
-to ``json.loads``. The bar is ours <= 2x ``json.loads``.
+to ``json.loads``. The bar is ours <= 1.6x ``json.loads`` (issue 10), unknown keys kept.
 """
 
 from __future__ import annotations
@@ -27,7 +27,6 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 import orjson
 
 from benchmarks._fixtures import make_large_job
-from gladia_async import _converter
 from gladia_async._converter import loads, structure
 from gladia_async._models import TranscriptionJob
 
@@ -43,14 +42,17 @@ def measure(fn: Callable[[], Any], repeat: int) -> list[float]:
     return times
 
 
-def _loads_gc_on(raw: bytes) -> TranscriptionJob:
-    """``loads`` with the GC-pause optimization switched off, to show what it buys."""
-    saved = _converter.GC_PAUSE_BYTES
-    _converter.GC_PAUSE_BYTES = 1 << 62
+def _loads_gc_off(raw: bytes) -> TranscriptionJob:
+    """``loads`` with the cyclic GC switched off around it, to show what the GC costs.
+
+    The converter does not do this itself (a process-wide switch is not a library's to flip);
+    an application that parses huge jobs in a batch script may.
+    """
+    gc.disable()
     try:
         return loads(raw, TranscriptionJob)
     finally:
-        _converter.GC_PAUSE_BYTES = saved
+        gc.enable()
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -69,7 +71,7 @@ def main(argv: list[str] | None = None) -> int:
         ("`json.loads`", lambda: json.loads(raw)),
         ("`orjson.loads`", lambda: orjson.loads(raw)),
         ("`loads(raw, TranscriptionJob)`", lambda: loads(raw, TranscriptionJob)),
-        ("(info) same, GC not paused", lambda: _loads_gc_on(raw)),
+        ("(info) same, GC switched off by the caller", lambda: _loads_gc_off(raw)),
         ("(info) structure only", lambda: structure(parsed, TranscriptionJob)),
     ]
     results = {name: measure(fn, args.repeat) for name, fn in cases}
@@ -89,7 +91,7 @@ def main(argv: list[str] | None = None) -> int:
             f"| {median / baseline:.2f}x | {min(times) / baseline_min:.2f}x |"
         )
     ours = statistics.median(results["`loads(raw, TranscriptionJob)`"]) / baseline
-    print(f"\nBar (ours <= 2x json.loads): {'met' if ours <= 2 else 'NOT met'} ({ours:.2f}x)")
+    print(f"\nBar (ours <= 1.6x json.loads): {'met' if ours <= 1.6 else 'NOT met'} ({ours:.2f}x)")
     return 0
 
 

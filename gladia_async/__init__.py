@@ -59,6 +59,7 @@ from ._models import (
     JobStatus,
     LiveJob,
     TranscriptionJob,
+    TranscriptionModel,
     TranscriptionOptions,
     TranscriptionResult,
     UploadedAudio,
@@ -66,6 +67,7 @@ from ._models import (
 from ._pagination import JobStream, Page, PageStream
 from ._session import GladiaSession
 from ._uploads import AudioSource
+from ._validation import options_from_dict
 from ._version import __version__
 
 __all__ = [
@@ -116,6 +118,7 @@ __all__ = [
     "SessionClosedError",
     "Timeouts",
     "TranscriptionJob",
+    "TranscriptionModel",
     "TranscriptionOptions",
     "TranscriptionResult",
     "TransportError",
@@ -126,6 +129,7 @@ __all__ = [
     "WebhookPayload",
     "WrongEventLoopError",
     "__version__",
+    "options_from_dict",
     "parse_callback",
     "parse_webhook",
     "structure",

@@ -1,12 +1,17 @@
 """The one cattrs converter of gladia-async, configured here and nowhere else.
 
-* Unknown JSON keys are ignored, so a field the server adds never breaks an old client.
+* Lossless: unknown JSON keys are kept on each model (``extra``, also readable as attributes)
+  and written back when unstructured, as are keys given explicitly as ``null`` or at their
+  default, so ``unstructure(structure(x)) == x`` (date-time text aside: it is normalised).
 * Unknown enum values become pseudo-members (see :class:`~gladia_async._models.OpenEnum`).
 * Unstructuring omits fields left at their default (``None``), so options serialize without
   unset fields; fields the spec requires but allows to be null are always written.
 * ``date-time`` fields are timezone-aware :class:`datetime.datetime` (a naive timestamp is UTC);
   they serialize as ISO 8601 with ``Z``.
-* ``oneOf`` unions dispatch on the spec's discriminator, or else try their members in order.
+* ``oneOf`` unions dispatch on the spec's discriminator, or else try the members whose JSON
+  kind (object, array, string, number, boolean) matches the value, in order.
+* Any structuring failure names the JSON path of the bad value (``$.result.sentences[0]``) in
+  the :class:`ResponseFormatError`.
 
 Use :func:`structure` / :func:`unstructure` / :func:`loads` / :func:`dumps`; wrap untrusted input
 with :func:`structure_or_raise` to get a :class:`ResponseFormatError` on malformed data.
@@ -14,15 +19,13 @@ with :func:`structure_or_raise` to get a :class:`ResponseFormatError` on malform
 
 from __future__ import annotations
 
-import contextlib
+import contextvars
 import datetime
-import gc
 import linecache
 import re
-import threading
 import types
 import typing
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from typing import Any, TypeVar
 
 import attrs
@@ -36,7 +39,6 @@ from ._errors import ResponseFormatError
 from ._models import OpenEnum, OpenIntEnum
 
 __all__ = [
-    "GC_PAUSE_BYTES",
     "ResponseFormatError",
     "StructureError",
     "converter",
@@ -52,13 +54,16 @@ T = TypeVar("T")
 
 
 #: What structuring malformed data can raise (``detailed_validation`` is off for speed, so
-#: errors are the plain ones: KeyError for a missing field, TypeError/ValueError for bad types).
+#: errors are the plain ones: KeyError for a missing field, TypeError/ValueError for bad types,
+#: AttributeError for an array where an object was expected). :func:`structure_or_raise` turns
+#: them into a :class:`ResponseFormatError` naming the JSON path.
 StructureError: tuple[type[BaseException], ...] = (
     BaseValidationError,
     StructureHandlerNotFoundError,
     ValueError,
     TypeError,
     KeyError,
+    AttributeError,
 )
 
 converter = cattrs.Converter(
@@ -107,24 +112,71 @@ def _is_open_enum(t: Any) -> bool:
     return isinstance(t, type) and issubclass(t, (OpenEnum, OpenIntEnum))
 
 
-def _enum_structure_factory(t: Any) -> Callable[[Any, Any], Any]:
-    members = t._value2member_map_
-
-    def structure_enum(value: Any, _: Any) -> Any:
-        member = members.get(value)  # fast path for known values
-        # Unknown values become pseudo-members instead of raising.
-        return member if member is not None else t(value)
-
-    return structure_enum
+def _structure_open_enum(value: Any, t: Any) -> Any:
+    member = t._value2member_map_.get(value)  # fast path for known values
+    # Unknown values become pseudo-members instead of raising.
+    return member if member is not None else t(value)
 
 
-converter.register_structure_hook_factory(_is_open_enum, _enum_structure_factory)
 converter.register_unstructure_hook_func(_is_open_enum, lambda member: member._value_)
 
 # -- unions --------------------------------------------------------------------------------
 
 _PRIMITIVES = (str, int, float, bool)
 _SCALARS: dict[Any, str] = {str: "str", int: "int", float: "float", bool: "bool"}
+
+
+# Scalars from a response: a number may come as another kind of number (or its text), but an
+# object or array is never turned into text, and a boolean is a boolean (bool("false") is True).
+def _to_str(value: Any) -> str:
+    if type(value) is str:
+        return value
+    if type(value) in (int, float):
+        return str(value)
+    raise TypeError(f"expected a string, got {_json_kind(value)}")
+
+
+def _to_float(value: Any) -> float:
+    if type(value) is float:
+        return value
+    if type(value) is bool or type(value) in (dict, list):
+        raise TypeError(f"expected a number, got {_json_kind(value)}")
+    return float(value)
+
+
+def _to_int(value: Any) -> int:
+    if type(value) is int:
+        return value
+    if type(value) is float and value.is_integer():
+        return int(value)
+    if type(value) is str:
+        return int(value)
+    raise TypeError(f"expected an integer, got {_json_kind(value)}")
+
+
+def _to_bool(value: Any) -> bool:
+    if type(value) is bool:
+        return value
+    raise TypeError(f"expected true or false, got {_json_kind(value)}")
+
+
+_STRICT: dict[Any, Callable[[Any], Any]] = {
+    str: _to_str,
+    float: _to_float,
+    int: _to_int,
+    bool: _to_bool,
+}
+
+
+def _scalar_hook(conv: Callable[[Any], Any]) -> Callable[[Any, Any], Any]:
+    return lambda value, _: conv(value)
+
+
+for _scalar, _conv in _STRICT.items():
+    converter.register_structure_hook(_scalar, _scalar_hook(_conv))
+# The open enums are str/int subclasses: their own (more specific) hook wins over the above.
+converter.register_structure_hook(OpenEnum, _structure_open_enum)
+converter.register_structure_hook(OpenIntEnum, _structure_open_enum)
 
 
 def _union_members(t: Any) -> tuple[Any, ...]:
@@ -137,6 +189,34 @@ def _is_object_union(t: Any) -> bool:
     return len([m for m in _union_members(t) if m is not type(None)]) >= 2
 
 
+def _type_name(t: Any) -> str:
+    if typing.get_origin(t) is None and hasattr(t, "__name__"):
+        return str(t.__name__)
+    return str(t).replace("typing.", "").replace("gladia_async._models.", "")
+
+
+def _kind_check(t: Any) -> Callable[[Any], bool]:
+    """Whether a JSON value has the kind (object, array, string...) that ``t`` is built from."""
+    if t is str or t is datetime.datetime:
+        return lambda v: type(v) is str
+    if t is bool:
+        return lambda v: type(v) is bool
+    if t is int:
+        return lambda v: type(v) is int
+    if t is float:
+        return lambda v: type(v) is float or type(v) is int
+    if _is_open_enum(t):
+        if issubclass(t, OpenIntEnum):
+            return lambda v: type(v) is int or type(v) is float
+        return lambda v: type(v) is str
+    origin = typing.get_origin(t) or t
+    if origin is list:
+        return lambda v: type(v) is list
+    if origin is dict or attrs.has(origin):
+        return lambda v: type(v) is dict
+    return lambda v: True
+
+
 def _union_structure_factory(t: Any) -> Callable[[Any, Any], Any]:
     members = _union_members(t)
     nullable = type(None) in members
@@ -144,18 +224,23 @@ def _union_structure_factory(t: Any) -> Callable[[Any, Any], Any]:
     tagged = _models.DISCRIMINATORS.get(choices)
     hooks = [(m, converter.get_structure_hook(m)) for m in choices]
 
+    checks = [(m, _kind_check(m), h) for m, h in hooks]
+
     def try_in_order(value: Any) -> Any:
-        for member, hook in hooks:
-            if member in _PRIMITIVES:
-                if type(value) is member:
-                    return value
+        for member, fits, hook in checks:
+            if not fits(value):
                 continue
-            if isinstance(value, dict):
-                try:
-                    return hook(value, member)
-                except StructureError:
-                    continue
-        raise ValueError(f"{value!r:.80} matches none of {' | '.join(m.__name__ for m in choices)}")
+            if member in _PRIMITIVES:
+                return value
+            # A member that fails half-way must leave the value whole for the next one.
+            token = _CONSUME.set(False)
+            try:
+                return hook(value, member)
+            except StructureError:
+                continue
+            finally:
+                _CONSUME.reset(token)
+        raise ValueError(f"{value!r:.80} matches none of {' | '.join(map(_type_name, choices))}")
 
     if tagged is not None:
         prop, mapping = tagged
@@ -196,11 +281,12 @@ def _optional_structure_factory(t: Any) -> Callable[[Any, Any], Any]:
     """
     (inner,) = [m for m in _union_members(t) if m is not type(None)]
     if inner in _SCALARS:
+        strict = _STRICT[inner]
 
         def structure_optional_scalar(value: Any, _: Any) -> Any:
             if value is None or type(value) is inner:
                 return value
-            return inner(value)
+            return strict(value)
 
         return structure_optional_scalar
     hook = converter.get_structure_hook(inner)
@@ -213,13 +299,70 @@ def _optional_structure_factory(t: Any) -> Callable[[Any, Any], Any]:
 
 converter.register_structure_hook_factory(_is_optional, _optional_structure_factory)
 
-# -- attrs classes: renamed keys and always-serialized nullable fields -------------------------
+# -- attrs classes: renamed keys, unknown keys kept, presence restored ----------------------
+# Every model derives from ``GladiaModel``: ``extra`` holds the JSON keys it does not declare,
+# ``_flip`` the declared keys whose presence the defaults would get wrong when serializing (a key
+# given as null or at its default value, which omit-if-default would drop; an always-written key
+# that was absent). Both stay None in the common case, so they cost one check per object.
+
+
+class _Shape:
+    """What the converter needs to know about one model class, computed once."""
+
+    def __init__(self, cls: Any) -> None:
+        renames = _models.JSON_KEYS.get(cls, {})
+        always = set(_models.ALWAYS_SERIALIZE.get(cls, ()))
+        self.fields = [f for f in attrs.fields(cls) if f.name not in ("extra", "_flip")]
+        self.key_of = {f.name: renames.get(f.name, f.name) for f in self.fields}
+        self.name_of = {key: name for name, key in self.key_of.items()}
+        self.known = frozenset(self.key_of.values())
+        #: (JSON key, default value) of fields that are omitted when at their default.
+        self.defaulted: list[tuple[str, Any]] = []
+        #: JSON keys always written, even at None.
+        self.always: list[str] = []
+        for f in self.fields:
+            if f.default is attrs.NOTHING:
+                continue
+            key = self.key_of[f.name]
+            if f.name in always:
+                self.always.append(key)
+            else:
+                default = f.default
+                if isinstance(default, _FACTORY):
+                    default = default.factory()
+                self.defaulted.append((key, default))
+
+    def flips(self, o: dict[str, Any]) -> frozenset[str] | None:
+        found = None
+        for key, default in self.defaulted:
+            if key in o:
+                value = o[key]
+                if value is default or (value == default and type(value) is type(default)):
+                    found = [key] if found is None else [*found, key]
+        for key in self.always:
+            if key not in o:
+                found = [key] if found is None else [*found, key]
+        return None if found is None else frozenset(found)
+
+
+_SHAPES: dict[Any, _Shape] = {}
+_FACTORY: Any = attrs.Factory
+
+
+def _shape(cls: Any) -> _Shape:
+    shape = _SHAPES.get(cls)
+    if shape is None:
+        shape = _SHAPES[cls] = _Shape(cls)
+    return shape
+
+
+_set = object.__setattr__
 
 
 def _structure_factory(cls: Any) -> Any:
-    renames = _models.JSON_KEYS.get(cls, {})
-    overrides: dict[str, Any] = {name: override(rename=key) for name, key in renames.items()}
-    return make_dict_structure_fn(cls, converter, _cattrs_forbid_extra_keys=False, **overrides)
+    if not issubclass(cls, _models.GladiaModel) or hasattr(cls, "__attrs_post_init__"):
+        return make_dict_structure_fn(cls, converter)
+    return _flat_structure_factory(cls)
 
 
 def _unstructure_factory(cls: Any) -> Any:
@@ -227,7 +370,27 @@ def _unstructure_factory(cls: Any) -> Any:
     overrides: dict[str, Any] = {name: override(rename=key) for name, key in renames.items()}
     for name in _models.ALWAYS_SERIALIZE.get(cls, ()):
         overrides[name] = override(omit_if_default=False, rename=renames.get(name))
-    return make_dict_unstructure_fn(cls, converter, _cattrs_omit_if_default=True, **overrides)
+    overrides["extra"] = override(omit=True)
+    overrides["_flip"] = override(omit=True)
+    base = make_dict_unstructure_fn(cls, converter, _cattrs_omit_if_default=True, **overrides)
+    name_of = _shape(cls).name_of
+    unstructure_any = converter.unstructure
+
+    def unstructure_model(obj: Any) -> Any:
+        out = base(obj)
+        flipped = obj._flip
+        if flipped is not None:
+            for key in flipped:
+                if key in out:
+                    del out[key]
+                else:
+                    out[key] = unstructure_any(getattr(obj, name_of[key]))
+        extra = obj.extra
+        if extra:
+            out.update(extra)
+        return out
+
+    return unstructure_model
 
 
 converter.register_structure_hook_factory(attrs.has, _structure_factory)
@@ -239,7 +402,8 @@ converter.register_unstructure_hook_factory(attrs.has, _unstructure_factory)
 # function than cattrs' generic one: no keyword-argument call into the frozen ``__init__``, just
 # ``object.__new__`` and one slot store per field, with the same coercions cattrs applies
 # (``str()``/``float()``/``int()``/``bool()``, enum lookup) and the same errors (KeyError for a
-# missing required key, ValueError/TypeError for a bad value).
+# missing required key, ValueError/TypeError for a bad value). Unknown keys and explicit nulls
+# are kept exactly as the generic path keeps them.
 
 
 def _scalar_of(t: Any) -> tuple[Any, bool] | None:
@@ -259,11 +423,15 @@ def _scalar_of(t: Any) -> tuple[Any, bool] | None:
 def _is_flat(cls: Any) -> bool:
     if not (attrs.has(cls) and isinstance(cls, type)) or cls in _models.JSON_KEYS:
         return False
-    fields = attrs.fields(cls)
+    if cls in _models.ALWAYS_SERIALIZE or not issubclass(cls, _models.GladiaModel):
+        return False
+    fields = _shape(cls).fields
     if not fields or hasattr(cls, "__attrs_post_init__"):
         return False
     if any(f.validator is not None or f.converter is not None or not f.init for f in fields):
         return False  # the fast path skips __init__, so nothing may depend on it
+    if any(f.default is not attrs.NOTHING and f.default is not None for f in fields):
+        return False
     types_ = typing.get_type_hints(cls)
     return all(_scalar_of(types_[f.name]) is not None for f in fields)
 
@@ -279,22 +447,106 @@ def _enum_converter(t: Any) -> Callable[[Any], Any]:
 
 
 def _flat_source(cls: Any, env: dict[str, Any], indent: str) -> list[str]:
-    """Statements building ``self`` (a ``cls``) from the dict ``o``."""
+    """Statements building ``self`` (a ``cls``) from the dict ``o`` (any model class).
+
+    Scalars are converted inline; other fields call their hook, resolved once here. Unknown
+    keys are detected by counting the known keys seen (no set built per object); keys whose
+    presence the defaults would get wrong go to ``_flip``.
+    """
     types_ = typing.get_type_hints(cls)
-    env.update({"__new": object.__new__, "__set": object.__setattr__, "__cls": cls})
-    lines = [f"{indent}self = __new(__cls)"]
-    for i, f in enumerate(attrs.fields(cls)):
+    shape = _shape(cls)
+    always = set(_models.ALWAYS_SERIALIZE.get(cls, ()))
+    env.update(
+        {
+            "__new": object.__new__,
+            "__cls": cls,
+            "__known": shape.known,
+            "__dict": dict,
+            "__frozen": frozenset,
+            "__kind": _json_kind,
+            "__missing": _MISSING,
+        }
+    )
+    # Each slot is written through its own (pre-bound) descriptor: no attribute lookup per store.
+    for f in [*shape.fields, *attrs.fields(_models.GladiaModel)]:
+        env[f"__set_{f.name}"] = _slot_setter(cls, f.name)
+    lines = [
+        f"{indent}if type(o) is not __dict:",
+        f"{indent}    raise TypeError('expected an object for {cls.__name__}, got ' + __kind(o))",
+        f"{indent}self = __new(__cls)",
+        f"{indent}fl = None",
+        f"{indent}n = 0",
+    ]
+    required = 0
+    for i, f in enumerate(shape.fields):
+        key = shape.key_of[f.name]
+        setter = f"__set_{f.name}"
+        flip = f"{indent}        fl = [{key!r}] if fl is None else [*fl, {key!r}]"
         scalar = _scalar_of(types_[f.name])
-        assert scalar is not None
-        t, optional = scalar
-        conv = f"__c{i}"
-        env[conv] = _enum_converter(t) if _is_open_enum(t) else t
-        if f.default is attrs.NOTHING and not optional:
-            lines.append(f"{indent}__set(self, {f.name!r}, {conv}(o[{f.name!r}]))")
+        if scalar is not None and _is_open_enum(scalar[0]):
+            env[f"__c{i}"] = _enum_converter(scalar[0])
+            value = f"__c{i}(v)"
+        elif scalar is not None:  # the common case inline: the value already has the right type
+            env[f"__c{i}"], env[f"__t{i}"] = _STRICT[scalar[0]], scalar[0]
+            value = f"v if type(v) is __t{i} else __c{i}(v)"
         else:
-            lines.append(f"{indent}v = o.get({f.name!r})")
-            lines.append(f"{indent}__set(self, {f.name!r}, None if v is None else {conv}(v))")
+            hint = types_[f.name]
+            inner = [m for m in _union_members(hint) if m is not type(None)]
+            target = inner[0] if len(inner) == 1 and type(None) in _union_members(hint) else hint
+            env[f"__h{i}"], env[f"__T{i}"] = converter.get_structure_hook(target), target
+            value = f"__h{i}(v, __T{i})"
+        default = f.default
+        if default is attrs.NOTHING:
+            required += 1
+            lines.append(f"{indent}v = o[{key!r}]")
+            lines.append(f"{indent}{setter}(self, {value})")
+        elif default is None:
+            lines.append(f"{indent}v = o.get({key!r})")
+            lines.append(f"{indent}if v is None:")
+            lines.append(f"{indent}    {setter}(self, None)")
+            if f.name in always:  # written even at None: flip when it was absent
+                lines.append(f"{indent}    if {key!r} in o:")
+                lines.append(f"{indent}        n += 1")
+                lines.append(f"{indent}    else:")
+                lines.append(flip)
+            else:  # omitted at None: flip when it was given as null
+                lines.append(f"{indent}    if {key!r} in o:")
+                lines.append(f"{indent}        n += 1")
+                lines.append(flip)
+            lines.append(f"{indent}else:")
+            lines.append(f"{indent}    n += 1")
+            lines.append(f"{indent}    {setter}(self, {value})")
+        else:  # an erratum's default (x-sdk-default): absent means that value
+            factory = isinstance(default, _FACTORY)
+            env[f"__d{i}"] = default.factory if factory else default
+            lines.append(f"{indent}v = o.get({key!r}, __missing)")
+            lines.append(f"{indent}if v is __missing:")
+            lines.append(f"{indent}    {setter}(self, __d{i}{'()' if factory else ''})")
+            lines.append(f"{indent}else:")
+            lines.append(f"{indent}    n += 1")
+            lines.append(f"{indent}    v = {value}")
+            lines.append(f"{indent}    {setter}(self, v)")
+            lines.append(f"{indent}    if v == __d{i}{'()' if factory else ''}:")
+            lines.append(flip.replace("        fl", "        fl", 1))
+    lines += [
+        f"{indent}if len(o) == n + {required}:",
+        f"{indent}    __set_extra(self, None)",
+        f"{indent}else:",
+        f"{indent}    __set_extra(self, {{k: v for k, v in o.items() if k not in __known}})",
+        f"{indent}__set__flip(self, None if fl is None else __frozen(fl))",
+    ]
     return lines
+
+
+_MISSING = object()
+
+
+def _slot_setter(cls: type, name: str) -> Callable[[Any, Any], None]:
+    for klass in cls.__mro__:
+        descriptor = klass.__dict__.get(name)
+        if descriptor is not None:
+            return typing.cast(Callable[[Any, Any], None], descriptor.__set__)
+    raise AttributeError(f"{cls.__name__} has no slot {name!r}")  # pragma: no cover
 
 
 def _compile(name: str, lines: list[str], env: dict[str, Any]) -> Callable[[Any, Any], Any]:
@@ -318,24 +570,97 @@ def _is_flat_list(t: Any) -> bool:
     return len(args) == 1 and _is_flat(args[0])
 
 
+#: True while structuring a tree :func:`loads` parsed itself: nobody else holds it, so the
+#: hot lists (words) are emptied once structured. Their dicts are freed as the models are built,
+#: so the process's live-object count (what triggers the cyclic GC) stays about flat instead of
+#: doubling; that halves the GC's work on a large job without touching its settings.
+_CONSUME: contextvars.ContextVar[bool] = contextvars.ContextVar("gladia_consume", default=False)
+
+
 def _flat_list_structure_factory(t: Any) -> Callable[[Any, Any], Any]:
     # The per-item loop inlined: no hook call per word.
     (cls,) = typing.get_args(t)
-    env: dict[str, Any] = {}
+    env: dict[str, Any] = {"__list": list, "__kind": _json_kind, "__consume": _CONSUME.get}
     lines = [
         "def structure(items, _=None):",
+        "    if type(items) is not __list:",
+        "        raise TypeError('expected an array, got ' + __kind(items))",
         "    out = []",
         "    append = out.append",
         "    for o in items:",
         *_flat_source(cls, env, "        "),
         "        append(self)",
+        "    if __consume():",
+        "        items.clear()",
         "    return out",
     ]
     return _compile(f"structure list[{cls.__qualname__}]", lines, env)
 
 
+def _is_list(t: Any) -> bool:
+    return typing.get_origin(t) is list
+
+
+def _list_structure_factory(t: Any) -> Callable[[Any, Any], Any]:
+    # cattrs would iterate anything: a string would become a list of its characters.
+    (inner,) = typing.get_args(t) or (Any,)
+    hook = converter.get_structure_hook(inner)
+
+    def structure_list(items: Any, _: Any = None) -> list[Any]:
+        if type(items) is not list:
+            raise TypeError(f"expected an array, got {_json_kind(items)}")
+        return [hook(item, inner) for item in items]
+
+    return structure_list
+
+
+def _is_dict(t: Any) -> bool:
+    return typing.get_origin(t) is dict or t is dict
+
+
+def _dict_structure_factory(t: Any) -> Callable[[Any, Any], Any]:
+    args = typing.get_args(t)
+    inner = args[1] if len(args) == 2 else Any
+    if inner is Any:
+
+        def structure_any_dict(o: Any, _: Any = None) -> dict[str, Any]:
+            if type(o) is not dict:
+                raise TypeError(f"expected an object, got {_json_kind(o)}")
+            return dict(o)
+
+        return structure_any_dict
+    hook = converter.get_structure_hook(inner)
+
+    def structure_dict(o: Any, _: Any = None) -> dict[str, Any]:
+        if type(o) is not dict:
+            raise TypeError(f"expected an object, got {_json_kind(o)}")
+        return {k: hook(v, inner) for k, v in o.items()}
+
+    return structure_dict
+
+
+converter.register_structure_hook_factory(_is_list, _list_structure_factory)
+converter.register_structure_hook_factory(_is_dict, _dict_structure_factory)
 converter.register_structure_hook_factory(_is_flat, _flat_structure_factory)
 converter.register_structure_hook_factory(_is_flat_list, _flat_list_structure_factory)
+
+
+def _json_kind(value: Any) -> str:
+    """The JSON name of a value's kind, for error messages."""
+    if value is None:
+        return "null"
+    if isinstance(value, bool):
+        return "a boolean"
+    if isinstance(value, (int, float)):
+        return "a number"
+    if isinstance(value, str):
+        return "a string"
+    if isinstance(value, list):
+        return "an array"
+    if isinstance(value, dict):
+        return "an object"
+    return type(value).__name__
+
 
 # -- public helpers ------------------------------------------------------------------------
 
@@ -350,69 +675,38 @@ def unstructure(obj: Any) -> Any:
     return converter.unstructure(obj)
 
 
-#: Payloads at least this big are parsed with the cyclic GC paused (see :func:`_gc_paused`).
-GC_PAUSE_BYTES = 1 << 20
-
-_gc_lock = threading.Lock()
-_gc_depth = 0
-_gc_was_enabled = False
-
-
-@contextlib.contextmanager
-def _gc_paused() -> Iterator[None]:
-    """Pause the cyclic garbage collector for the duration (re-entrant, thread-safe).
-
-    Structuring a finished 3-hour job creates ~65,000 small objects in one go; with the GC on,
-    each few hundred allocations trigger a collection that walks them again (and one full
-    collection walks the whole heap), which costs more than the structuring itself. None of
-    these objects can form a cycle, so the collector has nothing to find there. The GC state is
-    restored afterwards (it stays off if it was off).
-    """
-    global _gc_depth, _gc_was_enabled
-    with _gc_lock:
-        if _gc_depth == 0:
-            _gc_was_enabled = gc.isenabled()
-            gc.disable()
-        _gc_depth += 1
-    try:
-        yield
-    finally:
-        with _gc_lock:
-            _gc_depth -= 1
-            if _gc_depth == 0 and _gc_was_enabled:
-                gc.enable()
-
-
 def loads(raw: bytes | str, cls: type[T]) -> T:
     """Parse JSON ``raw`` with orjson and structure it into ``cls``.
 
     Raises ``orjson.JSONDecodeError`` (a ValueError) or one of :data:`StructureError`.
     """
-    if len(raw) < GC_PAUSE_BYTES:
-        return converter.structure(orjson.loads(raw), cls)
-    with _gc_paused():
-        return converter.structure(orjson.loads(raw), cls)
+    return _structure_own(orjson.loads(raw), cls)
+
+
+def _structure_own(data: Any, cls: type[T]) -> T:
+    """Structure a tree this module parsed itself (it may be consumed: see ``_CONSUME``)."""
+    token = _CONSUME.set(True)
+    try:
+        return converter.structure(data, cls)
+    finally:
+        _CONSUME.reset(token)
 
 
 def loads_or_raise(raw: bytes | str, cls: type[T]) -> T:
     """Like :func:`loads`, but invalid JSON or data becomes a :class:`ResponseFormatError`."""
-    name = getattr(cls, "__name__", str(cls))
     try:
-        data = orjson.loads(raw) if len(raw) < GC_PAUSE_BYTES else None
+        data = orjson.loads(raw)
     except orjson.JSONDecodeError as exc:
         raise ResponseFormatError(
-            f"the response is not valid JSON: {exc}", cls_name=name, invalid_json=True
+            f"the response is not valid JSON: {exc}",
+            cls_name=getattr(cls, "__name__", str(cls)),
+            invalid_json=True,
         ) from exc
-    if data is not None:
-        return structure_or_raise(data, cls)
     try:
-        return loads(raw, cls)
-    except orjson.JSONDecodeError as exc:
-        raise ResponseFormatError(
-            f"the response is not valid JSON: {exc}", cls_name=name, invalid_json=True
-        ) from exc
+        return _structure_own(data, cls)
     except StructureError as exc:
-        raise _format_error(exc, name) from exc
+        # The tree may be partly consumed: locate the bad value in a fresh parse.
+        raise _format_error(orjson.loads(raw), cls) from exc
 
 
 def dumps(obj: Any) -> bytes:
@@ -421,16 +715,112 @@ def dumps(obj: Any) -> bytes:
 
 
 def structure_or_raise(data: Any, cls: type[T]) -> T:
-    """Like :func:`structure`, but any failure becomes a :class:`ResponseFormatError`."""
+    """Like :func:`structure`, but any failure becomes a :class:`ResponseFormatError`.
+
+    The error names the JSON path of the first value that does not fit (``$.result...``).
+    """
     try:
         return converter.structure(data, cls)
     except StructureError as exc:
-        raise _format_error(exc, getattr(cls, "__name__", str(cls))) from exc
+        raise _format_error(data, cls) from exc
 
 
-def _format_error(exc: BaseException, name: str) -> ResponseFormatError:
-    detail = f"missing field {exc}" if isinstance(exc, KeyError) else str(exc)
-    return ResponseFormatError(f"the response does not match {name}: {detail}", cls_name=name)
+def _format_error(data: Any, cls: Any) -> ResponseFormatError:
+    name = _type_name(cls)
+    path, reason = locate_error(data, cls)
+    error = ResponseFormatError(
+        f"the response does not match {name}: at {path}: {reason}", cls_name=name
+    )
+    error.json_path = path  # type: ignore[attr-defined]
+    return error
+
+
+def validation_error_items(raw: Any) -> list[str | _models.ValidationErrorDetail]:
+    """The ``validation_errors`` of an error body as typed items (text or ``loc``/``msg``).
+
+    Anything else (a number, a nested list) becomes its JSON text, never a Python repr.
+    """
+    if not isinstance(raw, list):
+        return []
+    items: list[str | _models.ValidationErrorDetail] = []
+    for item in raw:
+        if isinstance(item, str):
+            items.append(item)
+        elif isinstance(item, dict):
+            try:
+                items.append(converter.structure(item, _models.ValidationErrorDetail))
+            except StructureError:
+                items.append(orjson.dumps(item).decode())
+        else:
+            items.append(orjson.dumps(item, default=str).decode())
+    return items
+
+
+def locate_error(data: Any, tp: Any, path: str = "$") -> tuple[str, str]:
+    """``(JSON path, reason)`` of the first value in ``data`` that does not fit ``tp``.
+
+    Only called after structuring failed (slow, thorough): it walks the type alongside the data
+    and reports the deepest value that fails on its own.
+    """
+    try:
+        converter.structure(data, tp)
+    except StructureError as exc:
+        failure: BaseException = exc
+    else:  # pragma: no cover - the caller saw it fail
+        return path, "invalid value"
+    members = _union_members(tp)
+    if members:
+        if data is None:
+            return path, f"null where {_type_name(tp)} was expected"
+        fitting = [m for m in members if m is not type(None) and _kind_check(m)(data)]
+        if len(fitting) == 1:
+            return locate_error(data, fitting[0], path)
+        return path, f"{_json_kind(data)} matches none of {_type_name(tp)}"
+    origin = typing.get_origin(tp) or tp
+    if attrs.has(origin):
+        if type(data) is not dict:
+            return path, f"expected an object ({_type_name(tp)}), got {_json_kind(data)}"
+        hints = typing.get_type_hints(origin)
+        shape = _shape(origin)
+        for f in shape.fields:
+            key = shape.key_of[f.name]
+            if key not in data:
+                if f.default is attrs.NOTHING:
+                    return f"{path}.{key}", "required field missing"
+                continue
+            try:
+                converter.structure(data[key], hints[f.name])
+            except StructureError:
+                return locate_error(data[key], hints[f.name], f"{path}.{key}")
+        return path, _reason(failure)
+    if origin is list:
+        if type(data) is not list:
+            return path, f"expected an array, got {_json_kind(data)}"
+        (item_type,) = typing.get_args(tp) or (Any,)
+        for i, item in enumerate(data):
+            try:
+                converter.structure(item, item_type)
+            except StructureError:
+                return locate_error(item, item_type, f"{path}[{i}]")
+        return path, _reason(failure)
+    if origin is dict:
+        if type(data) is not dict:
+            return path, f"expected an object, got {_json_kind(data)}"
+        args = typing.get_args(tp)
+        value_type = args[1] if len(args) == 2 else Any
+        for key, item in data.items():
+            try:
+                converter.structure(item, value_type)
+            except StructureError:
+                return locate_error(item, value_type, f"{path}.{key}")
+        return path, _reason(failure)
+    return path, f"expected {_type_name(tp)}, got {_json_kind(data)} {data!r:.60}"
+
+
+def _reason(exc: BaseException) -> str:
+    if isinstance(exc, KeyError):
+        return f"missing field {exc}"
+    return str(exc) or type(exc).__name__
 
 
 # Build the structure functions of the hot classes once, at import (nested classes come along).

@@ -7,13 +7,15 @@
 
 Classes are frozen and slotted; field names mirror the JSON keys (see ``JSON_KEYS`` for the
 exceptions). Fields the spec requires are required here, everything else defaults to ``None``.
+Every class keeps the JSON keys it does not declare (:attr:`GladiaModel.extra`) and writes them
+back when serialized. The spec is read through ``spec/ERRATA.md`` (where the service differs).
 Parse and serialize them with :mod:`gladia_async._converter`.
 """
 
 import datetime
 import enum
 import threading
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import attrs
 
@@ -52,6 +54,32 @@ class OpenEnum(str, enum.Enum):
         if not isinstance(value, str):
             return None
         return _pseudo_member(cls, str, str.__str__(value))
+
+
+@attrs.frozen(kw_only=True)
+class GladiaModel:
+    """Base of every model: what it adds is the JSON keys the model does not declare.
+
+    ``extra`` holds them as received (``None`` when there were none); they are also readable as
+    attributes (``job.result.some_new_block``) and are written back when the model is
+    serialized, so a field Gladia adds next month is neither lost nor out of reach.
+    """
+
+    #: JSON keys this model does not declare, as received (None when there were none).
+    extra: dict[str, Any] | None = attrs.field(default=None, repr=False)
+    # Keys whose presence differs from what the defaults imply (an explicit null or default
+    # value, an absent always-written key): the converter restores them when serializing.
+    _flip: frozenset[str] | None = attrs.field(
+        default=None, init=False, repr=False, eq=False, hash=False
+    )
+
+    if not TYPE_CHECKING:  # unknown keys read as attributes; type checkers still flag typos
+
+        def __getattr__(self, name: str) -> Any:
+            extra = object.__getattribute__(self, "extra")
+            if extra is not None and name in extra:
+                return extra[name]
+            raise AttributeError(f"{type(self).__name__!r} object has no attribute {name!r}")
 
 
 class OpenIntEnum(int, enum.Enum):
@@ -486,6 +514,17 @@ class StreamingSupportedRegions(OpenEnum):
     EU_WEST = "eu-west"
 
 
+class TranscriptionModel(OpenEnum):
+    """The model used to process the audio ("solaria-1" by default).
+
+    Spec schema: TranscriptionModelEnum.
+    """
+
+    SOLARIA_1 = "solaria-1"
+    SOLARIA_3 = "solaria-3"
+    SOLARIA_FUSION = "solaria-fusion"
+
+
 class PiiProcessedTextType(OpenEnum):
     """How redacted PII is rendered in the text: marker or mask.
 
@@ -589,7 +628,7 @@ class WebhookEvent(OpenEnum):
 
 
 @attrs.frozen(kw_only=True)
-class PreRecordedEventPayload:
+class PreRecordedEventPayload(GladiaModel):
     """Identifies the pre-recorded job a webhook event is about.
 
     Spec schema: PreRecordedEventPayload.
@@ -600,7 +639,7 @@ class PreRecordedEventPayload:
 
 
 @attrs.frozen(kw_only=True)
-class LiveEventPayload:
+class LiveEventPayload(GladiaModel):
     """Identifies the live session a webhook event is about.
 
     Spec schema: LiveEventPayload.
@@ -611,7 +650,7 @@ class LiveEventPayload:
 
 
 @attrs.frozen(kw_only=True)
-class UploadBody:
+class UploadBody(GladiaModel):
     """Body of an upload request (the audio is sent as multipart form data).
 
     Spec schema: UploadBody.
@@ -619,7 +658,7 @@ class UploadBody:
 
 
 @attrs.frozen(kw_only=True)
-class AudioMetadata:
+class AudioMetadata(GladiaModel):
     """Metadata of an uploaded audio file.
 
     Spec schema: AudioUploadMetadataDTO.
@@ -648,7 +687,7 @@ class AudioMetadata:
 
 
 @attrs.frozen(kw_only=True)
-class UploadedAudio:
+class UploadedAudio(GladiaModel):
     """An uploaded audio file: its URL to transcribe and its metadata.
 
     Spec schema: AudioUploadResponse.
@@ -662,7 +701,7 @@ class UploadedAudio:
 
 
 @attrs.frozen(kw_only=True)
-class CustomVocabularyEntry:
+class CustomVocabularyEntry(GladiaModel):
     """One custom vocabulary entry, with intensity and pronunciations.
 
     Spec schema: CustomVocabularyEntryDTO.
@@ -683,7 +722,7 @@ class CustomVocabularyEntry:
 
 
 @attrs.frozen(kw_only=True)
-class CustomVocabularyConfig:
+class CustomVocabularyConfig(GladiaModel):
     """Settings of the custom vocabulary feature.
 
     Spec schema: CustomVocabularyConfigDTO.
@@ -698,7 +737,7 @@ class CustomVocabularyConfig:
 
 
 @attrs.frozen(kw_only=True)
-class CallbackConfig:
+class CallbackConfig(GladiaModel):
     """Settings of the callback feature.
 
     Spec schema: CallbackConfigDto.
@@ -712,7 +751,7 @@ class CallbackConfig:
 
 
 @attrs.frozen(kw_only=True)
-class SubtitlesConfig:
+class SubtitlesConfig(GladiaModel):
     """Settings of the subtitles feature.
 
     Spec schema: SubtitlesConfigDTO.
@@ -740,7 +779,7 @@ class SubtitlesConfig:
 
 
 @attrs.frozen(kw_only=True)
-class DiarizationConfig:
+class DiarizationConfig(GladiaModel):
     """Settings of the diarization feature.
 
     Spec schema: DiarizationConfigDTO.
@@ -757,7 +796,7 @@ class DiarizationConfig:
 
 
 @attrs.frozen(kw_only=True)
-class TranslationConfig:
+class TranslationConfig(GladiaModel):
     """Settings of the translation feature.
 
     Spec schema: TranslationConfigDTO.
@@ -787,7 +826,7 @@ class TranslationConfig:
 
 
 @attrs.frozen(kw_only=True)
-class SummarizationConfig:
+class SummarizationConfig(GladiaModel):
     """Settings of the summarization feature.
 
     Spec schema: SummarizationConfigDTO.
@@ -798,7 +837,7 @@ class SummarizationConfig:
 
 
 @attrs.frozen(kw_only=True)
-class CustomSpellingConfig:
+class CustomSpellingConfig(GladiaModel):
     """Settings of the custom spelling feature.
 
     Spec schema: CustomSpellingConfigDTO.
@@ -809,14 +848,14 @@ class CustomSpellingConfig:
 
 
 @attrs.frozen(kw_only=True)
-class AudioToLlmListConfig:
+class AudioToLlmListConfig(GladiaModel):
     """Settings of the audio to LLM list feature.
 
     Spec schema: AudioToLlmListConfigDTO.
     """
 
     #: The list of prompts applied on the audio transcription
-    prompts: list[Any]
+    prompts: list[str | list[Any]]
 
     #: The model to use for the prompt execution. You can find the list of supported models
     #: [here](https://openrouter.ai/models).
@@ -824,7 +863,7 @@ class AudioToLlmListConfig:
 
 
 @attrs.frozen(kw_only=True)
-class PiiRedactionConfig:
+class PiiRedactionConfig(GladiaModel):
     """Settings of the PII redaction feature.
 
     Spec schema: PiiRedactionConfigDTO.
@@ -838,7 +877,7 @@ class PiiRedactionConfig:
 
 
 @attrs.frozen(kw_only=True)
-class LanguageConfig:
+class LanguageConfig(GladiaModel):
     """Language detection settings: candidate languages and code switching.
 
     Spec schema: LanguageConfig.
@@ -855,7 +894,7 @@ class LanguageConfig:
 
 
 @attrs.frozen(kw_only=True)
-class TranscriptionRequest:
+class TranscriptionRequest(GladiaModel):
     """Body of a request creating a pre-recorded transcription job.
 
     Spec schema: InitTranscriptionRequest.
@@ -942,9 +981,48 @@ class TranscriptionRequest:
     #: Specify the language configuration
     language_config: LanguageConfig | None = None
 
+    #: The model used to process the audio. "solaria-1" is used by default.
+    model: TranscriptionModel | None = None
+
+    #: Enable moderation
+    moderation: bool | None = None
+
+    #: Enable display mode
+    display_mode: bool | None = None
+
+    #: Apply pre-processing to the audio stream
+    audio_enhancer: bool | None = None
+
+    #: Enable chapterization
+    chapterization: bool | None = None
+
+    #: Detect the language of the audio (legacy option)
+    detect_language: bool | None = None
+
+    #: Enable names consistency
+    name_consistency: bool | None = None
+
+    #: Enable enhanced diarization
+    diarization_enhanced: bool | None = None
+
+    #: Enable code switching (legacy option)
+    enable_code_switching: bool | None = None
+
+    #: Enable speaker re-identification
+    speaker_reidentification: bool | None = None
+
+    #: Compute more accurate word timestamps
+    accurate_words_timestamps: bool | None = None
+
+    #: Keep identical channels instead of merging them
+    skip_channel_deduplication: bool | None = None
+
+    #: Enable structured data extraction
+    structured_data_extraction: bool | None = None
+
 
 @attrs.frozen(kw_only=True)
-class JobCreated:
+class JobCreated(GladiaModel):
     """A newly created job: its id and result URL.
 
     Spec schema: InitPreRecordedTranscriptionResponse.
@@ -958,7 +1036,24 @@ class JobCreated:
 
 
 @attrs.frozen(kw_only=True)
-class BadRequestErrorResponse:
+class ValidationErrorDetail(GladiaModel):
+    """One structured validation error: where (loc) and why (msg).
+
+    Spec schema: ValidationErrorDetailDTO.
+    """
+
+    #: Path of the invalid value
+    loc: list[str | int] | None = None
+
+    #: What is wrong
+    msg: str | None = None
+
+    #: Kind of error
+    type: str | None = None
+
+
+@attrs.frozen(kw_only=True)
+class BadRequestErrorResponse(GladiaModel):
     """Body of a bad request error response.
 
     Spec schema: BadRequestErrorResponse.
@@ -980,11 +1075,11 @@ class BadRequestErrorResponse:
     message: str
 
     #: List of validation errors, if any
-    validation_errors: list[str] | None = None
+    validation_errors: list[str | ValidationErrorDetail] | None = None
 
 
 @attrs.frozen(kw_only=True)
-class UnauthorizedErrorResponse:
+class UnauthorizedErrorResponse(GladiaModel):
     """Body of an unauthorized error response.
 
     Spec schema: UnauthorizedErrorResponse.
@@ -1007,7 +1102,7 @@ class UnauthorizedErrorResponse:
 
 
 @attrs.frozen(kw_only=True)
-class UnprocessableEntityErrorResponse:
+class UnprocessableEntityErrorResponse(GladiaModel):
     """Body of an unprocessable entity error response.
 
     Spec schema: UnprocessableEntityErrorResponse.
@@ -1030,7 +1125,7 @@ class UnprocessableEntityErrorResponse:
 
 
 @attrs.frozen(kw_only=True)
-class FileResponse:
+class FileResponse(GladiaModel):
     """The audio file a job transcribed.
 
     Spec schema: FileResponse.
@@ -1053,7 +1148,7 @@ class FileResponse:
 
 
 @attrs.frozen(kw_only=True)
-class PreRecordedRequestParamsResponse:
+class PreRecordedRequestParamsResponse(GladiaModel):
     """Parameters a pre-recorded transcription job ran with.
 
     Spec schema: PreRecordedRequestParamsResponse.
@@ -1136,9 +1231,48 @@ class PreRecordedRequestParamsResponse:
 
     audio_url: str | None = None
 
+    #: The model used to process the audio. "solaria-1" is used by default.
+    model: TranscriptionModel | None = None
+
+    #: Enable moderation
+    moderation: bool | None = None
+
+    #: Enable display mode
+    display_mode: bool | None = None
+
+    #: Apply pre-processing to the audio stream
+    audio_enhancer: bool | None = None
+
+    #: Enable chapterization
+    chapterization: bool | None = None
+
+    #: Detect the language of the audio (legacy option)
+    detect_language: bool | None = None
+
+    #: Enable names consistency
+    name_consistency: bool | None = None
+
+    #: Enable enhanced diarization
+    diarization_enhanced: bool | None = None
+
+    #: Enable code switching (legacy option)
+    enable_code_switching: bool | None = None
+
+    #: Enable speaker re-identification
+    speaker_reidentification: bool | None = None
+
+    #: Compute more accurate word timestamps
+    accurate_words_timestamps: bool | None = None
+
+    #: Keep identical channels instead of merging them
+    skip_channel_deduplication: bool | None = None
+
+    #: Enable structured data extraction
+    structured_data_extraction: bool | None = None
+
 
 @attrs.frozen(kw_only=True)
-class TranscriptionMetadata:
+class TranscriptionMetadata(GladiaModel):
     """Metadata of a transcription: durations and billing time.
 
     Spec schema: TranscriptionMetadataDTO.
@@ -1158,7 +1292,7 @@ class TranscriptionMetadata:
 
 
 @attrs.frozen(kw_only=True)
-class AddonError:
+class AddonError(GladiaModel):
     """Why an audio intelligence add-on failed.
 
     Spec schema: AddonErrorDTO.
@@ -1175,44 +1309,7 @@ class AddonError:
 
 
 @attrs.frozen(kw_only=True)
-class Sentences:
-    """Result of the sentences add-on.
-
-    Spec schema: SentencesDTO.
-    """
-
-    #: The audio intelligence model succeeded to get a valid output
-    success: bool
-
-    #: The audio intelligence model returned an empty value
-    is_empty: bool
-
-    #: Time audio intelligence model took to complete the task
-    exec_time: float
-
-    #: `null` if `success` is `true`. Contains the error details of the failed model
-    error: AddonError | None = None
-
-    #: If `sentences` has been enabled, transcription as sentences.
-    results: list[str] | None = None
-
-
-@attrs.frozen(kw_only=True)
-class Subtitle:
-    """Subtitles of the transcription in one format.
-
-    Spec schema: SubtitleDTO.
-    """
-
-    #: Format of the current subtitle
-    format: SubtitlesFormat
-
-    #: Transcription on the asked subtitle format
-    subtitles: str
-
-
-@attrs.frozen(kw_only=True)
-class Word:
+class Word(GladiaModel):
     """One transcribed word with its timestamps and confidence.
 
     Spec schema: WordDTO.
@@ -1232,7 +1329,75 @@ class Word:
 
 
 @attrs.frozen(kw_only=True)
-class Utterance:
+class Sentence(GladiaModel):
+    """One sentence of the transcription, with its timestamps and words.
+
+    Spec schema: SentenceDTO.
+    """
+
+    #: The sentence
+    sentence: str | None = None
+
+    #: Start timestamp in seconds
+    start: float | None = None
+
+    #: End timestamp in seconds
+    end: float | None = None
+
+    #: Confidence on the sentence
+    confidence: float | None = None
+
+    #: Language of the sentence
+    language: str | None = None
+
+    #: Audio channel of the sentence
+    channel: int | None = None
+
+    #: Speaker of the sentence, when diarization is enabled
+    speaker: int | None = None
+
+    words: list[Word] | None = None
+
+
+@attrs.frozen(kw_only=True)
+class Sentences(GladiaModel):
+    """Result of the sentences add-on.
+
+    Spec schema: SentencesDTO.
+    """
+
+    #: The audio intelligence model succeeded to get a valid output
+    success: bool
+
+    #: The audio intelligence model returned an empty value
+    is_empty: bool
+
+    #: Time audio intelligence model took to complete the task
+    exec_time: float
+
+    #: `null` if `success` is `true`. Contains the error details of the failed model
+    error: AddonError | None = None
+
+    #: If `sentences` has been enabled, the transcription as sentences
+    results: list[Sentence | str] | None = None
+
+
+@attrs.frozen(kw_only=True)
+class Subtitle(GladiaModel):
+    """Subtitles of the transcription in one format.
+
+    Spec schema: SubtitleDTO.
+    """
+
+    #: Format of the current subtitle
+    format: SubtitlesFormat
+
+    #: Transcription on the asked subtitle format
+    subtitles: str
+
+
+@attrs.frozen(kw_only=True)
+class Utterance(GladiaModel):
     """One utterance: a run of speech from one speaker, with its words.
 
     Spec schema: UtteranceDTO.
@@ -1244,27 +1409,27 @@ class Utterance:
     #: End timestamp in seconds of this utterance
     end: float
 
-    #: Confidence on the transcribed utterance (1 = 100% confident)
-    confidence: float
-
-    #: Audio channel of where this utterance has been transcribed from
-    channel: int
-
-    #: List of words of the utterance, split by timestamp
-    words: list[Word]
-
     #: Transcription for this utterance
     text: str
 
-    #: Spoken language in this utterance
-    language: TranscriptionLanguageCode
+    #: Confidence on the transcribed utterance (1 = 100% confident)
+    confidence: float | None = None
+
+    #: Audio channel of where this utterance has been transcribed from
+    channel: int = 0
 
     #: If `diarization` enabled, speaker identification number
     speaker: int | None = None
 
+    #: List of words of the utterance, split by timestamp
+    words: list[Word] = attrs.field(factory=list)
+
+    #: Spoken language in this utterance
+    language: TranscriptionLanguageCode | None = None
+
 
 @attrs.frozen(kw_only=True)
-class Transcription:
+class Transcription(GladiaModel):
     """The transcription itself: full text, utterances, languages, subtitles.
 
     Spec schema: TranscriptionDTO.
@@ -1287,7 +1452,7 @@ class Transcription:
 
 
 @attrs.frozen(kw_only=True)
-class TranslationResult:
+class TranslationResult(GladiaModel):
     """The transcription translated into one target language.
 
     Spec schema: TranslationResultDTO.
@@ -1313,7 +1478,7 @@ class TranslationResult:
 
 
 @attrs.frozen(kw_only=True)
-class Translation:
+class Translation(GladiaModel):
     """Result of the translation add-on: one result per target language.
 
     Spec schema: TranslationDTO.
@@ -1336,7 +1501,7 @@ class Translation:
 
 
 @attrs.frozen(kw_only=True)
-class Summarization:
+class Summarization(GladiaModel):
     """Result of the summarization add-on.
 
     Spec schema: SummarizationDTO.
@@ -1359,7 +1524,7 @@ class Summarization:
 
 
 @attrs.frozen(kw_only=True)
-class Moderation:
+class Moderation(GladiaModel):
     """Result of the moderation add-on.
 
     Spec schema: ModerationDTO.
@@ -1382,7 +1547,7 @@ class Moderation:
 
 
 @attrs.frozen(kw_only=True)
-class NamedEntityRecognitionResult:
+class NamedEntityRecognitionResult(GladiaModel):
     """One named entity found in the transcription.
 
     Spec schema: NamedEntityRecognitionResult.
@@ -1398,7 +1563,7 @@ class NamedEntityRecognitionResult:
 
 
 @attrs.frozen(kw_only=True)
-class NamedEntityRecognition:
+class NamedEntityRecognition(GladiaModel):
     """Result of the named entity recognition add-on.
 
     Spec schema: NamedEntityRecognitionDTO.
@@ -1421,7 +1586,7 @@ class NamedEntityRecognition:
 
 
 @attrs.frozen(kw_only=True)
-class NamesConsistency:
+class NamesConsistency(GladiaModel):
     """Result of the names consistency add-on.
 
     Spec schema: NamesConsistencyDTO.
@@ -1445,7 +1610,7 @@ class NamesConsistency:
 
 
 @attrs.frozen(kw_only=True)
-class StructuredDataExtraction:
+class StructuredDataExtraction(GladiaModel):
     """Result of the structured data extraction add-on.
 
     Spec schema: StructuredDataExtractionDTO.
@@ -1469,7 +1634,30 @@ class StructuredDataExtraction:
 
 
 @attrs.frozen(kw_only=True)
-class SentimentAnalysis:
+class SentimentAnalysisResult(GladiaModel):
+    """Sentiment and emotion of one part of the transcription.
+
+    Spec schema: SentimentAnalysisResult.
+    """
+
+    sentiment: str
+
+    emotion: str
+
+    text: str
+
+    start: float
+
+    end: float
+
+    channel: float
+
+    #: Speaker of the sentence, when diarization is enabled
+    speaker: float | None = None
+
+
+@attrs.frozen(kw_only=True)
+class SentimentAnalysis(GladiaModel):
     """Result of the sentiment analysis add-on.
 
     Spec schema: SentimentAnalysisDTO.
@@ -1484,16 +1672,16 @@ class SentimentAnalysis:
     #: Time audio intelligence model took to complete the task
     exec_time: float
 
-    #: If `sentiment_analysis` has been enabled, Gladia will analyze the sentiments and emotions of
-    #: the audio
-    results: str
+    #: If `sentiment_analysis` has been enabled, the sentiment and emotion of each sentence (a
+    #: string in older answers)
+    results: list[SentimentAnalysisResult] | str
 
     #: `null` if `success` is `true`. Contains the error details of the failed model
     error: AddonError | None = None
 
 
 @attrs.frozen(kw_only=True)
-class AudioToLlmResult:
+class AudioToLlmResult(GladiaModel):
     """Result of the audio to LLM result add-on.
 
     Spec schema: AudioToLlmResultDTO.
@@ -1507,7 +1695,7 @@ class AudioToLlmResult:
 
 
 @attrs.frozen(kw_only=True)
-class AudioToLlm:
+class AudioToLlm(GladiaModel):
     """Result of the audio to LLM add-on.
 
     Spec schema: AudioToLlmDTO.
@@ -1530,7 +1718,7 @@ class AudioToLlm:
 
 
 @attrs.frozen(kw_only=True)
-class AudioToLlmList:
+class AudioToLlmList(GladiaModel):
     """Result of the audio to LLM list add-on.
 
     Spec schema: AudioToLlmListDTO.
@@ -1553,7 +1741,7 @@ class AudioToLlmList:
 
 
 @attrs.frozen(kw_only=True)
-class DisplayMode:
+class DisplayMode(GladiaModel):
     """Result of the display mode add-on.
 
     Spec schema: DisplayModeDTO.
@@ -1576,7 +1764,33 @@ class DisplayMode:
 
 
 @attrs.frozen(kw_only=True)
-class Chapterization:
+class Chapter(GladiaModel):
+    """One chapter of the transcription: its span, headline, gist, summary and keywords.
+
+    Spec schema: ChapterDTO.
+    """
+
+    #: Summary of the chapter
+    summary: str | None = None
+
+    #: Headline of the chapter
+    headline: str | None = None
+
+    #: The bottom-line gist of the chapter
+    gist: str | None = None
+
+    #: Keywords of the chapter
+    keywords: list[str] | None = None
+
+    #: Start timestamp in seconds
+    start: float | None = None
+
+    #: End timestamp in seconds
+    end: float | None = None
+
+
+@attrs.frozen(kw_only=True)
+class Chapterization(GladiaModel):
     """Result of the chapterization add-on.
 
     Spec schema: ChapterizationDTO.
@@ -1591,16 +1805,15 @@ class Chapterization:
     #: Time audio intelligence model took to complete the task
     exec_time: float
 
-    #: If `chapterization` has been enabled, will generate chapters name for different parts of the
-    #: given audio.
-    results: dict[str, Any]
+    #: If `chapterization` has been enabled, the chapters of the audio (an object in older answers)
+    results: list[Chapter] | dict[str, Any]
 
     #: `null` if `success` is `true`. Contains the error details of the failed model
     error: AddonError | None = None
 
 
 @attrs.frozen(kw_only=True)
-class Diarization:
+class Diarization(GladiaModel):
     """Result of the diarization add-on.
 
     Spec schema: DiarizationDTO.
@@ -1623,7 +1836,7 @@ class Diarization:
 
 
 @attrs.frozen(kw_only=True)
-class TranscriptionResult:
+class TranscriptionResult(GladiaModel):
     """Result of a finished pre-recorded job: transcription and add-ons.
 
     Spec schema: TranscriptionResultDTO.
@@ -1678,7 +1891,7 @@ class TranscriptionResult:
 
 
 @attrs.frozen(kw_only=True)
-class TranscriptionJob:
+class TranscriptionJob(GladiaModel):
     """A pre-recorded transcription job, as returned by the API.
 
     Spec schema: PreRecordedResponse.
@@ -1726,7 +1939,7 @@ class TranscriptionJob:
 
 
 @attrs.frozen(kw_only=True)
-class NotFoundErrorResponse:
+class NotFoundErrorResponse(GladiaModel):
     """Body of a not found error response.
 
     Spec schema: NotFoundErrorResponse.
@@ -1749,7 +1962,7 @@ class NotFoundErrorResponse:
 
 
 @attrs.frozen(kw_only=True)
-class TranscriptionJobPage:
+class TranscriptionJobPage(GladiaModel):
     """One page of pre-recorded transcription jobs.
 
     Spec schema: ListPreRecordedResponse.
@@ -1769,7 +1982,7 @@ class TranscriptionJobPage:
 
 
 @attrs.frozen(kw_only=True)
-class ForbiddenErrorResponse:
+class ForbiddenErrorResponse(GladiaModel):
     """Body of a forbidden error response.
 
     Spec schema: ForbiddenErrorResponse.
@@ -1792,7 +2005,7 @@ class ForbiddenErrorResponse:
 
 
 @attrs.frozen(kw_only=True)
-class CallbackTranscriptionSuccessPayload:
+class CallbackTranscriptionSuccessPayload(GladiaModel):
     """Body of the ``transcription.success`` request sent to your callback URL.
 
     Spec schema: CallbackTranscriptionSuccessPayload.
@@ -1812,7 +2025,7 @@ class CallbackTranscriptionSuccessPayload:
 
 
 @attrs.frozen(kw_only=True)
-class Error:
+class Error(GladiaModel):
     """An error that ended a job.
 
     Spec schema: ErrorDTO.
@@ -1826,7 +2039,7 @@ class Error:
 
 
 @attrs.frozen(kw_only=True)
-class CallbackTranscriptionErrorPayload:
+class CallbackTranscriptionErrorPayload(GladiaModel):
     """Body of the ``transcription.error`` request sent to your callback URL.
 
     Spec schema: CallbackTranscriptionErrorPayload.
@@ -1846,7 +2059,7 @@ class CallbackTranscriptionErrorPayload:
 
 
 @attrs.frozen(kw_only=True)
-class PreProcessingConfig:
+class PreProcessingConfig(GladiaModel):
     """Settings of the pre processing feature.
 
     Spec schema: PreProcessingConfig.
@@ -1861,7 +2074,7 @@ class PreProcessingConfig:
 
 
 @attrs.frozen(kw_only=True)
-class RealtimeProcessingConfig:
+class RealtimeProcessingConfig(GladiaModel):
     """Settings of the realtime processing feature.
 
     Spec schema: RealtimeProcessingConfig.
@@ -1893,7 +2106,7 @@ class RealtimeProcessingConfig:
 
 
 @attrs.frozen(kw_only=True)
-class PostProcessingConfig:
+class PostProcessingConfig(GladiaModel):
     """Settings of the post processing feature.
 
     Spec schema: PostProcessingConfig.
@@ -1910,7 +2123,7 @@ class PostProcessingConfig:
 
 
 @attrs.frozen(kw_only=True)
-class MessagesConfig:
+class MessagesConfig(GladiaModel):
     """Settings of the messages feature.
 
     Spec schema: MessagesConfig.
@@ -1945,7 +2158,7 @@ class MessagesConfig:
 
 
 @attrs.frozen(kw_only=True)
-class LiveCallbackConfig:
+class LiveCallbackConfig(GladiaModel):
     """Settings of the callback feature.
 
     Spec schema: CallbackConfig.
@@ -1983,7 +2196,7 @@ class LiveCallbackConfig:
 
 
 @attrs.frozen(kw_only=True)
-class StreamingRequestParamsResponse:
+class StreamingRequestParamsResponse(GladiaModel):
     """Parameters a live session ran with.
 
     Spec schema: StreamingRequestParamsResponse.
@@ -2037,7 +2250,7 @@ class StreamingRequestParamsResponse:
 
 
 @attrs.frozen(kw_only=True)
-class StreamingTranscriptionResultWithMessages:
+class StreamingTranscriptionResultWithMessages(GladiaModel):
     """Result of a live session, with its messages.
 
     Spec schema: StreamingTranscriptionResultWithMessagesDTO.
@@ -2071,7 +2284,7 @@ class StreamingTranscriptionResultWithMessages:
 
 
 @attrs.frozen(kw_only=True)
-class LiveJob:
+class LiveJob(GladiaModel):
     """A live transcription session, as returned by the API.
 
     Spec schema: StreamingResponse.
@@ -2119,7 +2332,7 @@ class LiveJob:
 
 
 @attrs.frozen(kw_only=True)
-class JobPage:
+class JobPage(GladiaModel):
     """One page of jobs of any kind (pre-recorded and live).
 
     Spec schema: ListTranscriptionResponse.
@@ -2139,7 +2352,7 @@ class JobPage:
 
 
 @attrs.frozen(kw_only=True)
-class ListHistoryResponse:
+class ListHistoryResponse(GladiaModel):
     """One page of the v1 job history (deprecated route).
 
     Spec schema: ListHistoryResponse.
@@ -2159,7 +2372,7 @@ class ListHistoryResponse:
 
 
 @attrs.frozen(kw_only=True)
-class AudioChunkActionData:
+class AudioChunkActionData(GladiaModel):
     """The ``data`` of an audio chunk live action.
 
     Spec schema: AudioChunkActionData.
@@ -2170,7 +2383,7 @@ class AudioChunkActionData:
 
 
 @attrs.frozen(kw_only=True)
-class AudioChunkAction:
+class AudioChunkAction(GladiaModel):
     """The ``audio_chunk`` action, sent by the client on the live WebSocket.
 
     Spec schema: AudioChunkAction.
@@ -2183,7 +2396,7 @@ class AudioChunkAction:
 
 
 @attrs.frozen(kw_only=True)
-class StopRecordingAction:
+class StopRecordingAction(GladiaModel):
     """The ``stop_recording`` action, sent by the client on the live WebSocket.
 
     Spec schema: StopRecordingAction.
@@ -2193,7 +2406,7 @@ class StopRecordingAction:
 
 
 @attrs.frozen(kw_only=True)
-class LiveError:
+class LiveError(GladiaModel):
     """An error reported on the live WebSocket.
 
     Spec schema: Error.
@@ -2204,7 +2417,7 @@ class LiveError:
 
 
 @attrs.frozen(kw_only=True)
-class AudioChunkAckData:
+class AudioChunkAckData(GladiaModel):
     """The ``data`` of an audio chunk acknowledgment live message.
 
     Spec schema: AudioChunkAckData.
@@ -2218,7 +2431,7 @@ class AudioChunkAckData:
 
 
 @attrs.frozen(kw_only=True)
-class AudioChunkAckMessage:
+class AudioChunkAckMessage(GladiaModel):
     """The ``audio_chunk`` message, received on the live WebSocket.
 
     Spec schema: AudioChunkAckMessage.
@@ -2243,7 +2456,7 @@ class AudioChunkAckMessage:
 
 
 @attrs.frozen(kw_only=True)
-class CallbackLiveAudioChunkAckMessage:
+class CallbackLiveAudioChunkAckMessage(GladiaModel):
     """Body of the ``live.audio_chunk`` request sent to your callback URL.
 
     Spec schema: CallbackLiveAudioChunkAckMessage.
@@ -2259,7 +2472,7 @@ class CallbackLiveAudioChunkAckMessage:
 
 
 @attrs.frozen(kw_only=True)
-class EndRecordingMessageData:
+class EndRecordingMessageData(GladiaModel):
     """The ``data`` of an end recording live message.
 
     Spec schema: EndRecordingMessageData.
@@ -2270,7 +2483,7 @@ class EndRecordingMessageData:
 
 
 @attrs.frozen(kw_only=True)
-class EndRecordingMessage:
+class EndRecordingMessage(GladiaModel):
     """The ``end_recording`` message, received on the live WebSocket.
 
     Spec schema: EndRecordingMessage.
@@ -2289,7 +2502,7 @@ class EndRecordingMessage:
 
 
 @attrs.frozen(kw_only=True)
-class CallbackLiveEndRecordingMessage:
+class CallbackLiveEndRecordingMessage(GladiaModel):
     """Body of the ``live.end_recording`` request sent to your callback URL.
 
     Spec schema: CallbackLiveEndRecordingMessage.
@@ -2305,7 +2518,7 @@ class CallbackLiveEndRecordingMessage:
 
 
 @attrs.frozen(kw_only=True)
-class EndSessionMessage:
+class EndSessionMessage(GladiaModel):
     """The ``end_session`` message, received on the live WebSocket.
 
     Spec schema: EndSessionMessage.
@@ -2321,7 +2534,7 @@ class EndSessionMessage:
 
 
 @attrs.frozen(kw_only=True)
-class CallbackLiveEndSessionMessage:
+class CallbackLiveEndSessionMessage(GladiaModel):
     """Body of the ``live.end_session`` request sent to your callback URL.
 
     Spec schema: CallbackLiveEndSessionMessage.
@@ -2337,7 +2550,7 @@ class CallbackLiveEndSessionMessage:
 
 
 @attrs.frozen(kw_only=True)
-class TranslationData:
+class TranslationData(GladiaModel):
     """The ``data`` of a translation live message.
 
     Spec schema: TranslationData.
@@ -2360,7 +2573,7 @@ class TranslationData:
 
 
 @attrs.frozen(kw_only=True)
-class TranslationMessage:
+class TranslationMessage(GladiaModel):
     """The ``translation`` message, received on the live WebSocket.
 
     Spec schema: TranslationMessage.
@@ -2382,7 +2595,7 @@ class TranslationMessage:
 
 
 @attrs.frozen(kw_only=True)
-class CallbackLiveTranslationMessage:
+class CallbackLiveTranslationMessage(GladiaModel):
     """Body of the ``live.translation`` request sent to your callback URL.
 
     Spec schema: CallbackLiveTranslationMessage.
@@ -2398,7 +2611,7 @@ class CallbackLiveTranslationMessage:
 
 
 @attrs.frozen(kw_only=True)
-class NamedEntityRecognitionData:
+class NamedEntityRecognitionData(GladiaModel):
     """The ``data`` of a named entity recognition live message.
 
     Spec schema: NamedEntityRecognitionData.
@@ -2415,7 +2628,7 @@ class NamedEntityRecognitionData:
 
 
 @attrs.frozen(kw_only=True)
-class NamedEntityRecognitionMessage:
+class NamedEntityRecognitionMessage(GladiaModel):
     """The ``named_entity_recognition`` message, received on the live WebSocket.
 
     Spec schema: NamedEntityRecognitionMessage.
@@ -2437,7 +2650,7 @@ class NamedEntityRecognitionMessage:
 
 
 @attrs.frozen(kw_only=True)
-class CallbackLiveNamedEntityRecognitionMessage:
+class CallbackLiveNamedEntityRecognitionMessage(GladiaModel):
     """Body of the ``live.named_entity_recognition`` request sent to your callback URL.
 
     Spec schema: CallbackLiveNamedEntityRecognitionMessage.
@@ -2453,7 +2666,7 @@ class CallbackLiveNamedEntityRecognitionMessage:
 
 
 @attrs.frozen(kw_only=True)
-class ChapterizationSentence:
+class ChapterizationSentence(GladiaModel):
     """One sentence of a chapter.
 
     Spec schema: ChapterizationSentence.
@@ -2469,7 +2682,7 @@ class ChapterizationSentence:
 
 
 @attrs.frozen(kw_only=True)
-class PostChapterizationResult:
+class PostChapterizationResult(GladiaModel):
     """One chapter produced by live chapterization.
 
     Spec schema: PostChapterizationResult.
@@ -2497,7 +2710,7 @@ class PostChapterizationResult:
 
 
 @attrs.frozen(kw_only=True)
-class PostChapterizationMessageData:
+class PostChapterizationMessageData(GladiaModel):
     """The ``data`` of a post chapterization live message.
 
     Spec schema: PostChapterizationMessageData.
@@ -2508,7 +2721,7 @@ class PostChapterizationMessageData:
 
 
 @attrs.frozen(kw_only=True)
-class PostChapterizationMessage:
+class PostChapterizationMessage(GladiaModel):
     """The ``post_chapterization`` message, received on the live WebSocket.
 
     Spec schema: PostChapterizationMessage.
@@ -2530,7 +2743,7 @@ class PostChapterizationMessage:
 
 
 @attrs.frozen(kw_only=True)
-class CallbackLivePostChapterizationMessage:
+class CallbackLivePostChapterizationMessage(GladiaModel):
     """Body of the ``live.post_chapterization`` request sent to your callback URL.
 
     Spec schema: CallbackLivePostChapterizationMessage.
@@ -2546,7 +2759,7 @@ class CallbackLivePostChapterizationMessage:
 
 
 @attrs.frozen(kw_only=True)
-class StreamingTranscriptionResult:
+class StreamingTranscriptionResult(GladiaModel):
     """Live transcription result: transcription and add-ons.
 
     Spec schema: StreamingTranscriptionResultDTO.
@@ -2577,7 +2790,7 @@ class StreamingTranscriptionResult:
 
 
 @attrs.frozen(kw_only=True)
-class PostFinalTranscriptMessage:
+class PostFinalTranscriptMessage(GladiaModel):
     """The ``post_final_transcript`` message, received on the live WebSocket.
 
     Spec schema: PostFinalTranscriptMessage.
@@ -2596,7 +2809,7 @@ class PostFinalTranscriptMessage:
 
 
 @attrs.frozen(kw_only=True)
-class CallbackLivePostFinalTranscriptMessage:
+class CallbackLivePostFinalTranscriptMessage(GladiaModel):
     """Body of the ``live.post_final_transcript`` request sent to your callback URL.
 
     Spec schema: CallbackLivePostFinalTranscriptMessage.
@@ -2612,7 +2825,7 @@ class CallbackLivePostFinalTranscriptMessage:
 
 
 @attrs.frozen(kw_only=True)
-class PostSummarizationMessageData:
+class PostSummarizationMessageData(GladiaModel):
     """The ``data`` of a post summarization live message.
 
     Spec schema: PostSummarizationMessageData.
@@ -2623,7 +2836,7 @@ class PostSummarizationMessageData:
 
 
 @attrs.frozen(kw_only=True)
-class PostSummarizationMessage:
+class PostSummarizationMessage(GladiaModel):
     """The ``post_summarization`` message, received on the live WebSocket.
 
     Spec schema: PostSummarizationMessage.
@@ -2645,7 +2858,7 @@ class PostSummarizationMessage:
 
 
 @attrs.frozen(kw_only=True)
-class CallbackLivePostSummarizationMessage:
+class CallbackLivePostSummarizationMessage(GladiaModel):
     """Body of the ``live.post_summarization`` request sent to your callback URL.
 
     Spec schema: CallbackLivePostSummarizationMessage.
@@ -2661,7 +2874,7 @@ class CallbackLivePostSummarizationMessage:
 
 
 @attrs.frozen(kw_only=True)
-class PostTranscriptMessage:
+class PostTranscriptMessage(GladiaModel):
     """The ``post_transcript`` message, received on the live WebSocket.
 
     Spec schema: PostTranscriptMessage.
@@ -2680,7 +2893,7 @@ class PostTranscriptMessage:
 
 
 @attrs.frozen(kw_only=True)
-class CallbackLivePostTranscriptMessage:
+class CallbackLivePostTranscriptMessage(GladiaModel):
     """Body of the ``live.post_transcript`` request sent to your callback URL.
 
     Spec schema: CallbackLivePostTranscriptMessage.
@@ -2696,27 +2909,7 @@ class CallbackLivePostTranscriptMessage:
 
 
 @attrs.frozen(kw_only=True)
-class SentimentAnalysisResult:
-    """Sentiment and emotion of one part of the transcription.
-
-    Spec schema: SentimentAnalysisResult.
-    """
-
-    sentiment: str
-
-    emotion: str
-
-    text: str
-
-    start: float
-
-    end: float
-
-    channel: float
-
-
-@attrs.frozen(kw_only=True)
-class SentimentAnalysisData:
+class SentimentAnalysisData(GladiaModel):
     """The ``data`` of a sentiment analysis live message.
 
     Spec schema: SentimentAnalysisData.
@@ -2733,7 +2926,7 @@ class SentimentAnalysisData:
 
 
 @attrs.frozen(kw_only=True)
-class SentimentAnalysisMessage:
+class SentimentAnalysisMessage(GladiaModel):
     """The ``sentiment_analysis`` message, received on the live WebSocket.
 
     Spec schema: SentimentAnalysisMessage.
@@ -2755,7 +2948,7 @@ class SentimentAnalysisMessage:
 
 
 @attrs.frozen(kw_only=True)
-class CallbackLiveSentimentAnalysisMessage:
+class CallbackLiveSentimentAnalysisMessage(GladiaModel):
     """Body of the ``live.sentiment_analysis`` request sent to your callback URL.
 
     Spec schema: CallbackLiveSentimentAnalysisMessage.
@@ -2771,7 +2964,7 @@ class CallbackLiveSentimentAnalysisMessage:
 
 
 @attrs.frozen(kw_only=True)
-class StartRecordingMessage:
+class StartRecordingMessage(GladiaModel):
     """The ``start_recording`` message, received on the live WebSocket.
 
     Spec schema: StartRecordingMessage.
@@ -2787,7 +2980,7 @@ class StartRecordingMessage:
 
 
 @attrs.frozen(kw_only=True)
-class CallbackLiveStartRecordingMessage:
+class CallbackLiveStartRecordingMessage(GladiaModel):
     """Body of the ``live.start_recording`` request sent to your callback URL.
 
     Spec schema: CallbackLiveStartRecordingMessage.
@@ -2803,7 +2996,7 @@ class CallbackLiveStartRecordingMessage:
 
 
 @attrs.frozen(kw_only=True)
-class StartSessionMessage:
+class StartSessionMessage(GladiaModel):
     """The ``start_session`` message, received on the live WebSocket.
 
     Spec schema: StartSessionMessage.
@@ -2819,7 +3012,7 @@ class StartSessionMessage:
 
 
 @attrs.frozen(kw_only=True)
-class CallbackLiveStartSessionMessage:
+class CallbackLiveStartSessionMessage(GladiaModel):
     """Body of the ``live.start_session`` request sent to your callback URL.
 
     Spec schema: CallbackLiveStartSessionMessage.
@@ -2835,7 +3028,7 @@ class CallbackLiveStartSessionMessage:
 
 
 @attrs.frozen(kw_only=True)
-class StopRecordingAckData:
+class StopRecordingAckData(GladiaModel):
     """The ``data`` of a stop recording acknowledgment live message.
 
     Spec schema: StopRecordingAckData.
@@ -2849,7 +3042,7 @@ class StopRecordingAckData:
 
 
 @attrs.frozen(kw_only=True)
-class StopRecordingAckMessage:
+class StopRecordingAckMessage(GladiaModel):
     """The ``stop_recording`` message, received on the live WebSocket.
 
     Spec schema: StopRecordingAckMessage.
@@ -2874,7 +3067,7 @@ class StopRecordingAckMessage:
 
 
 @attrs.frozen(kw_only=True)
-class CallbackLiveStopRecordingAckMessage:
+class CallbackLiveStopRecordingAckMessage(GladiaModel):
     """Body of the ``live.stop_recording`` request sent to your callback URL.
 
     Spec schema: CallbackLiveStopRecordingAckMessage.
@@ -2890,7 +3083,7 @@ class CallbackLiveStopRecordingAckMessage:
 
 
 @attrs.frozen(kw_only=True)
-class TranscriptMessageData:
+class TranscriptMessageData(GladiaModel):
     """The ``data`` of a transcript live message.
 
     Spec schema: TranscriptMessageData.
@@ -2899,15 +3092,15 @@ class TranscriptMessageData:
     #: Id of the utterance
     id: str
 
-    #: Flag to indicate if the transcript is final or not
-    is_final: bool
-
     #: The transcribed utterance
     utterance: Utterance
 
+    #: Flag to indicate if the transcript is final or not
+    is_final: bool = False
+
 
 @attrs.frozen(kw_only=True)
-class TranscriptMessage:
+class TranscriptMessage(GladiaModel):
     """The ``transcript`` message, received on the live WebSocket.
 
     Spec schema: TranscriptMessage.
@@ -2926,7 +3119,7 @@ class TranscriptMessage:
 
 
 @attrs.frozen(kw_only=True)
-class CallbackLiveTranscriptMessage:
+class CallbackLiveTranscriptMessage(GladiaModel):
     """Body of the ``live.transcript`` request sent to your callback URL.
 
     Spec schema: CallbackLiveTranscriptMessage.
@@ -2942,7 +3135,7 @@ class CallbackLiveTranscriptMessage:
 
 
 @attrs.frozen(kw_only=True)
-class SpeechMessageData:
+class SpeechMessageData(GladiaModel):
     """The ``data`` of a speech live message.
 
     Spec schema: SpeechMessageData.
@@ -2956,7 +3149,7 @@ class SpeechMessageData:
 
 
 @attrs.frozen(kw_only=True)
-class SpeechStartMessage:
+class SpeechStartMessage(GladiaModel):
     """The ``speech_start`` message, received on the live WebSocket.
 
     Spec schema: SpeechStartMessage.
@@ -2975,7 +3168,7 @@ class SpeechStartMessage:
 
 
 @attrs.frozen(kw_only=True)
-class CallbackLiveSpeechStartMessage:
+class CallbackLiveSpeechStartMessage(GladiaModel):
     """Body of the ``live.speech_start`` request sent to your callback URL.
 
     Spec schema: CallbackLiveSpeechStartMessage.
@@ -2991,7 +3184,7 @@ class CallbackLiveSpeechStartMessage:
 
 
 @attrs.frozen(kw_only=True)
-class SpeechEndMessage:
+class SpeechEndMessage(GladiaModel):
     """The ``speech_end`` message, received on the live WebSocket.
 
     Spec schema: SpeechEndMessage.
@@ -3010,7 +3203,7 @@ class SpeechEndMessage:
 
 
 @attrs.frozen(kw_only=True)
-class CallbackLiveSpeechEndMessage:
+class CallbackLiveSpeechEndMessage(GladiaModel):
     """Body of the ``live.speech_end`` request sent to your callback URL.
 
     Spec schema: CallbackLiveSpeechEndMessage.
@@ -3026,7 +3219,7 @@ class CallbackLiveSpeechEndMessage:
 
 
 @attrs.frozen(kw_only=True)
-class StreamingRequest:
+class StreamingRequest(GladiaModel):
     """Body of a request creating a live transcription session.
 
     Spec schema: StreamingRequest.
@@ -3083,7 +3276,7 @@ class StreamingRequest:
 
 
 @attrs.frozen(kw_only=True)
-class InitStreamingResponse:
+class InitStreamingResponse(GladiaModel):
     """A newly created live session: its id and WebSocket URL.
 
     Spec schema: InitStreamingResponse.
@@ -3092,16 +3285,16 @@ class InitStreamingResponse:
     #: Id of the job
     id: str
 
-    #: Creation date
-    created_at: datetime.datetime
-
     #: The websocket url to connect to for sending audio data. The url will contain the temporary
     #: token to authenticate the session.
     url: str
 
+    #: Creation date
+    created_at: datetime.datetime | None = None
+
 
 @attrs.frozen(kw_only=True)
-class LiveJobPage:
+class LiveJobPage(GladiaModel):
     """One page of live transcription sessions.
 
     Spec schema: ListStreamingResponse.
@@ -3121,7 +3314,7 @@ class LiveJobPage:
 
 
 @attrs.frozen(kw_only=True)
-class PatchRequestParams:
+class PatchRequestParams(GladiaModel):
     """Body of a request patching a live session's parameters.
 
     Spec schema: PatchRequestParamsDTO.
@@ -3129,7 +3322,7 @@ class PatchRequestParams:
 
 
 @attrs.frozen(kw_only=True)
-class PayloadTooLargeErrorResponse:
+class PayloadTooLargeErrorResponse(GladiaModel):
     """Body of a payload too large error response.
 
     Spec schema: PayloadTooLargeErrorResponse.
@@ -3152,7 +3345,7 @@ class PayloadTooLargeErrorResponse:
 
 
 @attrs.frozen(kw_only=True)
-class WebhookTranscriptionCreatedPayload:
+class WebhookTranscriptionCreatedPayload(GladiaModel):
     """Body of the ``transcription.created`` webhook.
 
     Spec schema: WebhookTranscriptionCreatedPayload.
@@ -3164,7 +3357,7 @@ class WebhookTranscriptionCreatedPayload:
 
 
 @attrs.frozen(kw_only=True)
-class WebhookTranscriptionSuccessPayload:
+class WebhookTranscriptionSuccessPayload(GladiaModel):
     """Body of the ``transcription.success`` webhook.
 
     Spec schema: WebhookTranscriptionSuccessPayload.
@@ -3176,7 +3369,7 @@ class WebhookTranscriptionSuccessPayload:
 
 
 @attrs.frozen(kw_only=True)
-class WebhookTranscriptionErrorPayload:
+class WebhookTranscriptionErrorPayload(GladiaModel):
     """Body of the ``transcription.error`` webhook.
 
     Spec schema: WebhookTranscriptionErrorPayload.
@@ -3188,7 +3381,7 @@ class WebhookTranscriptionErrorPayload:
 
 
 @attrs.frozen(kw_only=True)
-class WebhookLiveStartSessionPayload:
+class WebhookLiveStartSessionPayload(GladiaModel):
     """Body of the ``live.start_session`` webhook.
 
     Spec schema: WebhookLiveStartSessionPayload.
@@ -3200,7 +3393,7 @@ class WebhookLiveStartSessionPayload:
 
 
 @attrs.frozen(kw_only=True)
-class WebhookLiveStartRecordingPayload:
+class WebhookLiveStartRecordingPayload(GladiaModel):
     """Body of the ``live.start_recording`` webhook.
 
     Spec schema: WebhookLiveStartRecordingPayload.
@@ -3212,7 +3405,7 @@ class WebhookLiveStartRecordingPayload:
 
 
 @attrs.frozen(kw_only=True)
-class WebhookLiveEndRecordingPayload:
+class WebhookLiveEndRecordingPayload(GladiaModel):
     """Body of the ``live.end_recording`` webhook.
 
     Spec schema: WebhookLiveEndRecordingPayload.
@@ -3224,7 +3417,7 @@ class WebhookLiveEndRecordingPayload:
 
 
 @attrs.frozen(kw_only=True)
-class WebhookLiveEndSessionPayload:
+class WebhookLiveEndSessionPayload(GladiaModel):
     """Body of the ``live.end_session`` webhook.
 
     Spec schema: WebhookLiveEndSessionPayload.
@@ -3236,7 +3429,7 @@ class WebhookLiveEndSessionPayload:
 
 
 @attrs.frozen(kw_only=True)
-class TranscriptionOptions:
+class TranscriptionOptions(GladiaModel):
     """Options of a pre-recorded transcription: what ``submit(audio, options)`` takes.
 
     Every field of the request body except ``audio_url`` (the SDK fills it in),
@@ -3322,6 +3515,45 @@ class TranscriptionOptions:
 
     #: Specify the language configuration
     language_config: LanguageConfig | None = None
+
+    #: The model used to process the audio. "solaria-1" is used by default.
+    model: TranscriptionModel | None = None
+
+    #: Enable moderation
+    moderation: bool | None = None
+
+    #: Enable display mode
+    display_mode: bool | None = None
+
+    #: Apply pre-processing to the audio stream
+    audio_enhancer: bool | None = None
+
+    #: Enable chapterization
+    chapterization: bool | None = None
+
+    #: Detect the language of the audio (legacy option)
+    detect_language: bool | None = None
+
+    #: Enable names consistency
+    name_consistency: bool | None = None
+
+    #: Enable enhanced diarization
+    diarization_enhanced: bool | None = None
+
+    #: Enable code switching (legacy option)
+    enable_code_switching: bool | None = None
+
+    #: Enable speaker re-identification
+    speaker_reidentification: bool | None = None
+
+    #: Compute more accurate word timestamps
+    accurate_words_timestamps: bool | None = None
+
+    #: Keep identical channels instead of merging them
+    skip_channel_deduplication: bool | None = None
+
+    #: Enable structured data extraction
+    structured_data_extraction: bool | None = None
 
 
 #: Original spec schema name -> generated class (object schemas and enums).
@@ -3464,6 +3696,10 @@ SPEC_SCHEMAS: dict[str, type] = {
     "WebhookLiveStartRecordingPayload": WebhookLiveStartRecordingPayload,
     "WebhookLiveEndRecordingPayload": WebhookLiveEndRecordingPayload,
     "WebhookLiveEndSessionPayload": WebhookLiveEndSessionPayload,
+    "TranscriptionModelEnum": TranscriptionModel,
+    "SentenceDTO": Sentence,
+    "ChapterDTO": Chapter,
+    "ValidationErrorDetailDTO": ValidationErrorDetail,
 }
 
 #: Fields whose JSON key differs from the Python name: class -> {field: JSON key}.

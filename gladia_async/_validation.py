@@ -2,19 +2,25 @@
 
 from __future__ import annotations
 
+import difflib
 import enum
 import re
 import types
 import typing
+from collections.abc import Mapping
 from datetime import datetime
 from functools import cache
-from typing import Any, Union
+from typing import Any, TypeVar, Union, overload
 
 import attrs
 
+from . import _converter
 from ._errors import InvalidInput
+from ._models import TranscriptionOptions
 
-__all__ = ["check_job_id", "check_model"]
+__all__ = ["check_job_id", "check_model", "options_from_dict"]
+
+T = TypeVar("T")
 
 _UUID = re.compile(r"^[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}$")
 
@@ -122,3 +128,129 @@ def _check(value: Any, tp: Any, argument: str) -> None:
         if value.tzinfo is None:
             raise InvalidInput(argument, "naive datetime; give it a timezone (e.g. UTC)")
         return
+
+
+@overload
+def options_from_dict(
+    data: Mapping[str, Any],
+    cls: None = None,
+    *,
+    argument: str = "options",
+    allow_unknown_values: bool = False,
+) -> TranscriptionOptions: ...
+
+
+@overload
+def options_from_dict(
+    data: Mapping[str, Any],
+    cls: type[T],
+    *,
+    argument: str = "options",
+    allow_unknown_values: bool = False,
+) -> T: ...
+
+
+def options_from_dict(
+    data: Mapping[str, Any],
+    cls: type[Any] | None = None,
+    *,
+    argument: str = "options",
+    allow_unknown_values: bool = False,
+) -> Any:
+    """Return a ``cls`` (``TranscriptionOptions`` by default) built from JSON-like ``data``.
+
+    Strict, unlike parsing a response: a wrong type (``"false"`` for a boolean, ``"3"`` for a
+    number), an unknown key (with a "did you mean" hint) or an unknown enum value raises
+    :class:`InvalidInput` naming the JSON path, before any request. ``allow_unknown_values``
+    lets enum values the SDK does not know yet through (a model Gladia just released).
+    """
+    target = TranscriptionOptions if cls is None else cls
+    _check_json(data, target, argument, allow_unknown_values)
+    return _converter.structure(data, target)
+
+
+def _check_json(value: Any, tp: Any, path: str, allow: bool) -> None:
+    origin = typing.get_origin(tp)
+    if tp is Any or tp is object:
+        return
+    if origin in (Union, types.UnionType):
+        options = [o for o in typing.get_args(tp) if o is not type(None)]
+        if value is None:
+            if len(options) < len(typing.get_args(tp)):
+                return
+            raise InvalidInput(path, "must not be null")
+        problems: list[InvalidInput] = []
+        for option in options:
+            try:
+                _check_json(value, option, path, allow)
+                return
+            except InvalidInput as exc:
+                problems.append(exc)
+        if len(problems) == 1:
+            raise problems[0]
+        raise InvalidInput(path, f"{value!r:.60} matches none of {_describe(tp)}")
+    if isinstance(tp, type) and attrs.has(tp):
+        if not isinstance(value, Mapping):
+            raise InvalidInput(path, f"expected an object, got {_json_kind(value)}")
+        shape = _converter._shape(tp)
+        hints = _hints(tp)
+        for key, item in value.items():
+            name = shape.name_of.get(key) if isinstance(key, str) else None
+            if name is None:
+                close = difflib.get_close_matches(str(key), sorted(shape.known), n=1)
+                hint = f"; did you mean {close[0]!r}?" if close else ""
+                raise InvalidInput(f"{path}.{key}", f"unknown option{hint}")
+            _check_json(item, hints[name], f"{path}.{key}", allow)
+        for f in shape.fields:
+            if f.default is attrs.NOTHING and shape.key_of[f.name] not in value:
+                raise InvalidInput(f"{path}.{shape.key_of[f.name]}", "required")
+        return
+    if origin is list or tp is list:
+        if not isinstance(value, list):
+            raise InvalidInput(path, f"expected an array, got {_json_kind(value)}")
+        (item_type,) = typing.get_args(tp) or (Any,)
+        for i, item in enumerate(value):
+            _check_json(item, item_type, f"{path}[{i}]", allow)
+        return
+    if origin is dict or tp is dict:
+        if not isinstance(value, Mapping) or not all(isinstance(k, str) for k in value):
+            raise InvalidInput(path, f"expected an object, got {_json_kind(value)}")
+        args = typing.get_args(tp)
+        for key, item in value.items():
+            _check_json(item, args[1] if len(args) == 2 else Any, f"{path}.{key}", allow)
+        return
+    if isinstance(tp, type) and issubclass(tp, enum.Enum):
+        if isinstance(value, tp):
+            return
+        known = [m.value for m in tp]
+        base = int if issubclass(tp, int) else str
+        if isinstance(value, bool) or not isinstance(value, base):
+            raise InvalidInput(path, f"expected one of {_shown(known)}, got {_json_kind(value)}")
+        if value not in known and not allow:
+            raise InvalidInput(path, f"{value!r} is not one of {_shown(known)}")
+        return
+    if tp is datetime:
+        if not isinstance(value, str):
+            raise InvalidInput(path, f"expected an ISO 8601 date-time, got {_json_kind(value)}")
+        return
+    _check(value, tp, path)
+
+
+def _shown(known: list[Any]) -> str:
+    return ", ".join(map(str, known[:12])) + (", ..." if len(known) > 12 else "")
+
+
+def _json_kind(value: Any) -> str:
+    if value is None:
+        return "null"
+    if isinstance(value, bool):
+        return f"a boolean ({str(value).lower()})"
+    if isinstance(value, (int, float)):
+        return f"a number ({value})"
+    if isinstance(value, str):
+        return f"a string ({value!r:.40})"
+    if isinstance(value, (list, tuple)):
+        return "an array"
+    if isinstance(value, Mapping):
+        return "an object"
+    return type(value).__name__

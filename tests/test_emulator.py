@@ -663,7 +663,11 @@ def test_build_result_is_deterministic() -> None:
     assert {u["channel"] for u in small["transcription"]["utterances"]} == {0, 1}
     words = sum(len(u["words"]) for u in small["transcription"]["utterances"])
     assert words == 75
-    assert isinstance(small["sentiment_analysis"]["results"], str)
+    # The documented shape (spec/ERRATA.md), not the spec's string.
+    assert isinstance(small["sentiment_analysis"]["results"], list)
+    assert {"text", "sentiment", "emotion", "start", "end"} <= set(
+        small["sentiment_analysis"]["results"][0]
+    )
     assert small["audio_to_llm"]["results"][0]["results"]["prompt"] == "Summarize"
     # Speed is the benchmarks' business (a timed unit test fails on a loaded machine).
     big = build_result(seed="long", duration=3 * 3600, channels=1, options={})

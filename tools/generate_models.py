@@ -14,6 +14,7 @@ and ``--check`` exits 1 when the committed file is stale.
 from __future__ import annotations
 
 import argparse
+import importlib.util
 import json
 import keyword
 import re
@@ -45,36 +46,24 @@ RENAMES = {
     "Error": "LiveError",
 }
 
-#: Required fields parsed leniently (default None, still always serialized) because real
-#: answers omit them: the spec's own example for GET /v2/transcription/{id} has no
-#: ``post_session_metadata``, a debugging-only field no client should fail over.
-LENIENT_REQUIRED = {
-    ("PreRecordedResponse", "post_session_metadata"),
-    ("StreamingResponse", "post_session_metadata"),
-}
-
-#: Corrections applied to the spec before generating, where the spec's schema contradicts its
-#: own example and the example is what the API really takes. (schema, property) -> new schema.
-SPEC_ERRATA: dict[tuple[str, str], dict[str, Any]] = {
-    # Declared as one enum value, but named in the plural and exemplified as a list.
-    ("PiiRedactionConfigDTO", "entity_types"): {
-        "description": "The entity types to redact",
-        "type": "array",
-        "items": {"$ref": "#/components/schemas/PiiRedactionEntityTypeEnum"},
-    },
-}
+ERRATA = ROOT / "spec" / "ERRATA.md"
 
 
-def apply_errata(spec: dict[str, Any]) -> dict[str, Any]:
-    """Return a copy of ``spec`` with :data:`SPEC_ERRATA` applied (examples kept)."""
-    spec = json.loads(json.dumps(spec))
-    for (schema, prop), replacement in SPEC_ERRATA.items():
-        props = spec["components"]["schemas"][schema]["properties"]
-        example = props[prop].get("example")
-        props[prop] = dict(replacement)
-        if example is not None:
-            props[prop]["example"] = example
-    return spec
+def _errata_module() -> Any:
+    # Loaded by path, not imported: the package imports the models this script regenerates.
+    path = ROOT / "gladia_async" / "testing" / "_errata.py"
+    spec = importlib.util.spec_from_file_location("_gladia_errata", path)
+    assert spec is not None and spec.loader is not None
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+def apply_errata(spec: dict[str, Any], errata: Path = ERRATA) -> dict[str, Any]:
+    """Return a copy of ``spec`` with the corrections of ``spec/ERRATA.md`` applied."""
+    module = _errata_module()
+    result: dict[str, Any] = module.apply(spec, module.load(errata))
+    return result
 
 
 #: First docstring line for schemas the spec does not describe (object schemas have no
@@ -199,13 +188,18 @@ def ref_name(ref: str) -> str:
     return ref[len(prefix) :]
 
 
+#: Soft keywords renamed like keywords, fixed here so the output does not depend on the Python
+#: running the generator (3.12 made ``type`` a soft keyword; it stays a plain field name).
+_SOFT_KEYWORDS = frozenset({"_", "case", "match"})
+
+
 def field_name(json_key: str) -> str:
     name = re.sub(r"(?<=[a-z0-9])([A-Z])", r"_\1", json_key).lower()
     name = re.sub(r"\W", "_", name)
     if not name or name[0].isdigit():
         name = "f_" + name
     name = name.lstrip("_") or "f"
-    if keyword.iskeyword(name) or keyword.issoftkeyword(name):
+    if keyword.iskeyword(name) or name in _SOFT_KEYWORDS:
         name += "_"
     return name
 
@@ -271,6 +265,7 @@ class FieldDef:
     required: bool  # required by the spec and not nullable: no default
     always_emit: bool  # required by the spec but nullable: default None, still serialized
     description: str
+    default: str | None = None  # Python source of a non-None default (``x-sdk-default``)
 
 
 @dataclass
@@ -399,7 +394,11 @@ class Generator:
                 continue
             type_ = self.py_type(sname, key, pschema, deps)
             is_required = key in required and not all_optional
-            nullable = bool(pschema.get("nullable")) or (sname, key) in LENIENT_REQUIRED
+            nullable = bool(pschema.get("nullable"))
+            default = None
+            if "x-sdk-default" in pschema:  # an erratum: absent means this value, not None
+                value = pschema["x-sdk-default"]
+                default = "attrs.field(factory=list)" if value == [] else repr(value)
             fields.append(
                 FieldDef(
                     name=field_name(key),
@@ -408,6 +407,7 @@ class Generator:
                     required=is_required and not nullable,
                     always_emit=is_required and nullable,
                     description=ascii_text(pschema.get("description", "")),
+                    default=default,
                 )
             )
             if "discriminator" in pschema:
@@ -573,13 +573,15 @@ HEADER = '''\
 
 Classes are frozen and slotted; field names mirror the JSON keys (see ``JSON_KEYS`` for the
 exceptions). Fields the spec requires are required here, everything else defaults to ``None``.
+Every class keeps the JSON keys it does not declare (:attr:`GladiaModel.extra`) and writes them
+back when serialized. The spec is read through ``spec/ERRATA.md`` (where the service differs).
 Parse and serialize them with :mod:`gladia_async._converter`.
 """
 
 import datetime
 import enum
 import threading
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import attrs
 
@@ -618,6 +620,32 @@ class OpenEnum(str, enum.Enum):
         if not isinstance(value, str):
             return None
         return _pseudo_member(cls, str, str.__str__(value))
+
+
+@attrs.frozen(kw_only=True)
+class GladiaModel:
+    """Base of every model: what it adds is the JSON keys the model does not declare.
+
+    ``extra`` holds them as received (``None`` when there were none); they are also readable as
+    attributes (``job.result.some_new_block``) and are written back when the model is
+    serialized, so a field Gladia adds next month is neither lost nor out of reach.
+    """
+
+    #: JSON keys this model does not declare, as received (None when there were none).
+    extra: dict[str, Any] | None = attrs.field(default=None, repr=False)
+    # Keys whose presence differs from what the defaults imply (an explicit null or default
+    # value, an absent always-written key): the converter restores them when serializing.
+    _flip: frozenset[str] | None = attrs.field(
+        default=None, init=False, repr=False, eq=False, hash=False
+    )
+
+    if not TYPE_CHECKING:  # unknown keys read as attributes; type checkers still flag typos
+
+        def __getattr__(self, name: str) -> Any:
+            extra = object.__getattribute__(self, "extra")
+            if extra is not None and name in extra:
+                return extra[name]
+            raise AttributeError(f"{type(self).__name__!r} object has no attribute {name!r}")
 
 
 class OpenIntEnum(int, enum.Enum):
@@ -689,13 +717,19 @@ def render_enum(enum: EnumDef) -> str:
 
 
 def render_class(cls: ClassDef) -> str:
-    lines = ["@attrs.frozen(kw_only=True)", f"class {cls.name}:", *docstring(cls.doc, "    ")]
+    lines = [
+        "@attrs.frozen(kw_only=True)",
+        f"class {cls.name}(GladiaModel):",
+        *docstring(cls.doc, "    "),
+    ]
     for f in cls.fields:
         lines.append("")
         if f.description:
             lines += wrap_comment(f.description, "    ")
         if f.required:
             lines.append(f"    {f.name}: {f.type_}")
+        elif f.default is not None:
+            lines.append(f"    {f.name}: {f.type_} = {f.default}")
         else:
             lines.append(f"    {f.name}: {f.type_} | None = None")
     return "\n".join(lines)

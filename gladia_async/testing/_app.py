@@ -25,6 +25,7 @@ from aiohttp import web
 from ._audio import HEADER_BYTES, InvalidAudio, info_from_url, sniff
 from ._callbacks import CallbackDispatcher, CallbackFaults, DeliveryRecord
 from ._faults import FaultPlan, FaultRule
+from ._query import date_param, day_param, enum_list, int_param, metadata_filter
 from ._state import (
     KINDS,
     STATUSES,
@@ -37,7 +38,7 @@ from ._state import (
     iso,
 )
 from ._transcripts import build_live_result, build_result
-from ._validation import fill_defaults, is_http_url, validate
+from ._validation import echo_request_params, fill_defaults, is_http_url, validate
 
 __all__ = ["GladiaEmulator"]
 
@@ -46,7 +47,6 @@ MAX_CUSTOM_METADATA_CHARS = 2000
 _UUID_RE = re.compile(r"^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$", re.I)
 _FILE_PATH_RE = re.compile(r"/file/([0-9a-fA-F-]{36})/?$")
 _CHUNK = 256 * 1024
-_PRE_RECORDED_ALWAYS = frozenset({"language_config"})
 _LIVE_ALWAYS = frozenset(
     {
         "language_config",
@@ -367,7 +367,7 @@ class GladiaEmulator:
     def _default_params(self, kind: str) -> dict[str, Any]:
         if kind == "live":
             return fill_defaults("StreamingRequestParamsResponse", {}, always=_LIVE_ALWAYS)
-        params = fill_defaults("PreRecordedRequestParamsResponse", {}, always=_PRE_RECORDED_ALWAYS)
+        params = echo_request_params({})
         params["audio_url"] = None
         return params
 
@@ -698,9 +698,7 @@ class GladiaEmulator:
         for flag, config in _DEFAULTED_CONFIGS.items():
             if given.get(flag) and config not in given:
                 given[config] = {}
-        params = fill_defaults(
-            "PreRecordedRequestParamsResponse", given, always=_PRE_RECORDED_ALWAYS
-        )
+        params = echo_request_params(given)
         fault = _JOB_FAULT.get()
         now_clock = self.clock()
         created = self.now()
@@ -787,15 +785,15 @@ class GladiaEmulator:
         scope = request.path.rstrip("/").rsplit("/", 1)[-1]
         query = request.query
         errors: list[str] = []
-        offset = _int_param(query, "offset", 0, 0, errors)
-        limit = _int_param(query, "limit", 20, 1, errors)
-        statuses = _enum_list(query, "status", STATUSES, errors)
-        kinds = _enum_list(query, "kind", KINDS, errors) if scope == "transcription" else None
-        after_ts = _date_param(query, "after_date", errors)
-        before_ts = _date_param(query, "before_date", errors)
-        day_start = _day_param(query, "date", errors)
-        meta = _metadata_param(query, errors)
-        snapshot = _int_param(query, "snapshot", self._store.last_seq, 0, errors)
+        offset = int_param(query, "offset", 0, 0, errors)
+        limit = int_param(query, "limit", 20, 1, errors)
+        statuses = enum_list(query, "status", STATUSES, errors)
+        kinds = enum_list(query, "kind", KINDS, errors) if scope == "transcription" else None
+        after_ts = date_param(query, "after_date", errors)
+        before_ts = date_param(query, "before_date", errors)
+        day_start = day_param(query, "date", errors)
+        meta = metadata_filter(query, errors)
+        snapshot = int_param(query, "snapshot", self._store.last_seq, 0, errors)
         if errors:
             raise _ApiError(400, "Validation failed", errors)
         if scope == "live":
@@ -822,9 +820,11 @@ class GladiaEmulator:
             ):
                 for raw in query.getall(name):
                     keep.extend((name, v.strip()) for v in raw.split(",") if v.strip())
-        for name in ("date", "before_date", "after_date", "custom_metadata"):
+        for name in ("date", "before_date", "after_date"):
             if name in query:
                 keep.append((name, query[name]))
+        # The metadata filter in whichever form it came (JSON or bracket keys), as sent.
+        keep += [(k, v) for k, v in query.items() if k.split("[", 1)[0] == "custom_metadata"]
         had_snapshot = "snapshot" in query
 
         def link(at: int, with_snapshot: bool) -> str:
@@ -911,87 +911,3 @@ def _semantic_problems(body: dict[str, Any]) -> list[str]:
         if body.get(flag) is True and not body.get(config):
             problems.append(f"{config} is required when {flag} is enabled")
     return problems
-
-
-def _int_param(
-    query: Mapping[str, str], name: str, default: int, minimum: int, errors: list[str]
-) -> int:
-    raw = query.get(name)
-    if raw is None or raw == "":
-        return default
-    try:
-        value = int(raw)
-    except ValueError:
-        errors.append(f'Field "{name}" must be an integer number')
-        return default
-    if value < minimum:
-        errors.append(f'Field "{name}" must not be less than {minimum}')
-        return default
-    return value
-
-
-def _enum_list(
-    query: Any, name: str, allowed: tuple[str, ...], errors: list[str]
-) -> frozenset[str] | None:
-    values = [v.strip() for raw in query.getall(name, []) for v in raw.split(",") if v.strip()]
-    if not values:
-        return None
-    bad = [v for v in values if v not in allowed]
-    if bad:
-        errors.append(f'Field "{name}" must be one of the following values: {", ".join(allowed)}')
-        return None
-    return frozenset(values)
-
-
-def _parse_datetime(raw: str) -> datetime:
-    text = raw.strip()
-    if text.endswith(("Z", "z")):
-        text = text[:-1] + "+00:00"
-    moment = datetime.fromisoformat(text)
-    if moment.tzinfo is None:
-        moment = moment.replace(tzinfo=timezone.utc)
-    return moment
-
-
-def _date_param(query: Mapping[str, str], name: str, errors: list[str]) -> float | None:
-    raw = query.get(name)
-    if raw is None:
-        return None
-    try:
-        return _parse_datetime(raw).timestamp()
-    except ValueError:
-        errors.append(f'Field "{name}" must be a valid ISO 8601 date string')
-        return None
-
-
-def _day_param(query: Mapping[str, str], name: str, errors: list[str]) -> float | None:
-    raw = query.get(name)
-    if raw is None:
-        return None
-    try:
-        moment = _parse_datetime(raw).astimezone(timezone.utc)
-    except ValueError:
-        errors.append(f'Field "{name}" must be a valid ISO 8601 date string')
-        return None
-    day = datetime(moment.year, moment.month, moment.day, tzinfo=timezone.utc)
-    return day.timestamp()
-
-
-def _metadata_param(query: Mapping[str, str], errors: list[str]) -> dict[str, Any] | None:
-    raw = query.get("custom_metadata")
-    if raw is None:
-        return None
-    if len(raw) > MAX_CUSTOM_METADATA_CHARS:
-        errors.append(
-            f'Field "custom_metadata" must be shorter than or equal to '
-            f"{MAX_CUSTOM_METADATA_CHARS} characters"
-        )
-        return None
-    try:
-        value = orjson.loads(raw)
-    except orjson.JSONDecodeError:
-        value = None
-    if not isinstance(value, dict):
-        errors.append('Field "custom_metadata" must be a JSON object')
-        return None
-    return value

@@ -1,11 +1,11 @@
 """Regenerate ``_spec_subset.json`` from Gladia's OpenAPI document (maintainer tool).
 
-Usage: ``python -m gladia_async.testing._gen_spec_subset path/to/gladia-openapi.json``
+Usage: ``python -m gladia_async.testing._gen_spec_subset [path/to/gladia-openapi.json] [--check]``
+(the spec defaults to ``spec/gladia-openapi.json``; ``--check`` exits 1 when the file is stale).
 
 Only the schemas the emulator needs (request validation and response defaults) are kept,
-without descriptions/examples. One deliberate patch: ``AudioToLlmListConfigDTO.prompts`` items
-are declared as arrays in the spec while its own examples (and the service) use strings; the
-subset accepts both.
+without descriptions/examples. The spec is read through ``spec/ERRATA.md``, the same
+corrections ``tools/generate_models.py`` applies, so what the SDK sends the emulator accepts.
 """
 
 from __future__ import annotations
@@ -14,6 +14,8 @@ import json
 import pathlib
 import sys
 from typing import Any
+
+from . import _errata
 
 ROOTS = (
     "InitTranscriptionRequest",
@@ -32,7 +34,8 @@ def _strip(node: Any) -> Any:
 
 
 def build(spec: dict[str, Any]) -> dict[str, Any]:
-    schemas: dict[str, Any] = spec["components"]["schemas"]
+    """The subset of ``spec`` (errata applied) the emulator's validator reads."""
+    schemas: dict[str, Any] = _errata.apply(spec)["components"]["schemas"]
     out: dict[str, Any] = {}
 
     def visit(name: str) -> None:
@@ -55,17 +58,31 @@ def build(spec: dict[str, Any]) -> dict[str, Any]:
 
     for root in ROOTS:
         visit(root)
-    prompts = out["AudioToLlmListConfigDTO"]["properties"]["prompts"]
-    prompts["items"] = {"oneOf": [{"type": "string"}, {"type": "array"}]}
     return {"schemas": out}
 
 
-def main(argv: list[str]) -> None:
-    spec = json.loads(pathlib.Path(argv[0]).read_text())
+def render(spec: dict[str, Any]) -> str:
+    """The text of ``_spec_subset.json`` for ``spec``."""
+    return json.dumps(build(spec), indent=1, sort_keys=True) + "\n"
+
+
+def main(argv: list[str]) -> int:
+    check = "--check" in argv
+    paths = [a for a in argv if a != "--check"]
+    source = (
+        pathlib.Path(paths[0]) if paths else _errata.DEFAULT_ERRATA.with_name("gladia-openapi.json")
+    )
+    text = render(json.loads(source.read_text(encoding="utf-8")))
     target = pathlib.Path(__file__).with_name("_spec_subset.json")
-    target.write_text(json.dumps(build(spec), indent=1, sort_keys=True) + "\n")
+    if check:
+        if target.read_text(encoding="utf-8") != text:
+            print(f"{target} is stale; run python -m {__spec__.name}", file=sys.stderr)
+            return 1
+        return 0
+    target.write_text(text, encoding="utf-8")
     print(f"wrote {target}")
+    return 0
 
 
 if __name__ == "__main__":
-    main(sys.argv[1:])
+    sys.exit(main(sys.argv[1:]))

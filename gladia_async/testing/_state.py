@@ -161,19 +161,21 @@ def metadata_contains(stored: object, wanted: dict[str, Any]) -> bool:
     """
     if not isinstance(stored, dict):
         return False
-    for key, value in wanted.items():
-        if key not in stored:
-            return False
-        have = stored[key]
-        if isinstance(value, dict):
-            if not metadata_contains(have, value):
-                return False
-        elif isinstance(value, list) or isinstance(have, (dict, list)):
-            if have != value:
-                return False
-        elif _scalar_text(have) != _scalar_text(value):
-            return False
-    return True
+    return all(key in stored and _matches(stored[key], value) for key, value in wanted.items())
+
+
+def _matches(have: object, value: object) -> bool:
+    if isinstance(value, dict):
+        return metadata_contains(have, value)
+    if isinstance(value, list):  # element-wise, each by text (bracket arrays are strings)
+        return (
+            isinstance(have, list)
+            and len(have) == len(value)
+            and all(_matches(h, v) for h, v in zip(have, value, strict=True))
+        )
+    if isinstance(have, (dict, list)):
+        return False
+    return _scalar_text(have) == _scalar_text(value)
 
 
 @dataclass(frozen=True)

@@ -13,8 +13,6 @@ import hashlib
 import random
 from typing import Any
 
-import orjson
-
 __all__ = ["WORDS_PER_SECOND", "build_live_result", "build_result"]
 
 WORDS_PER_SECOND = 2.5
@@ -256,6 +254,43 @@ def _core(seed: str, duration: float, channels: int, options: dict[str, Any]) ->
     return {"metadata": metadata, "transcription": transcription}
 
 
+def _sentences(utterances: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    out = []
+    for utt in utterances:
+        sentence = {
+            "sentence": utt["text"],
+            "start": utt["start"],
+            "end": utt["end"],
+            "confidence": utt["confidence"],
+            "language": utt["language"],
+            "channel": utt["channel"],
+            "words": utt["words"],
+        }
+        if "speaker" in utt:
+            sentence["speaker"] = utt["speaker"]
+        out.append(sentence)
+    return out
+
+
+def _chapters(utterances: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    step = max(1, len(utterances) // 4)
+    chapters = []
+    for first in range(0, len(utterances), step):
+        span = utterances[first : first + step]
+        text = " ".join(u["text"] for u in span)
+        chapters.append(
+            {
+                "summary": text,
+                "headline": span[0]["text"][:40],
+                "gist": span[0]["text"][:24],
+                "keywords": sorted({w["word"].strip(".?").lower() for w in span[0]["words"]})[:5],
+                "start": span[0]["start"],
+                "end": span[-1]["end"],
+            }
+        )
+    return chapters
+
+
 def build_result(
     *, seed: str, duration: float, channels: int, options: dict[str, Any]
 ) -> dict[str, Any]:
@@ -266,16 +301,19 @@ def build_result(
     sentences = [u["text"] for u in utterances]
     exec_time = 0.05 + duration / 600.0
     if options.get("sentences"):
-        block = _addon(sentences, exec_time=exec_time, empty=not sentences)
+        # Objects, as Gladia's docs show them (the spec says strings): spec/ERRATA.md.
+        block = _addon(_sentences(utterances), exec_time=exec_time, empty=not utterances)
         transcription["sentences"] = [block]
         result["sentences"] = block
+    subtitles_of: Any = None
     if options.get("subtitles"):
         config = options.get("subtitles_config") or {}
-        formats = config.get("formats") or ["srt"]
-        transcription["subtitles"] = [
-            {"format": fmt, "subtitles": _subtitles(utterances, fmt, config)}
-            for fmt in dict.fromkeys(formats)
-        ]
+        formats = list(dict.fromkeys(config.get("formats") or ["srt"]))
+
+        def subtitles_of(utts: list[dict[str, Any]]) -> list[dict[str, Any]]:
+            return [{"format": fmt, "subtitles": _subtitles(utts, fmt, config)} for fmt in formats]
+
+        transcription["subtitles"] = subtitles_of(utterances)
     if options.get("translation"):
         config = options.get("translation_config") or {}
         results = []
@@ -283,15 +321,25 @@ def build_result(
             translated = [
                 {**u, "text": f"[{lang}] {u['text']}", "language": lang} for u in utterances
             ]
-            results.append(
-                {
-                    "error": None,
-                    "full_transcript": " ".join(u["text"] for u in translated),
-                    "languages": [lang],
-                    "utterances": translated,
-                }
-            )
+            item: dict[str, Any] = {
+                "error": None,
+                "full_transcript": " ".join(u["text"] for u in translated),
+                "languages": [lang],
+                "utterances": translated,
+            }
+            # With subtitles or sentences on, each translation carries its own (the service
+            # does; TranslationResultDTO.subtitles / .sentences in the spec).
+            if subtitles_of is not None:
+                item["subtitles"] = subtitles_of(translated)
+            if options.get("sentences"):
+                item["sentences"] = [
+                    _addon(_sentences(translated), exec_time=exec_time, empty=not translated)
+                ]
+            results.append(item)
         result["translation"] = _addon(results, exec_time=exec_time, empty=not results)
+    if options.get("chapterization"):
+        chapters = _chapters(utterances)
+        result["chapterization"] = _addon(chapters, exec_time=exec_time, empty=not chapters)
     if options.get("summarization"):
         kind = (options.get("summarization_config") or {}).get("type") or "general"
         text = _summary(sentences, kind)
@@ -313,9 +361,10 @@ def build_result(
                     "channel": utt["channel"],
                 }
             )
-        result["sentiment_analysis"] = _addon(
-            orjson.dumps(rows).decode(), exec_time=exec_time, empty=not rows
-        )
+            if "speaker" in utt:
+                rows[-1]["speaker"] = utt["speaker"]
+        # A list of objects, as Gladia's docs show it (the spec says a string): spec/ERRATA.md.
+        result["sentiment_analysis"] = _addon(rows, exec_time=exec_time, empty=not rows)
     if options.get("audio_to_llm"):
         prompts = (options.get("audio_to_llm_config") or {}).get("prompts") or []
         llm = []

@@ -17,7 +17,7 @@ from urllib.parse import urlsplit
 
 import orjson
 
-__all__ = ["fill_defaults", "is_http_url", "schema", "validate"]
+__all__ = ["echo_request_params", "fill_defaults", "is_http_url", "schema", "validate"]
 
 JSON = Any
 
@@ -213,3 +213,44 @@ def _fill(node: dict[str, Any], given: dict[str, Any], always: frozenset[str]) -
     for name, value in given.items():
         out.setdefault(name, value)
     return out
+
+
+#: What a pre-recorded job's ``request_params`` shows besides what was sent, as the service
+#: answers: the spec's own example of ``GET /v2/transcription/{id}`` (a real answer) echoes these
+#: add-on flags at their default, and not ``custom_vocabulary``, ``callback``, ``audio_to_llm``
+#: or ``pii_redaction``; real jobs also echo ``model`` (spec/ERRATA.md).
+ECHOED_DEFAULTS = frozenset(
+    {
+        "subtitles",
+        "diarization",
+        "translation",
+        "summarization",
+        "sentences",
+        "moderation",
+        "named_entity_recognition",
+        "name_consistency",
+        "custom_spelling",
+        "structured_data_extraction",
+        "chapterization",
+        "sentiment_analysis",
+        "display_mode",
+        "audio_enhancer",
+        "language_config",
+        "accurate_words_timestamps",
+        "diarization_enhanced",
+        "punctuation_enhanced",
+        "model",
+    }
+)
+
+
+def echo_request_params(given: dict[str, Any]) -> dict[str, Any]:
+    """The ``request_params`` of a pre-recorded job created with body ``given`` (no metadata).
+
+    What was sent (nested configs completed with their defaults), plus the defaults the service
+    echoes (:data:`ECHOED_DEFAULTS`), and nothing else.
+    """
+    full = fill_defaults(
+        "PreRecordedRequestParamsResponse", given, always=frozenset({"language_config"})
+    )
+    return {k: v for k, v in full.items() if k in given or k in ECHOED_DEFAULTS}
