@@ -34,7 +34,7 @@ import orjson
 from yarl import URL
 
 from ._config import Limits, RetryPolicy, Timeouts
-from ._converter import loads_or_raise
+from ._converter import loads_or_raise, validation_error_items
 from ._errors import (
     APIStatusError,
     ConfigurationError,
@@ -829,9 +829,9 @@ class Transport:
             message = str(body.get("message") or "")
             request_id = body.get("request_id")
             path = body.get("path")
-            raw_validation = body.get("validation_errors")
-            if isinstance(raw_validation, list):
-                validation = [str(v) for v in raw_validation]
+            validation = [
+                _validation_text(v) for v in validation_error_items(body.get("validation_errors"))
+            ]
         if not message:
             kind = response.headers.get("Content-Type", "no content type")
             message = f"{response.reason or 'error'} (non-JSON body, {kind})"
@@ -945,6 +945,15 @@ def decode(raw: bytes, cls: type[T], response: aiohttp.ClientResponse) -> T:
 
 
 # -- keeping the key out of exceptions ------------------------------------------------------
+
+
+def _validation_text(item: Any) -> str:
+    """One validation error as text: structured ``loc``/``msg`` items read as ``a.b: why``."""
+    if isinstance(item, str):
+        return item
+    where = ".".join(str(part) for part in (item.loc or []))
+    why = item.msg or item.type or "invalid"
+    return f"{where}: {why}" if where else str(why)
 
 
 class RootCause(Exception):

@@ -616,3 +616,18 @@ def test_no_provoked_error_shows_the_key() -> None:
 
 
 _ = (aiohttp, AsyncIterator, ForeignURLError, ResponseFormatError)
+
+
+async def test_structured_validation_errors_read_as_text() -> None:
+    async def bad(request: Request, writer: asyncio.StreamWriter) -> None:
+        await request.read_body()
+        body = (
+            b'{"message":"bad","validation_errors":["x should be y",'
+            b'{"loc":["body","language"],"msg":"not a language"},3]}'
+        )
+        writer.write(response(400, body))
+        await writer.drain()
+
+    async with hostile(bad) as srv, _session(srv.url) as gladia:
+        error = await expect_error(gladia.submit("https://example.com/a.wav"), bound=5)
+    assert error.validation_errors == ("x should be y", "body.language: not a language", "3")  # type: ignore[attr-defined]
