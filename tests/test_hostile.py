@@ -250,6 +250,54 @@ async def test_an_upload_the_server_stops_reading_fails_on_the_write_timeout() -
     assert "no progress" in str(error)
 
 
+UPLOADED = (
+    b'{"audio_url":"https://x/a.wav","audio_metadata":{"id":"a","filename":"a.wav",'
+    b'"extension":"wav","size":1,"audio_duration":1.0,"number_of_channels":1}}'
+)
+
+
+@pytest.mark.parametrize("as_file", [False, True], ids=["bytes", "file"])
+async def test_a_slow_but_moving_upload_is_not_a_stall(as_file: bool, tmp_path: Path) -> None:
+    async def read_slowly(request: Request, writer: asyncio.StreamWriter) -> None:
+        left = int(request.headers["content-length"])
+        while left:
+            left -= len(await request.reader.read(min(left, 1 << 20)))
+            await asyncio.sleep(0.05)
+        writer.write(response(200, UPLOADED))
+        await writer.drain()
+
+    audio = b"RIFF" + os.urandom(32 * 1024 * 1024)
+    source: Any = audio
+    if as_file:
+        source = tmp_path / "a.wav"
+        source.write_bytes(audio)
+    async with (
+        hostile(read_slowly) as srv,
+        _session(
+            srv.url, retry=RetryPolicy(attempts=1), timeouts=Timeouts(write=0.5, read=10)
+        ) as gladia,
+    ):
+        with anyio.fail_after(30):
+            uploaded = await gladia.upload(source)
+    assert uploaded.audio_url == "https://x/a.wav"
+
+
+async def test_an_upload_answered_by_silence_ends_at_the_deadline() -> None:
+    async def read_then_hang(request: Request, writer: asyncio.StreamWriter) -> None:
+        await request.read_body()
+        await asyncio.sleep(3600)
+
+    retry = RetryPolicy(attempts=3, deadline=1.0)
+    async with (
+        hostile(read_then_hang) as srv,
+        _session(srv.url, retry=retry, timeouts=Timeouts(read=30, write=30)) as gladia,
+    ):
+        await expect_error(
+            gladia.upload(b"RIFF" + b"\0" * 1000), bound=1.0 + 0.5, kind=GladiaTimeout
+        )
+        assert len(srv.requests) == 1
+
+
 async def test_a_dripped_download_fails_on_the_read_window(tmp_path: Path) -> None:
     async def drip(request: Request, writer: asyncio.StreamWriter) -> None:
         writer.write(b"HTTP/1.1 200 OK\r\nContent-Length: 100000\r\n\r\n")
