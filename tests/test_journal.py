@@ -362,3 +362,22 @@ async def test_cancelling_the_owner_closes_the_journal(tmp_path: Path) -> None:
         assert db.execute("PRAGMA integrity_check").fetchone()[0] == "ok"
         rows = db.execute("SELECT count(*) FROM sources WHERE audio_url IS NULL").fetchone()[0]
     assert rows == 0
+
+
+async def test_a_failed_record_leaves_no_half_written_row(tmp_path: Path) -> None:
+    path = tmp_path / "j.db"
+    async with BatchJournal.open(path):
+        pass
+    with sqlite3.connect(path) as db:  # make the second statement of a record fail
+        db.execute(
+            "CREATE TRIGGER refuse BEFORE UPDATE ON sources WHEN NEW.audio_url = 'https://no' "
+            "BEGIN SELECT RAISE(ABORT, 'disk says no'); END"
+        )
+    async with BatchJournal.open(path) as journal:
+        identity = source_identity(URL)
+        with pytest.raises(JournalError, match="disk says no") as info:
+            await journal.record_upload(identity, "https://no")
+        assert isinstance(info.value.__cause__, sqlite3.Error)
+        assert await journal.entries() == []  # the row's insert was rolled back with it
+        await journal.record_upload(identity, "https://yes")
+        assert [e.audio_url for e in await journal.entries()] == ["https://yes"]
