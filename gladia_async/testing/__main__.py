@@ -14,6 +14,7 @@ from aiohttp import web
 
 from ._app import GladiaEmulator
 from ._faults import FaultPlan
+from ._limits import PLANS, AccountLimits
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -35,10 +36,33 @@ def _parser() -> argparse.ArgumentParser:
     )
     parser.add_argument("--public-url", default=None, help="base of absolute URLs")
     parser.add_argument("--seed-jobs", type=int, default=0, help="pre-create N done jobs")
+    parser.add_argument(
+        "--plan",
+        choices=sorted(PLANS),
+        default=None,
+        help="account limits: free (3 processing), paid (25 processing, 300 queued), enterprise",
+    )
+    parser.add_argument(
+        "--max-processing", type=int, default=None, help="jobs processed at once (overrides plan)"
+    )
+    parser.add_argument(
+        "--max-queued", type=int, default=None, help="jobs queued at most (overrides plan)"
+    )
     return parser
 
 
-async def _serve(args: argparse.Namespace) -> None:
+def _limits(parser: argparse.ArgumentParser, args: argparse.Namespace) -> AccountLimits | None:
+    if args.plan is None and args.max_processing is None and args.max_queued is None:
+        return None
+    try:
+        return AccountLimits.for_plan(
+            args.plan, max_processing=args.max_processing, max_queued=args.max_queued
+        )
+    except (TypeError, ValueError) as exc:
+        parser.error(str(exc))
+
+
+async def _serve(args: argparse.Namespace, limits: AccountLimits | None) -> None:
     storage = args.storage if args.storage in ("memory", "discard") else pathlib.Path(args.storage)
     emulator = GladiaEmulator(
         api_keys=args.api_keys or ["test-key"],
@@ -48,6 +72,7 @@ async def _serve(args: argparse.Namespace) -> None:
         faults=FaultPlan.from_json(args.faults) if args.faults else None,
         storage=storage,
         public_url=args.public_url,
+        plan=limits,
     )
     if args.seed_jobs:
         emulator.seed_jobs(args.seed_jobs)
@@ -61,6 +86,12 @@ async def _serve(args: argparse.Namespace) -> None:
     host = f"[{host}]" if ":" in host else host
     print(f"Gladia emulator listening on http://{host}:{port}", flush=True)
     print(f"API key: {emulator.api_key}", flush=True)
+    if limits is not None:
+        print(
+            f"Account limits ({limits.name}): {limits.max_processing} processing, "
+            f"{limits.max_queued} queued",
+            flush=True,
+        )
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGINT, signal.SIGTERM):
@@ -73,9 +104,11 @@ async def _serve(args: argparse.Namespace) -> None:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    args = _parser().parse_args(argv)
+    parser = _parser()
+    args = parser.parse_args(argv)
+    limits = _limits(parser, args)
     with contextlib.suppress(KeyboardInterrupt):
-        asyncio.run(_serve(args))
+        asyncio.run(_serve(args, limits))
     return 0
 
 

@@ -24,6 +24,7 @@ from aiohttp import web
 
 from ._audio import HEADER_BYTES, InvalidAudio, info_from_url, sniff
 from ._faults import FaultPlan, FaultRule
+from ._limits import AccountLimitReached, AccountLimits, JobScheduler
 from ._state import (
     KINDS,
     STATUSES,
@@ -166,6 +167,7 @@ class GladiaEmulator:
         max_recorded_requests: int = 10_000,
         max_upload_bytes: int = DEFAULT_MAX_UPLOAD_BYTES,
         start_time: datetime | None = None,
+        plan: AccountLimits | str | None = None,
     ) -> None:
         self.api_keys = frozenset(api_keys)
         if not self.api_keys:
@@ -194,6 +196,9 @@ class GladiaEmulator:
         self._wall_base = (start_time or datetime.now(timezone.utc)).astimezone(timezone.utc)
         self._clock_base = self.clock()
         self._result_cache: OrderedDict[str, dict[str, Any]] = OrderedDict()
+        #: The account limits (``plan=``: a preset name or :class:`AccountLimits`); None: none.
+        self.limits = AccountLimits.for_plan(plan) if isinstance(plan, str) else plan
+        self._scheduler = JobScheduler(self.limits) if self.limits is not None else None
 
     # ----------------------------------------------------------------- public helpers
     @property
@@ -683,6 +688,7 @@ class GladiaEmulator:
         )
         fault = _JOB_FAULT.get()
         now_clock = self.clock()
+        starts, ready = self._schedule(now_clock)
         created = self.now()
         job = Job(
             id=str(uuid.uuid4()),
@@ -691,8 +697,8 @@ class GladiaEmulator:
             created_at=created,
             created_ts=created.timestamp(),
             created_clock=now_clock,
-            queued_until=now_clock + self.queue_delay,
-            ready_at=now_clock + self.queue_delay + self.job_duration,
+            queued_until=starts,
+            ready_at=ready,
             request_params=params,
             file=file_info,
             custom_metadata=meta,
@@ -718,6 +724,17 @@ class GladiaEmulator:
             {"id": job.id, "result_url": f"{self._base_url(request)}/v2/{prefix}/{job.id}"},
             status=201,
         )
+
+    def _schedule(self, now: float) -> tuple[float, float]:
+        """When a job created now starts processing and finishes; 429 past the plan's limits."""
+        if self._scheduler is None:
+            start = now + self.queue_delay
+            return start, start + self.job_duration
+        try:
+            return self._scheduler.admit(now, self.queue_delay, self.job_duration)
+        except AccountLimitReached as refused:
+            self.stats.jobs_rejected += 1
+            raise _ApiError(429, str(refused), headers={"Retry-After": refused.header}) from None
 
     def _lookup(self, request: web.Request) -> Job:
         job_id = request.match_info["id"]
