@@ -31,6 +31,7 @@ def run_batch(
     order = itertools.count()
     created = refused = 0
     while created < jobs or running:
+        assert clock() < 10 * jobs * duration, "the batch stopped making progress"
         while created < jobs and (ticket := window.try_acquire()) is not None:
             try:
                 _, finish = account.admit(clock(), 0.0, duration)
@@ -106,12 +107,15 @@ def test_after_a_refusal_the_window_grows_by_one_per_round() -> None:
     window.rejected(first, retry_after=0)
     assert window.limit == 8
     held: list[AdmissionTicket] = []
-    while (ticket := window.try_acquire()) is not None:  # fill the window
+    for _ in range(20):  # fill the window
+        ticket = window.try_acquire()
+        if ticket is None:
+            break
         window.accepted(ticket)
         held.append(ticket)
-    assert window.limit == 8
+    assert window.limit == 8 and window.in_use == 8
     accepted = 0
-    while window.limit < 9:  # full: one job finishes, the next one is accepted
+    while window.limit < 9 and accepted < 100:  # full: one finishes, the next is accepted
         window.release(held.pop(0))
         ticket = window.try_acquire()
         assert ticket is not None
@@ -157,11 +161,12 @@ async def test_acquire_waits_for_a_place_to_free() -> None:
     async def second() -> None:
         got.append(await window.acquire())
 
-    async with anyio.create_task_group() as tg:
-        tg.start_soon(second)
-        await wait_all_tasks_blocked()
-        assert got == []  # blocked while the only place is held
-        window.release(first)
+    with anyio.fail_after(5):
+        async with anyio.create_task_group() as tg:
+            tg.start_soon(second)
+            await wait_all_tasks_blocked()
+            assert got == []  # blocked while the only place is held
+            window.release(first)
     assert len(got) == 1 and window.in_use == 1
 
 
