@@ -30,7 +30,7 @@ import hashlib
 import os
 import sqlite3
 import time
-from collections.abc import AsyncIterator, Callable, Iterator
+from collections.abc import AsyncIterator, Callable, Iterable, Iterator
 from pathlib import Path
 from typing import Any, Literal, TypeVar
 
@@ -44,13 +44,22 @@ from ._errors import GladiaError, InvalidInput
 from ._models import TranscriptionOptions, UploadedAudio
 
 __all__ = [
+    "DEFAULT_UPLOAD_MAX_AGE",
     "BatchJournal",
     "JournalEntry",
     "JournalError",
     "JournalSummary",
+    "ResumeStep",
     "SourceIdentity",
+    "resume_step",
     "source_identity",
 ]
+
+#: How long a recorded upload's ``audio_url`` is reused (seconds). Gladia keeps files for the
+#: account's retention period, which may be as short as "deleted within 24 hours"
+#: (docs: limits and specifications, data retention): reuse younger uploads only, and upload
+#: again if the API refuses an old URL.
+DEFAULT_UPLOAD_MAX_AGE = 20 * 3600.0
 
 _T = TypeVar("_T")
 
@@ -226,6 +235,11 @@ class JournalEntry:
         return self.source.split(":", 1)[1]
 
     @property
+    def key(self) -> str:
+        """The journal row: the same as :attr:`SourceIdentity.key`."""
+        return f"{self.options_hash[:16]}:{self.source}"
+
+    @property
     def finished(self) -> bool:
         """True once a final state was recorded (the source needs no more work)."""
         return self.status is not None
@@ -241,6 +255,66 @@ class JournalEntry:
         return structure(
             {"audio_url": self.audio_url, "audio_metadata": self.audio_metadata}, UploadedAudio
         )
+
+
+@attrs.frozen(kw_only=True)
+class ResumeStep:
+    """What a resumed batch does with one source, from what the journal holds.
+
+    ``action``:
+
+    * ``"skip"``: finished before; the outcome is in ``entry`` (``status``, ``result``, or
+      ``job_id`` to ``get()``).
+    * ``"adopt"``: the job ``entry.job_id`` was created and not finished: poll it, never
+      create another.
+    * ``"submit"``: uploaded (``entry.uploaded_audio()``, recent enough to reuse), no job
+      recorded: create the job (after the token lookup, see ``lookup_first``).
+    * ``"upload"``: upload (unless the source is a URL) and create, as for a new source.
+
+    ``lookup_first``: a creation request may have been sent before the crash (the journal
+    records the upload before any creation): look the job up by ``identity.token`` in
+    ``custom_metadata`` and adopt it if it exists. ``changed``: the journal held this source at
+    another version (the file changed): it is redone from scratch.
+    """
+
+    action: Literal["skip", "adopt", "submit", "upload"]
+    identity: SourceIdentity
+    entry: JournalEntry | None = None
+    lookup_first: bool = False
+    changed: bool = False
+
+
+def resume_step(
+    identity: SourceIdentity,
+    entry: JournalEntry | None,
+    *,
+    now: float | None = None,
+    upload_max_age: float = DEFAULT_UPLOAD_MAX_AGE,
+) -> ResumeStep:
+    """Return the :class:`ResumeStep` for ``identity`` given the journal's row for its key.
+
+    ``entry`` may be at another version (a changed file): then the source is redone.
+    """
+    if entry is None:
+        return ResumeStep(action="upload", identity=identity)
+    if entry.key != identity.key:
+        raise InvalidInput("entry", "belongs to another source or options")
+    if entry.version != identity.version:
+        return ResumeStep(action="upload", identity=identity, changed=True)
+    if entry.finished:
+        return ResumeStep(action="skip", identity=identity, entry=entry)
+    if entry.job_id is not None:
+        return ResumeStep(action="adopt", identity=identity, entry=entry)
+    if entry.audio_url is None:
+        return ResumeStep(action="upload", identity=identity, entry=entry)
+    at = time.time() if now is None else now
+    fresh = entry.uploaded_at is not None and at - entry.uploaded_at < upload_max_age
+    return ResumeStep(
+        action="submit" if fresh else "upload",
+        identity=identity,
+        entry=entry,
+        lookup_first=True,
+    )
 
 
 @attrs.frozen(kw_only=True)
@@ -404,6 +478,24 @@ class BatchJournal:
 
         return await self._run(read)
 
+    async def plan(
+        self,
+        identities: Iterable[SourceIdentity],
+        *,
+        upload_max_age: float = DEFAULT_UPLOAD_MAX_AGE,
+    ) -> list[ResumeStep]:
+        """Return what a resumed batch does with each source (one read for all of them)."""
+        wanted = list(identities)
+        for identity in wanted:
+            _check_identity(identity)
+        _check_number("upload_max_age", upload_max_age)
+        by_key = {entry.key: entry for entry in await self.entries()}
+        now = time.time()
+        return [
+            resume_step(i, by_key.get(i.key), now=now, upload_max_age=upload_max_age)
+            for i in wanted
+        ]
+
     async def entries(self) -> list[JournalEntry]:
         """Return every entry, in the order sources were first journalled."""
 
@@ -558,6 +650,11 @@ class BatchJournal:
                 )
 
         await self._run(write)
+
+
+def _check_number(argument: str, value: object) -> None:
+    if isinstance(value, bool) or not isinstance(value, (int, float)) or not value >= 0:
+        raise InvalidInput(argument, f"must be a number >= 0, got {value!r}")
 
 
 def _check_identity(identity: object) -> None:

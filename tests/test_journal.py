@@ -10,6 +10,7 @@ import subprocess
 import sys
 import textwrap
 import threading
+import time
 from pathlib import Path
 
 import anyio
@@ -381,3 +382,45 @@ async def test_a_failed_record_leaves_no_half_written_row(tmp_path: Path) -> Non
         assert await journal.entries() == []  # the row's insert was rolled back with it
         await journal.record_upload(identity, "https://yes")
         assert [e.audio_url for e in await journal.entries()] == ["https://yes"]
+
+
+# -- resume plan ---------------------------------------------------------------------------
+
+
+async def test_the_resume_plan_skips_adopts_reuses_and_redoes(tmp_path: Path) -> None:
+    files = [write_wav(tmp_path / f"{n}.wav", seconds=0.2) for n in range(6)]
+    opts = TranscriptionOptions(diarization=True)
+    ids = [source_identity(f, opts) for f in files]
+    async with BatchJournal.open(tmp_path / "j.db") as journal:
+        await journal.record_final(ids[0], status="done", job_id="job-0")  # finished
+        await journal.record_upload(ids[1], "https://files.example/1")
+        await journal.record_job(ids[1], "job-1")  # created, not finished
+        await journal.record_upload(ids[2], "https://files.example/2")  # uploaded just now
+        week_ago = time.time() - 7 * 86_400
+        await journal.record_upload(ids[3], "https://files.example/3", uploaded_at=week_ago)
+        await journal.record_final(ids[4], status="done", job_id="job-4")
+        write_wav(files[4], seconds=0.3)  # changed since: redo
+        # files[5]: never seen
+        plan = await journal.plan([source_identity(f, opts) for f in files])
+    assert [(s.action, s.lookup_first, s.changed) for s in plan] == [
+        ("skip", False, False),
+        ("adopt", False, False),
+        ("submit", True, False),
+        ("upload", True, False),  # too old to trust: upload again, but look for a job first
+        ("upload", False, True),
+        ("upload", False, False),
+    ]
+    assert plan[0].entry is not None and plan[0].entry.job_id == "job-0"
+    assert plan[1].entry is not None and plan[1].entry.job_id == "job-1"
+    assert plan[2].entry is not None
+    assert plan[2].entry.uploaded_audio() == "https://files.example/2"
+
+
+async def test_the_resume_plan_checks_its_arguments(tmp_path: Path) -> None:
+    async with BatchJournal.open(tmp_path / "j.db") as journal:
+        with pytest.raises(InvalidInput) as info:
+            await journal.plan([source_identity(URL)], upload_max_age=-1)
+        assert info.value.argument == "upload_max_age"
+        with pytest.raises(InvalidInput) as info:
+            await journal.plan([URL])  # type: ignore[list-item]
+        assert info.value.argument == "identity"
