@@ -369,6 +369,15 @@ def _entry(row: tuple[Any, ...]) -> JournalEntry:
     )
 
 
+@attrs.define(eq=False)
+class _Write:
+    """One queued write: what to run, and how it went."""
+
+    fn: Callable[[sqlite3.Connection], None]
+    done: bool = False
+    error: JournalError | None = None
+
+
 class BatchJournal:
     """An open journal file: look sources up, record their progress; every record committed.
 
@@ -383,6 +392,9 @@ class BatchJournal:
         self._path = path
         self._limiter = anyio.CapacityLimiter(1)
         self._closed = False
+        self._queue: list[_Write] = []
+        self._flushing = False
+        self._flushed = anyio.Event()
 
     def __repr__(self) -> str:
         state = "closed" if self._closed else "open"
@@ -438,13 +450,77 @@ class BatchJournal:
             try:
                 return fn(db)
             except sqlite3.Error as exc:
-                raise JournalError(
-                    f"journal {str(self._path)!r}: {exc}; the batch cannot record its progress"
-                ) from exc
+                raise self._error(exc) from exc
 
         # Not abandoned on cancellation: the caller waits for the transaction to end, so no
         # thread touches the connection after the caller (or the journal) moved on.
         return await anyio.to_thread.run_sync(call, limiter=self._limiter)
+
+    async def _write(self, fn: Callable[[sqlite3.Connection], None]) -> None:
+        """Apply ``fn`` in a committed transaction, shared with the writes queued meanwhile.
+
+        Group commit: the first writer to find no flush running takes every queued write and
+        commits them in one transaction (one thread hop, one WAL append), each in its own
+        savepoint so one failing write fails alone. The others wait for that flush and, if
+        their write came too late for it, lead the next. Returns once ``fn`` is committed.
+        A writer cancelled before its write was taken withdraws it; once taken, it lands.
+        """
+        if self._closed:
+            raise JournalError(f"the journal {str(self._path)!r} is closed")
+        item = _Write(fn)
+        self._queue.append(item)
+        try:
+            while not item.done:
+                if self._flushing:
+                    await self._flushed.wait()
+                else:
+                    await self._flush()
+        except BaseException:
+            if not item.done and item in self._queue:
+                self._queue.remove(item)
+            raise
+        if item.error is not None:
+            raise item.error
+
+    async def _flush(self) -> None:
+        self._flushing = True
+        batch, self._queue = self._queue, []
+        try:
+            await anyio.to_thread.run_sync(self._commit, batch, limiter=self._limiter)
+        finally:
+            # Writes not run (cancelled before the thread started) go back to the front.
+            self._queue[:0] = [item for item in batch if not item.done]
+            self._flushing = False
+            flushed, self._flushed = self._flushed, anyio.Event()
+            flushed.set()
+
+    def _commit(self, batch: list[_Write]) -> None:
+        """In the worker thread: run ``batch`` in one transaction, a savepoint per write."""
+        db = self._db
+        try:
+            if self._closed:
+                raise sqlite3.ProgrammingError("the journal is closed")
+            with _transaction(db):
+                for item in batch:
+                    db.execute("SAVEPOINT record")
+                    try:
+                        item.fn(db)
+                    except sqlite3.Error as exc:
+                        db.execute("ROLLBACK TO record")
+                        item.error = self._error(exc)
+                    db.execute("RELEASE record")
+        except sqlite3.Error as exc:
+            for item in batch:
+                item.error = item.error or self._error(exc)
+        for item in batch:
+            item.done = True
+
+    def _error(self, exc: sqlite3.Error) -> JournalError:
+        error = JournalError(
+            f"journal {str(self._path)!r}: {exc}; the batch cannot record its progress"
+        )
+        error.__cause__ = exc
+        return error
 
     # -- reading ---------------------------------------------------------------------------
 
@@ -621,35 +697,34 @@ class BatchJournal:
         now = time.time()
 
         def write(db: sqlite3.Connection) -> None:
-            # One transaction: a row is never seen half-updated, even after a crash.
-            with _transaction(db):
-                row = db.execute(
-                    "SELECT version FROM sources WHERE key = ?", (identity.key,)
-                ).fetchone()
-                if row is None:
-                    db.execute(
-                        "INSERT INTO sources (key, source, version, options_hash, token, "
-                        "updated_at) VALUES (?, ?, ?, ?, ?, ?)",
-                        (
-                            identity.key,
-                            identity.source,
-                            identity.version,
-                            identity.options_hash,
-                            identity.token,
-                            now,
-                        ),
-                    )
-                elif row[0] != identity.version:
-                    db.execute(
-                        f"UPDATE sources SET version = ?, token = ?, {_RESET} WHERE key = ?",
-                        (identity.version, identity.token, identity.key),
-                    )
+            # Runs inside _commit's transaction (its own savepoint): all of it or none of it.
+            row = db.execute(
+                "SELECT version FROM sources WHERE key = ?", (identity.key,)
+            ).fetchone()
+            if row is None:
                 db.execute(
-                    f"UPDATE sources SET {assignments}, updated_at = ? WHERE key = ?",
-                    (*params, now, identity.key),
+                    "INSERT INTO sources (key, source, version, options_hash, token, "
+                    "updated_at) VALUES (?, ?, ?, ?, ?, ?)",
+                    (
+                        identity.key,
+                        identity.source,
+                        identity.version,
+                        identity.options_hash,
+                        identity.token,
+                        now,
+                    ),
                 )
+            elif row[0] != identity.version:
+                db.execute(
+                    f"UPDATE sources SET version = ?, token = ?, {_RESET} WHERE key = ?",
+                    (identity.version, identity.token, identity.key),
+                )
+            db.execute(
+                f"UPDATE sources SET {assignments}, updated_at = ? WHERE key = ?",
+                (*params, now, identity.key),
+            )
 
-        await self._run(write)
+        await self._write(write)
 
 
 def _check_number(argument: str, value: object) -> None:

@@ -17,6 +17,7 @@ import anyio
 import anyio.lowlevel
 import anyio.to_thread
 import pytest
+from anyio import wait_all_tasks_blocked
 
 from gladia_async import GladiaSession, InvalidInput, TranscriptionOptions, unstructure
 from gladia_async._journal import (
@@ -424,3 +425,73 @@ async def test_the_resume_plan_checks_its_arguments(tmp_path: Path) -> None:
         with pytest.raises(InvalidInput) as info:
             await journal.plan([URL])  # type: ignore[list-item]
         assert info.value.argument == "identity"
+
+
+# -- group commit --------------------------------------------------------------------------
+
+
+async def test_writes_queued_behind_a_flush_share_one_commit_and_fail_alone(
+    tmp_path: Path,
+) -> None:
+    path = tmp_path / "j.db"
+    async with BatchJournal.open(path):
+        pass
+    with sqlite3.connect(path) as db:
+        db.execute(
+            "CREATE TRIGGER refuse BEFORE UPDATE ON sources WHEN NEW.audio_url = 'https://no' "
+            "BEGIN SELECT RAISE(ABORT, 'disk says no'); END"
+        )
+    blocker = sqlite3.connect(path, isolation_level=None)
+    errors: dict[int, BaseException] = {}
+
+    async def record(journal: BatchJournal, n: int, audio_url: str) -> None:
+        try:
+            await journal.record_upload(source_identity(f"{URL}?n={n}"), audio_url)
+        except JournalError as exc:
+            errors[n] = exc
+
+    async with BatchJournal.open(path) as journal:
+        blocker.execute("BEGIN IMMEDIATE")  # the first flush waits in its thread
+        async with anyio.create_task_group() as tg:
+            tg.start_soon(record, journal, 0, "https://ok/0")
+            await wait_all_tasks_blocked()
+            for n in range(1, 21):  # these queue up behind it: the next flush takes them all
+                tg.start_soon(record, journal, n, "https://no" if n == 7 else f"https://ok/{n}")
+            await wait_all_tasks_blocked()
+            blocker.execute("COMMIT")
+        blocker.close()
+        entries = await journal.entries()
+    assert list(errors) == [7] and "disk says no" in str(errors[7])
+    assert sorted(e.audio_url for e in entries) == sorted(
+        f"https://ok/{n}" for n in range(21) if n != 7
+    )
+
+
+async def test_a_writer_cancelled_while_queued_withdraws_its_write(tmp_path: Path) -> None:
+    path = tmp_path / "j.db"
+    blocker = sqlite3.connect(path, isolation_level=None)
+    returned: list[str] = []
+    async with BatchJournal.open(path) as journal:
+        blocker.execute("BEGIN IMMEDIATE")
+        follower = anyio.CancelScope()
+
+        async def queued() -> None:
+            with follower:
+                await journal.record_upload(source_identity(f"{URL}?n=2"), "https://ok/2")
+                returned.append("follower")
+
+        async with anyio.create_task_group() as tg:
+            tg.start_soon(journal.record_upload, source_identity(f"{URL}?n=1"), "https://ok/1")
+            await wait_all_tasks_blocked()
+            tg.start_soon(queued)
+            await wait_all_tasks_blocked()
+            follower.cancel()  # its write was never taken by a flush
+            await wait_all_tasks_blocked()
+            blocker.execute("COMMIT")
+        blocker.close()
+        entries = await journal.entries()
+        await journal.record_upload(source_identity(f"{URL}?n=3"), "https://ok/3")
+        later = await journal.entries()
+    assert returned == []
+    assert [e.audio_url for e in entries] == ["https://ok/1"]
+    assert [e.audio_url for e in later] == ["https://ok/1", "https://ok/3"]
