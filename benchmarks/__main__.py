@@ -23,6 +23,7 @@ CASES = {
     "batch": "bench_batch",
     "upload": "bench_upload",
     "listing": "bench_listing",
+    "concurrency": "bench_admission",
 }
 
 
