@@ -32,7 +32,7 @@ import sqlite3
 import time
 from collections.abc import AsyncIterator, Callable, Iterable, Iterator
 from pathlib import Path
-from typing import Any, Literal, TypeVar
+from typing import IO, Any, Literal, TypeVar
 
 import anyio
 import anyio.to_thread
@@ -414,24 +414,35 @@ class BatchJournal:
         path: str | os.PathLike[str],
         *,
         durability: Literal["normal", "full"] = "normal",
+        exclusive: bool = True,
     ) -> AsyncIterator[BatchJournal]:
         """Open (or create) the journal at ``path`` for the duration of the block.
 
         ``durability="normal"`` (WAL, ``synchronous=NORMAL``) keeps every acknowledged record
         through a process crash; ``"full"`` also through a power loss, at one fsync per record.
+        ``exclusive`` (the default) takes an advisory lock on ``<path>.lock`` for the block:
+        a second batch opening the same journal gets :class:`JournalError` instead of racing
+        the first one into duplicate jobs. The OS drops the lock when the process dies, so a
+        crashed batch never blocks its resume. ``exclusive=False`` is for readers (a status
+        command). Where ``fcntl`` does not exist (Windows) no lock is taken.
         """
         if not isinstance(path, (str, os.PathLike)):
             raise InvalidInput("path", f"expected a file path, got {type(path).__name__}")
         if durability not in ("normal", "full"):
             raise InvalidInput("durability", f"must be 'normal' or 'full', got {durability!r}")
         target = Path(os.fspath(path))
-        connection = await anyio.to_thread.run_sync(_connect, target, durability)
-        journal = cls(connection, target)
+        lock = await anyio.to_thread.run_sync(_lock, target) if exclusive else None
         try:
-            yield journal
+            connection = await anyio.to_thread.run_sync(_connect, target, durability)
+            journal = cls(connection, target)
+            try:
+                yield journal
+            finally:
+                with anyio.CancelScope(shield=True):
+                    await journal._close()
         finally:
-            with anyio.CancelScope(shield=True):
-                await journal._close()
+            if lock is not None:
+                lock.close()  # closing the descriptor releases the lock
 
     async def _close(self) -> None:
         if self._closed:
@@ -751,6 +762,29 @@ def _transaction(db: sqlite3.Connection) -> Iterator[None]:
             db.execute("ROLLBACK")
         raise
     db.execute("COMMIT")
+
+
+def _lock(path: Path) -> IO[bytes] | None:
+    """Take the journal's writer lock (``<path>.lock``, advisory, released on exit or death)."""
+    try:
+        import fcntl
+    except ImportError:  # pragma: no cover - Windows: no advisory locks, no protection
+        return None
+    if path.is_dir():
+        raise InvalidInput("path", f"{str(path)!r} is a directory; pass a file path")
+    try:
+        handle = open(f"{path}.lock", "ab")  # held open for the journal's lifetime
+    except OSError as exc:
+        raise JournalError(f"cannot create the journal's lock file: {exc.strerror}") from None
+    try:
+        fcntl.flock(handle.fileno(), fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except OSError:
+        handle.close()
+        raise JournalError(
+            f"the journal {str(path)!r} is in use by another batch; wait for it to finish "
+            "(two batches writing one journal would create duplicate jobs)"
+        ) from None
+    return handle
 
 
 def _connect(path: Path, durability: str) -> sqlite3.Connection:

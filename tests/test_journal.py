@@ -495,3 +495,16 @@ async def test_a_writer_cancelled_while_queued_withdraws_its_write(tmp_path: Pat
     assert returned == []
     assert [e.audio_url for e in entries] == ["https://ok/1"]
     assert [e.audio_url for e in later] == ["https://ok/1", "https://ok/3"]
+
+
+async def test_a_second_batch_cannot_write_a_journal_in_use(tmp_path: Path) -> None:
+    path = tmp_path / "j.db"
+    async with BatchJournal.open(path) as first:
+        await first.record_job(source_identity(URL), "job-1")
+        with pytest.raises(JournalError, match="in use by another batch"):
+            async with BatchJournal.open(path):
+                pass
+        async with BatchJournal.open(path, exclusive=False) as reader:  # a status command
+            assert (await reader.summary()).pending_job_ids == ("job-1",)
+    async with BatchJournal.open(path) as again:  # released on close
+        assert (await again.summary()).created == 1
