@@ -24,6 +24,7 @@ CASES = {
     "upload": "bench_upload",
     "listing": "bench_listing",
     "concurrency": "bench_admission",
+    "journal": "bench_journal",
 }
 
 
