@@ -23,6 +23,8 @@ CASES = {
     "batch": "bench_batch",
     "upload": "bench_upload",
     "listing": "bench_listing",
+    "concurrency": "bench_admission",
+    "journal": "bench_journal",
 }
 
 

@@ -84,7 +84,12 @@ Behaviour (decisions where the spec is silent are marked *emulator choice*):
 
 Not emulated: ``POST /v2/live`` / ``PATCH /v2/live/{id}`` and the live WebSocket (live
 jobs exist only through :meth:`GladiaEmulator.seed_jobs`), the deprecated v1 routes,
-concurrency/queue limits and retention.
+retention and (unless ``plan=`` is given) concurrency/queue limits.
+
+* Account limits (``plan="free" | "paid" | "enterprise"`` or an :class:`AccountLimits`; CLI
+  ``--plan``, ``--max-processing``, ``--max-queued``): at most N jobs processing, M queued,
+  FIFO; a creation beyond gets 429 with ``Retry-After`` (see
+  :mod:`gladia_async.testing._limits`).
 """
 
 from __future__ import annotations
@@ -92,11 +97,13 @@ from __future__ import annotations
 from ._app import GladiaEmulator
 from ._callbacks import CallbackFaults, DeliveryRecord
 from ._faults import FaultKind, FaultPlan, FaultRule, InjectedFault
+from ._limits import AccountLimits
 from ._runner import EmulatorProcess, RunningEmulator, run_emulator, start_emulator_process
 from ._state import EmulatorStats, ManualClock, RecordedRequest
 from ._transcripts import build_result
 
 __all__ = [
+    "AccountLimits",
     "CallbackFaults",
     "DeliveryRecord",
     "EmulatorProcess",

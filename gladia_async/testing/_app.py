@@ -25,6 +25,7 @@ from aiohttp import web
 from ._audio import HEADER_BYTES, InvalidAudio, info_from_url, sniff
 from ._callbacks import CallbackDispatcher, CallbackFaults, DeliveryRecord
 from ._faults import FaultPlan, FaultRule
+from ._limits import AccountLimitReached, AccountLimits, JobScheduler
 from ._query import date_param, day_param, enum_list, int_param, metadata_filter
 from ._state import (
     KINDS,
@@ -171,6 +172,7 @@ class GladiaEmulator:
         callback_faults: CallbackFaults | None = None,
         callback_attempts: int = 5,
         callback_backoff: float = 0.05,
+        plan: AccountLimits | str | None = None,
     ) -> None:
         self.api_keys = frozenset(api_keys)
         if not self.api_keys:
@@ -208,6 +210,9 @@ class GladiaEmulator:
             max_attempts=callback_attempts,
             backoff=callback_backoff,
         )
+        #: The account limits (``plan=``: a preset name or :class:`AccountLimits`); None: none.
+        self.limits = AccountLimits.for_plan(plan) if isinstance(plan, str) else plan
+        self._scheduler = JobScheduler(self.limits) if self.limits is not None else None
 
     # ----------------------------------------------------------------- public helpers
     @property
@@ -701,6 +706,7 @@ class GladiaEmulator:
         params = echo_request_params(given)
         fault = _JOB_FAULT.get()
         now_clock = self.clock()
+        starts, ready = self._schedule(now_clock)
         created = self.now()
         job = Job(
             id=str(uuid.uuid4()),
@@ -709,8 +715,8 @@ class GladiaEmulator:
             created_at=created,
             created_ts=created.timestamp(),
             created_clock=now_clock,
-            queued_until=now_clock + self.queue_delay,
-            ready_at=now_clock + self.queue_delay + self.job_duration,
+            queued_until=starts,
+            ready_at=ready,
             request_params=params,
             file=file_info,
             custom_metadata=meta,
@@ -737,6 +743,17 @@ class GladiaEmulator:
             {"id": job.id, "result_url": f"{self._base_url(request)}/v2/{prefix}/{job.id}"},
             status=201,
         )
+
+    def _schedule(self, now: float) -> tuple[float, float]:
+        """When a job created now starts processing and finishes; 429 past the plan's limits."""
+        if self._scheduler is None:
+            start = now + self.queue_delay
+            return start, start + self.job_duration
+        try:
+            return self._scheduler.admit(now, self.queue_delay, self.job_duration)
+        except AccountLimitReached as refused:
+            self.stats.jobs_rejected += 1
+            raise _ApiError(429, str(refused), headers={"Retry-After": refused.header}) from None
 
     def _lookup(self, request: web.Request) -> Job:
         job_id = request.match_info["id"]

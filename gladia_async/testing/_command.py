@@ -18,6 +18,7 @@ from aiohttp import web
 
 from ._app import GladiaEmulator
 from ._faults import FaultPlan
+from ._limits import PLANS, AccountLimits
 
 __all__ = ["EPILOG", "EmulatorStartError", "add_emulator_arguments", "build_emulator", "serve"]
 
@@ -128,6 +129,26 @@ def add_emulator_arguments(parser: argparse.ArgumentParser) -> None:
         metavar="N",
         help="create N finished jobs at start, to try listings (default: 0)",
     )
+    parser.add_argument(
+        "--plan",
+        choices=sorted(PLANS),
+        default=None,
+        help="account limits: free (3 processing), paid (25 processing, 300 queued), enterprise",
+    )
+    parser.add_argument(
+        "--max-processing",
+        type=_count,
+        default=None,
+        metavar="N",
+        help="jobs processed at once (overrides --plan)",
+    )
+    parser.add_argument(
+        "--max-queued",
+        type=_count,
+        default=None,
+        metavar="M",
+        help="jobs queued at most; beyond, creation answers 429 (overrides --plan)",
+    )
 
 
 def build_emulator(args: argparse.Namespace) -> GladiaEmulator:
@@ -141,8 +162,17 @@ def build_emulator(args: argparse.Namespace) -> GladiaEmulator:
         raise EmulatorStartError(f"--faults: cannot read {args.faults}: {exc.strerror}") from None
     except Exception as exc:
         raise EmulatorStartError(f"--faults: {args.faults} is not a fault plan ({exc})") from None
+    limits: AccountLimits | None = None
+    if args.plan is not None or args.max_processing is not None or args.max_queued is not None:
+        try:
+            limits = AccountLimits.for_plan(
+                args.plan, max_processing=args.max_processing, max_queued=args.max_queued
+            )
+        except (TypeError, ValueError) as exc:
+            raise EmulatorStartError(f"--plan: {exc}") from None
     try:
         emulator = GladiaEmulator(
+            plan=limits,
             api_keys=args.api_keys or [DEFAULT_KEY],
             job_duration=args.job_duration,
             queue_delay=args.queue_delay,

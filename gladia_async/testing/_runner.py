@@ -114,12 +114,17 @@ def start_emulator_process(
     storage: str | pathlib.Path = "memory",
     public_url: str | None = None,
     seed_jobs: int = 0,
+    plan: str | None = None,
+    max_processing: int | None = None,
+    max_queued: int | None = None,
     startup_timeout: float = 20.0,
     python: str | None = None,
 ) -> Iterator[EmulatorProcess]:
     """Run the emulator in a separate process (so a benchmarked client keeps its own CPU).
 
-    Blocks until the server answers, yields an :class:`EmulatorProcess` (``url``,
+    ``plan`` (``"free"``, ``"paid"``, ``"enterprise"``) and ``max_processing``/``max_queued``
+    set the account limits (see :mod:`gladia_async.testing._limits`). Blocks until the server
+    answers, yields an :class:`EmulatorProcess` (``url``,
     ``api_key``), and kills the process on exit.
     """
     args = [
@@ -145,6 +150,12 @@ def start_emulator_process(
         args += ["--api-key", key]
     if public_url:
         args += ["--public-url", public_url]
+    if plan is not None:
+        args += ["--plan", plan]
+    if max_processing is not None:
+        args += ["--max-processing", str(max_processing)]
+    if max_queued is not None:
+        args += ["--max-queued", str(max_queued)]
     tmp: tempfile.TemporaryDirectory[str] | None = None
     if faults is not None:
         tmp = tempfile.TemporaryDirectory(prefix="gladia-emulator-")

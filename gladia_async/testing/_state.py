@@ -80,6 +80,8 @@ class EmulatorStats:
     requests_total: int = 0
     requests_by_route: dict[str, int] = field(default_factory=dict)
     jobs_created: int = 0
+    #: Job creations refused with 429 by the account limits (``plan=``).
+    jobs_rejected: int = 0
     uploads: int = 0
     deletes: int = 0
     polls: int = 0

@@ -1,0 +1,108 @@
+"""concurrency: 2,000 one-second jobs at a paid account's limits, against the floor.
+
+The emulator (own process) runs with ``--plan paid`` (25 processing, 300 queued, 429 with
+``Retry-After`` beyond), 20 ms per response and 1 s per job. The floor is
+``ceil(jobs / 25) x 1 s``: the account cannot go faster. Reported: wall time (ratio to the
+floor) and refused (429) creations per job.
+
+Until ``transcribe_many`` is wired to it, the contender is the batch's admission window
+driven directly: every job takes a place in an :class:`AdmissionWindow` (AIMD on 429),
+``submit`` (one attempt, so the window sees every 429), then polls ``get`` every 0.5 s (the
+first poll after 1 s) until done, and gives the place back.
+"""
+
+from __future__ import annotations
+
+import math
+import time
+
+import anyio
+
+from ._common import CaseResult, run_case_cli
+
+LATENCY = 0.02
+JOB_DURATION = 1.0
+PROCESSING = 25
+CONTENDER = "admission window + session"
+
+
+async def _drive(url: str, key: str, jobs: int) -> tuple[float, int, int]:
+    from gladia_async import GladiaSession, RateLimitError, RetryPolicy
+    from gladia_async._admission import AdmissionWindow
+
+    window = AdmissionWindow()
+    done = 0
+    async with GladiaSession(
+        api_key=key, base_url=url, max_concurrency=64, retry=RetryPolicy(attempts=1)
+    ) as gladia:
+
+        async def one(n: int) -> None:
+            nonlocal done
+            while True:
+                ticket = await window.acquire()
+                try:
+                    created = await gladia.submit(f"https://example.com/bench/{n}.wav")
+                except RateLimitError as exc:
+                    window.rejected(ticket, exc.retry_after)
+                    continue
+                window.accepted(ticket)
+                break
+            try:
+                await anyio.sleep(JOB_DURATION)
+                while True:
+                    job = await gladia.get(created.id)
+                    if job.status.value in ("done", "error"):
+                        break
+                    await anyio.sleep(0.5)
+                done += 1
+            finally:
+                window.release(ticket)
+
+        start = time.perf_counter()
+        async with anyio.create_task_group() as tg:
+            for n in range(jobs):
+                tg.start_soon(one, n)
+        return time.perf_counter() - start, window.rejected_count, done
+
+
+def run(quick: bool = False, jobs: int | None = None) -> CaseResult:
+    from gladia_async.testing import start_emulator_process
+
+    count = jobs or (500 if quick else 2000)
+    floor = math.ceil(count / PROCESSING) * JOB_DURATION
+    result = CaseResult(
+        name="concurrency",
+        title="Batch at the account's concurrency limits",
+        setup=(
+            f"{count:,} jobs of {JOB_DURATION:g} s; emulator in its own process, --plan paid "
+            f"({PROCESSING} processing, 300 queued), {LATENCY * 1000:g} ms latency; "
+            f"floor ceil({count} / {PROCESSING}) x {JOB_DURATION:g} s = {floor:g} s"
+        ),
+    )
+    walls: list[float] = []
+    refused: list[float] = []
+    with start_emulator_process(
+        plan="paid", latency=LATENCY, job_duration=JOB_DURATION, storage="discard"
+    ) as emu:
+        wall, rejected, done = anyio.run(_drive, emu.url, emu.api_key, count)
+    if done != count:
+        result.notes.append(f"only {done} of {count} jobs finished")
+    walls.append(wall)
+    refused.append(rejected / count)
+    result.add("floor", "batch wall time", "s", [floor], baseline="floor")
+    result.add(CONTENDER, "batch wall time", "s", walls, baseline="floor")
+    result.add(CONTENDER, "429 per job", "", refused)
+    result.goal(
+        f"wall time <= 1.05x floor ({floor:g} s)",
+        result.ratio(CONTENDER, "batch wall time", "floor"),
+        1.05,
+    )
+    result.goal("< 0.05 refused creations per job", refused[0], 0.05)
+    result.notes.append(
+        "The contender is the AdmissionWindow driven by hand; transcribe_many is to use it."
+    )
+    return result
+
+
+if __name__ == "__main__":
+    run_case_cli("bench_admission", run)
