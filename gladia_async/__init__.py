@@ -39,6 +39,7 @@ from ._errors import (
     UsageError,
     WrongEventLoopError,
 )
+from ._jobs import ReconcilePolicy
 from ._models import (
     JobCreated,
     JobKind,
@@ -89,6 +90,7 @@ __all__ = [
     "Progress",
     "ProgressCallback",
     "RateLimitError",
+    "ReconcilePolicy",
     "ResponseFormatError",
     "ResponseTooLargeError",
     "RetryPolicy",

@@ -79,7 +79,8 @@ async def test_batch_survives_twenty_percent_mixed_faults(tmp_path: Path) -> Non
         run_emulator(job_duration=0.02, faults=FaultPlan(seed=2026, rules=rules)) as emu,
         _session(emu, retry=retry, max_concurrency=32) as gladia,
     ):
-        outcomes = [o async for o in gladia.transcribe_many(paths)]
+        async with gladia.transcribe_many(paths) as run:
+            outcomes = [o async for o in run]
         created = emu.stats.jobs_created
         injected = emu.stats.faults_injected
     assert injected > 100, "faults really were injected"
