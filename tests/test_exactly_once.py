@@ -1,0 +1,138 @@
+"""Exactly-once job creation against servers that lose answers, lag, and lie in listings.
+
+Every batch here checks the ground truth the server kept: one job per source (no duplicate),
+each source's outcome names the job created with its own token (no wrong adoption), one outcome
+per source, and a job that may exist is never reported as a plain failure.
+"""
+
+from __future__ import annotations
+
+import os
+from typing import Any
+
+import pytest
+
+from gladia_async import (
+    GladiaSession,
+    JobUnconfirmedError,
+    Outcome,
+    PollPolicy,
+    ReconcilePolicy,
+    RetryPolicy,
+    ServerError,
+    Timeouts,
+)
+
+from .hostile import API_KEY, FakeGladia, serve_fake
+
+pytestmark = pytest.mark.reliability
+
+#: Seconds the listing lags behind writes; the bar is 5 s (run once with
+#: GLADIA_TEST_LISTING_LAG=5), the suite uses less to stay fast.
+LAG = float(os.environ.get("GLADIA_TEST_LISTING_LAG", "1.0"))
+SOURCES = 500
+FAST_POLL = PollPolicy(interval_initial=0.01, interval_max=0.05, deadline=30)
+RETRY = RetryPolicy(attempts=4, backoff_initial=0.001, backoff_max=0.01, retry_after_max=0.05)
+RECONCILE = ReconcilePolicy(lookup_initial=0.2, lookup_max=0.5, horizon=LAG + 1.5)
+
+
+def _session(url: str, **kwargs: Any) -> GladiaSession:
+    kwargs.setdefault("reconcile", RECONCILE)
+    return GladiaSession(
+        api_key=API_KEY, base_url=url, poll=FAST_POLL, retry=RETRY, max_concurrency=100, **kwargs
+    )
+
+
+def _sources(n: int = SOURCES) -> list[str]:
+    return [f"https://example.com/audio/{i}.wav" for i in range(n)]
+
+
+async def _batch(fake: FakeGladia, n: int = SOURCES, **session: Any) -> list[Outcome]:
+    async with serve_fake(fake) as url, _session(url, **session) as gladia:
+        async with gladia.transcribe_many(_sources(n)) as run:
+            return [outcome async for outcome in run]
+
+
+def _assert_exactly_once(fake: FakeGladia, outcomes: list[Outcome], n: int = SOURCES) -> None:
+    assert sorted(o.index for o in outcomes) == list(range(n)), "one outcome per source"
+    by_token = fake.jobs_by_token()
+    duplicates = {t: ids for t, ids in by_token.items() if len(ids) > 1}
+    assert duplicates == {}, f"{len(duplicates)} sources got more than one job"
+    wrong = [o for o in outcomes if o.job_id is not None and fake.token_of(o.job_id) != o.token]
+    assert wrong == [], f"{len(wrong)} sources adopted another source's job"
+    for o in outcomes:
+        if not o.ok and o.token in by_token:
+            # The job exists: the outcome must say so, never look like a plain failure.
+            assert isinstance(o.error, JobUnconfirmedError) or o.job_id is not None, o.error
+
+
+async def test_503_after_create_and_a_lagging_listing() -> None:
+    fake = FakeGladia(error_after_create=0.3, listing_lag=LAG, seed=1)
+    outcomes = await _batch(fake)
+    _assert_exactly_once(fake, outcomes)
+    assert all(o.ok for o in outcomes), {type(o.error).__name__ for o in outcomes if not o.ok}
+    assert len(fake.jobs) == SOURCES
+    assert fake.create_requests == SOURCES, "a 503 after create is reconciled, never re-sent"
+
+
+async def test_commit_after_the_clients_timeout() -> None:
+    fake = FakeGladia(slow_commit=0.2, hang=1.0, commit_delay=0.6, listing_lag=LAG / 2, seed=2)
+    timeouts = Timeouts(request=0.3)
+    outcomes = await _batch(fake, timeouts=timeouts)
+    _assert_exactly_once(fake, outcomes)
+    assert all(o.ok for o in outcomes), {type(o.error).__name__ for o in outcomes if not o.ok}
+    assert len(fake.jobs) == SOURCES
+
+
+async def test_a_listing_that_ignores_the_token_filter_hands_over_no_other_job() -> None:
+    fake = FakeGladia(error_after_create=0.3, ignore_filter=True, listing_lag=LAG / 2, seed=3)
+    outcomes = await _batch(fake, n=200)
+    _assert_exactly_once(fake, outcomes, n=200)
+    assert all(o.ok for o in outcomes), {type(o.error).__name__ for o in outcomes if not o.ok}
+
+
+async def test_failing_lookups_never_turn_an_existing_job_into_a_plain_failure() -> None:
+    fake = FakeGladia(error_after_create=0.3, failing_lookups=0.5, listing_lag=LAG / 2, seed=4)
+    outcomes = await _batch(fake, n=300)
+    _assert_exactly_once(fake, outcomes, n=300)
+    failed = [o for o in outcomes if not o.ok]
+    assert all(isinstance(o.error, JobUnconfirmedError) for o in failed)
+
+
+async def test_lookups_that_always_fail_report_unconfirmed_jobs_with_their_token() -> None:
+    fake = FakeGladia(error_after_create=1.0, failing_lookups=1.0, seed=5)
+    reconcile = ReconcilePolicy(lookup_initial=0.05, lookup_max=0.1, horizon=0.3)
+    outcomes = await _batch(fake, n=20, reconcile=reconcile)
+    _assert_exactly_once(fake, outcomes, n=20)
+    assert len(fake.jobs) == 20, "an unconfirmed job is never created again"
+    for o in outcomes:
+        assert isinstance(o.error, JobUnconfirmedError)
+        assert o.error.token == o.token and o.token is not None
+        assert isinstance(o.error.__cause__, ServerError), "the root cause is chained"
+
+
+async def test_a_job_confirmed_absent_is_created_again() -> None:
+    # The 503 comes from a proxy before the job is created: lookups find nothing, so the
+    # reconcile creates the job again (and only then).
+    fake = FakeGladia(refuse_first=1)
+    reconcile = ReconcilePolicy(lookup_initial=0.05, lookup_max=0.1, horizon=0.2)
+    async with serve_fake(fake) as url, _session(url, reconcile=reconcile) as gladia:
+        created = await gladia.submit("https://example.com/a.wav", idempotency_token="tok-1")
+    assert [j.id for j in fake.jobs] == [created.id]
+    assert fake.create_requests == 2
+
+
+async def test_single_submit_with_a_token_adopts_the_job_a_503_hid() -> None:
+    fake = FakeGladia(error_after_create=1.0, listing_lag=0.3)
+    async with serve_fake(fake) as url, _session(url) as gladia:
+        created = await gladia.submit("https://example.com/a.wav", idempotency_token="tok-42")
+    assert [j.id for j in fake.jobs] == [created.id]
+    assert fake.jobs[0].custom_metadata["gladia_async_token"] == "tok-42"
+
+
+async def test_submit_without_a_token_never_repeats_a_creation_after_a_5xx() -> None:
+    fake = FakeGladia(error_after_create=1.0)
+    async with serve_fake(fake) as url, _session(url) as gladia:
+        with pytest.raises(ServerError):
+            await gladia.submit("https://example.com/a.wav")
+    assert fake.create_requests == 1 and len(fake.jobs) == 1
