@@ -215,7 +215,7 @@ class FakeGladia:
 @asynccontextmanager
 async def serve(app: web.Application) -> AsyncIterator[str]:
     """Run ``app`` on a free loopback port; yield its base URL."""
-    runner = web.AppRunner(app, handle_signals=False)
+    runner = web.AppRunner(app, handle_signals=False, shutdown_timeout=0.2)
     await runner.setup()
     site = web.TCPSite(runner, "127.0.0.1", 0)
     await site.start()
