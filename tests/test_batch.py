@@ -95,13 +95,10 @@ async def test_mixed_failures_are_reported_per_file(tmp_path: Path) -> None:
         ],
     )
     async with run_emulator(job_duration=0.02, faults=faults) as emu, _session(emu) as gladia:
-        outcomes = {
-            str(o.source): o
-            for o in await collect(
-                gladia.transcribe_many([*map(str, good), str(missing), str(empty)])
-            )
-        }
+        run = gladia.transcribe_many([*map(str, good), str(missing), str(empty)])
+        outcomes = {str(o.source): o for o in await collect(run)}
     assert len(outcomes) == 6
+    assert (run.progress.done, run.progress.failed, run.progress.in_flight) == (3, 3, 0)
     assert isinstance(outcomes[str(missing)].error, InvalidInput)
     assert isinstance(outcomes[str(empty)].error, InvalidInput)
     job_errors = [o for o in outcomes.values() if isinstance(o.error, JobFailedError)]
