@@ -7,6 +7,7 @@ per source, and a job that may exist is never reported as a plain failure.
 
 from __future__ import annotations
 
+import datetime as dt
 import os
 from typing import Any
 
@@ -23,7 +24,9 @@ from gladia_async import (
     Timeouts,
 )
 
-from .hostile import API_KEY, FakeGladia, serve_fake
+from .hostile import API_KEY, FakeGladia, Job, serve_fake
+
+UTC = dt.timezone.utc
 
 pytestmark = pytest.mark.reliability
 
@@ -136,3 +139,26 @@ async def test_submit_without_a_token_never_repeats_a_creation_after_a_5xx() -> 
         with pytest.raises(ServerError):
             await gladia.submit("https://example.com/a.wav")
     assert fake.create_requests == 1 and len(fake.jobs) == 1
+
+
+async def test_one_last_lookup_before_reporting_finds_a_job_listed_late() -> None:
+    # Every lookup within the horizon fails; the last one, after a pause, succeeds.
+    fake = FakeGladia(error_after_create=1.0, lookups_fail_for=0.8)
+    reconcile = ReconcilePolicy(lookup_initial=0.05, lookup_max=1.0, horizon=0.3)
+    async with serve_fake(fake) as url, _session(url, reconcile=reconcile) as gladia:
+        created = await gladia.submit("https://example.com/a.wav", idempotency_token="late")
+    assert [j.id for j in fake.jobs] == [created.id]
+
+
+async def test_a_lookup_cut_short_by_max_scan_rules_nothing_out() -> None:
+    # A listing that ignores the filter and is longer than max_scan cannot prove the job absent.
+    fake = FakeGladia(error_after_create=1.0, ignore_filter=True, listing_lag=60)
+    for i in range(30):
+        fake.jobs.append(
+            Job(id=f"old-{i}", created=-1e9, custom_metadata={}, created_at=dt.datetime.now(UTC))
+        )
+    reconcile = ReconcilePolicy(lookup_initial=0.02, lookup_max=0.05, horizon=0.1, max_scan=10)
+    async with serve_fake(fake) as url, _session(url, reconcile=reconcile) as gladia:
+        with pytest.raises(JobUnconfirmedError):
+            await gladia.submit("https://example.com/a.wav", idempotency_token="scan")
+    assert fake.create_requests == 1, "never created again on an inconclusive lookup"

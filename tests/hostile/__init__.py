@@ -48,6 +48,8 @@ class FakeGladia:
     hang: float = 0.0
     #: The first N creations answer 502 without creating anything (a proxy's refusal).
     refuse_first: int = 0
+    #: Listing requests answer 500 until this many seconds after the first creation.
+    lookups_fail_for: float = 0.0
     #: Probability that a listing request answers 500.
     failing_lookups: float = 0.0
     #: The listing ignores its custom_metadata filter and lists every job.
@@ -63,6 +65,7 @@ class FakeGladia:
     in_flight: dict[str, int] = attrs.Factory(dict)
     max_in_flight: dict[str, int] = attrs.Factory(dict)
     requests: int = 0
+    first_create: float | None = None
     _rng: random.Random = attrs.field(init=False)
 
     def __attrs_post_init__(self) -> None:
@@ -137,6 +140,8 @@ class FakeGladia:
     async def _create(self, request: web.Request) -> web.Response:
         body = orjson.loads(await request.read())
         self.create_requests += 1
+        if self.first_create is None:
+            self.first_create = self._now()
         if self.create_requests <= self.refuse_first:
             return web.json_response({"message": "bad gateway"}, status=502)
         slow = self._rng.random() < self.slow_commit
@@ -180,7 +185,10 @@ class FakeGladia:
         return web.Response(status=202)
 
     async def _list(self, request: web.Request) -> web.Response:
-        if self._rng.random() < self.failing_lookups:
+        early = self.first_create is not None and (
+            self._now() < self.first_create + self.lookups_fail_for
+        )
+        if early or self._rng.random() < self.failing_lookups:
             return web.json_response({"message": "listing unavailable"}, status=500)
         offset = int(request.query.get("offset", "0"))
         limit = int(request.query.get("limit", "20"))
