@@ -114,7 +114,7 @@ class ReconcilePolicy:
     attempts: int = attrs.field(default=3, validator=_positive_int)
     lookup_initial: float = attrs.field(default=0.5, validator=_seconds)
     lookup_max: float = attrs.field(default=4.0, validator=_seconds)
-    horizon: float = attrs.field(default=15.0, validator=_seconds)
+    horizon: float = attrs.field(default=10.0, validator=_seconds)
     max_scan: int = attrs.field(default=1000, validator=_positive_int)
 
 
