@@ -256,6 +256,12 @@ class Jobs:
                 maybe_created = exc
             except TransportError as exc:
                 maybe_created = exc
+            except GladiaError:  # refused before sending (bad input, a closed session)
+                if maybe_created is None:
+                    raise
+                break
+            except Exception as exc:  # an untyped failure mid-request may still have created it
+                maybe_created = exc
             if token is None:
                 raise maybe_created
             found = await self._look_until_horizon(token)
