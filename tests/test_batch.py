@@ -64,6 +64,7 @@ async def test_five_hundred_files_each_reported_once(small_wavs: list[Path]) -> 
     assert all(o.ok for o in outcomes)
     assert created == 500
     assert progress and progress[-1].done == 500 and progress[-1].failed == 0
+    assert (progress[-1].uploaded, progress[-1].submitted, progress[-1].seen) == (500, 500, 500)
 
 
 async def test_sources_may_be_an_async_iterable(tmp_path: Path) -> None:
@@ -222,3 +223,12 @@ async def test_polling_learns_from_finished_jobs(tmp_path: Path) -> None:
         polls = emu.stats.polls
     assert all(o.ok for o in outcomes)
     assert polls / len(paths) < 10
+
+
+async def test_url_sources_are_imported_not_uploaded() -> None:
+    urls = [f"https://example.com/audio/{i}.wav" for i in range(5)]
+    async with run_emulator(job_duration=0.02) as emu, _session(emu) as gladia:
+        run = gladia.transcribe_many(urls)
+        outcomes = await collect(run)
+        assert all(o.ok for o in outcomes)
+        assert emu.stats.uploads == 0 and run.progress.uploaded == 0

@@ -162,3 +162,20 @@ async def test_a_lookup_cut_short_by_max_scan_rules_nothing_out() -> None:
         with pytest.raises(JobUnconfirmedError):
             await gladia.submit("https://example.com/a.wav", idempotency_token="scan")
     assert fake.create_requests == 1, "never created again on an inconclusive lookup"
+
+
+async def test_a_408_after_create_is_reconciled_not_taken_as_a_refusal() -> None:
+    fake = FakeGladia(error_after_create=1.0, error_status=408)
+    reconcile = ReconcilePolicy(lookup_initial=0.05, lookup_max=0.1, horizon=0.3)
+    async with serve_fake(fake) as url, _session(url, reconcile=reconcile) as gladia:
+        created = await gladia.submit("https://example.com/a.wav", idempotency_token="t408")
+    assert [j.id for j in fake.jobs] == [created.id]
+
+
+async def test_creation_attempts_are_capped_when_the_job_is_never_created() -> None:
+    fake = FakeGladia(refuse_all=True)
+    reconcile = ReconcilePolicy(attempts=3, lookup_initial=0.01, lookup_max=0.02, horizon=0.05)
+    async with serve_fake(fake) as url, _session(url, reconcile=reconcile) as gladia:
+        with pytest.raises(JobUnconfirmedError):
+            await gladia.submit("https://example.com/a.wav", idempotency_token="never")
+    assert fake.create_requests == 3

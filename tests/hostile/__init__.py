@@ -39,8 +39,9 @@ class FakeGladia:
 
     #: Seconds before a committed job shows in listings.
     listing_lag: float = 0.0
-    #: Probability that a creation answers 503 *after* creating the job.
+    #: Probability that a creation answers ``error_status`` *after* creating the job.
     error_after_create: float = 0.0
+    error_status: int = 503
     #: Probability that a creation holds its answer ``hang`` seconds; the job is committed
     #: ``commit_delay`` seconds after the request arrived, whether the client waited or not.
     slow_commit: float = 0.0
@@ -48,6 +49,8 @@ class FakeGladia:
     hang: float = 0.0
     #: The first N creations answer 502 without creating anything (a proxy's refusal).
     refuse_first: int = 0
+    #: Every creation answers 502 without creating anything.
+    refuse_all: bool = False
     #: Listing requests answer 500 until this many seconds after the first creation.
     lookups_fail_for: float = 0.0
     #: Probability that a listing request answers 500.
@@ -142,7 +145,7 @@ class FakeGladia:
         self.create_requests += 1
         if self.first_create is None:
             self.first_create = self._now()
-        if self.create_requests <= self.refuse_first:
+        if self.refuse_all or self.create_requests <= self.refuse_first:
             return web.json_response({"message": "bad gateway"}, status=502)
         slow = self._rng.random() < self.slow_commit
         failing = self._rng.random() < self.error_after_create
@@ -156,7 +159,7 @@ class FakeGladia:
         if slow:
             await asyncio.sleep(self.hang)
         if failing:
-            return web.json_response({"message": "upstream unavailable"}, status=503)
+            return web.json_response({"message": "upstream unavailable"}, status=self.error_status)
         return web.json_response(
             {"id": job.id, "result_url": f"{request.url}/{job.id}"}, status=201
         )
