@@ -15,7 +15,8 @@ and its one job-creation path (:meth:`Jobs.create`), including the exactly-once 
   answered and found nothing is the job created again.
 * Before giving up, the job is looked up once more. A job that may exist but was neither found
   nor ruled out is reported as :class:`JobUnconfirmedError` (with the token), never as a plain
-  failure that a retry would duplicate.
+  failure that a retry would duplicate. When that last lookup rules the job out, the creation's
+  own error is raised: submitting again is then safe.
 """
 
 from __future__ import annotations
@@ -276,6 +277,9 @@ class Jobs:
         found = await self._lookup(token)
         if isinstance(found, str):
             return self._adopted(found)
+        if found is _Lookup.ABSENT:
+            # Confirmed absent as far as the horizon allows: submitting again is safe.
+            raise maybe_created
         raise JobUnconfirmedError(
             f"job creation failed ({type(maybe_created).__name__}) in a way that may still have "
             f"created the job, and no job carrying its token {token!r} could be confirmed; look "

@@ -41,7 +41,7 @@ from .conftest import FAST_POLL, FAST_RETRY, open_connections, pending_tasks, wr
 pytestmark = pytest.mark.reliability
 
 JOB_ID = "45463597-20b7-4af7-b3b3-f5fb778203ab"
-FAST_RECONCILE = ReconcilePolicy(lookup_initial=0.05, lookup_max=0.2, horizon=0.5)
+FAST_RECONCILE = ReconcilePolicy(attempts=8, lookup_initial=0.05, lookup_max=0.2, horizon=0.5)
 
 
 def _session(emu: Any, **kwargs: Any) -> GladiaSession:
