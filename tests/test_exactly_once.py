@@ -181,3 +181,14 @@ async def test_creation_attempts_are_capped_when_the_job_is_never_created() -> N
             # Confirmed absent after every attempt: the plain error, safe to submit again.
             await gladia.submit("https://example.com/a.wav", idempotency_token="never")
     assert fake.create_requests == 3
+
+
+async def test_lookups_back_off_until_the_horizon() -> None:
+    fake = FakeGladia(error_after_create=1.0, listing_lag=60)
+    reconcile = ReconcilePolicy(attempts=1, lookup_initial=0.05, lookup_max=0.4, horizon=1.5)
+    async with serve_fake(fake) as url, _session(url, reconcile=reconcile) as gladia:
+        with pytest.raises(ServerError):
+            await gladia.submit("https://example.com/a.wav", idempotency_token="slow")
+    lookups = fake.requests - fake.create_requests
+    # 0.05, 0.1, 0.2, 0.4, 0.4, 0.35 (the rest of the horizon), then the last lookup: 7.
+    assert 4 <= lookups <= 9, lookups

@@ -22,7 +22,7 @@ from gladia_async import (
 from gladia_async.testing import run_emulator
 
 from .conftest import open_connections, pending_tasks
-from .hostile import API_KEY, serve
+from .hostile import API_KEY, FakeGladia, serve, serve_fake
 
 UTC = dt.timezone.utc
 START = dt.datetime(2026, 1, 1, tzinfo=UTC)
@@ -324,3 +324,13 @@ async def test_delete_jobs_deletes_live_jobs_on_the_live_route(
     assert sorted(deletes) == sorted(
         [f"/v2/live/{i}" for i in live] + [f"/v2/pre-recorded/{i}" for i in recorded]
     )
+
+
+async def test_delete_jobs_deletes_at_most_concurrency_at_once() -> None:
+    fake = FakeGladia(delays={"DELETE /v2/pre-recorded/{id}": 0.05})
+    async with serve_fake(fake) as url, GladiaSession(api_key=API_KEY, base_url=url) as gladia:
+        for i in range(12):
+            await gladia.submit(f"https://example.com/{i}.wav")
+        outcomes = await gladia.delete_jobs(concurrency=3)
+    assert len(outcomes) == 12 and fake.jobs == []
+    assert fake.max_in_flight["DELETE /v2/pre-recorded/{id}"] == 3

@@ -169,6 +169,24 @@ async def test_the_upload_limit_bounds_concurrent_uploads(tmp_path: Path) -> Non
     assert fake.max_in_flight["POST /v2/upload"] == 2
 
 
+async def test_the_submission_and_poll_limits_bound_their_stages() -> None:
+    fake = FakeGladia(
+        delays={"POST /v2/pre-recorded": 0.03, "GET /v2/pre-recorded/{id}": 0.03}, job_duration=0.1
+    )
+    limits = Limits(max_connections=20, uploads=8, submissions=3, polls=2)
+    async with (
+        serve_fake(fake) as url,
+        GladiaSession(
+            api_key=API_KEY, base_url=url, poll=FAST_POLL, retry=FAST_RETRY, limits=limits
+        ) as gladia,
+    ):
+        async with gladia.transcribe_many(_urls(30)) as run:
+            outcomes = [o async for o in run]
+    assert all(o.ok for o in outcomes)
+    assert fake.max_in_flight["POST /v2/pre-recorded"] == 3
+    assert fake.max_in_flight["GET /v2/pre-recorded/{id}"] == 2
+
+
 # -- listings ------------------------------------------------------------------------------
 
 

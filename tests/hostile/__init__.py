@@ -98,6 +98,7 @@ class FakeGladia:
         app.router.add_post("/v2/upload", self._upload)
         app.router.add_post("/v2/pre-recorded", self._create)
         app.router.add_get("/v2/pre-recorded", self._list)
+        app.router.add_get("/v2/transcription", self._list)
         app.router.add_get("/v2/pre-recorded/{id}", self._get)
         app.router.add_delete("/v2/pre-recorded/{id}", self._delete)
         return app
