@@ -52,6 +52,7 @@ from ._errors import (
     UsageError,
     WrongEventLoopError,
 )
+from ._jobs import ReconcilePolicy
 from ._models import (
     JobCreated,
     JobKind,
@@ -111,6 +112,7 @@ __all__ = [
     "Progress",
     "ProgressCallback",
     "RateLimitError",
+    "ReconcilePolicy",
     "ResponseFormatError",
     "ResponseTooLargeError",
     "RetryPolicy",

@@ -1,24 +1,33 @@
 """Job listings as streams: follow the server's ``next`` links, one page ahead.
 
-:class:`PageStream` is an async iterator *and* an async context manager. Breaking out of the loop
-and dropping it cancels the in-flight prefetch; ``async with`` (or ``aclose()``) also waits for
-that cancellation to finish, so nothing is pending once the block exits.
+:class:`PageStream` and :class:`JobStream` are async iterators *and* async context managers.
+
+* Ownership: the page prefetch runs only inside ``async with``, in a task group that block
+  owns; leaving the block cancels it and waits for it. Iterated without ``async with``, a
+  stream has no background task at all: each page is fetched in ``__anext__``.
+* A ``next`` link that points at a page already read in the same walk raises
+  :class:`PaginationLoopError`; one on another origin raises :class:`ForeignURLError`. Either is
+  raised when the next page is asked for, after every item of the current page was yielded.
+* :class:`JobStream` yields each job id once per walk: a job listed again (offset pages shift
+  when jobs are created or deleted during the walk) is skipped. This keeps the ids seen so far
+  (about 100 bytes per job).
 """
 
 from __future__ import annotations
 
-import asyncio
 import datetime as dt
 from collections.abc import Mapping, Sequence
+from types import TracebackType
 from typing import TYPE_CHECKING, Any
 
 import anyio
+import anyio.lowlevel
 import attrs
 import orjson
 from yarl import URL
 
-from ._closing import AsyncClosing
-from ._errors import InvalidInput
+from ._closing import AsyncClosing, AsyncOwner
+from ._errors import GladiaError, InvalidInput, PaginationLoopError, ResponseFormatError
 from ._models import JobPage, JobStatus, LiveJob, TranscriptionJob
 
 if TYPE_CHECKING:
@@ -119,20 +128,54 @@ class JobFilters:
         return cls(endpoint=endpoint, params=tuple(params))
 
 
-class PageStream(AsyncClosing):
+class _Prefetch:
+    """One page request running in the owner's task group; keeps its page or its error."""
+
+    def __init__(self) -> None:
+        self.scope = anyio.CancelScope()
+        self.finished = anyio.Event()
+        self.page: Page | None = None
+        self.error: Exception | None = None
+
+    async def run(self, fetch: Any, url: URL) -> None:
+        try:
+            with self.scope:
+                self.page = await fetch(url, None)
+        except Exception as exc:  # handed to the consumer; never raised into the task group
+            self.error = exc
+        finally:
+            self.finished.set()
+
+
+def _page_key(url: URL) -> tuple[Any, ...]:
+    """What makes two links the same page: origin, path and the query in any order."""
+    return (
+        url.scheme,
+        (url.host or "").lower(),
+        url.port,
+        url.path,
+        tuple(sorted(url.query.items())),
+    )
+
+
+class PageStream(AsyncOwner):
     """Async iterator over listing pages; also an async context manager.
 
-    With ``prefetch`` it fetches the next page while the caller works on the current one (one
-    page ahead, never more), follows ``next`` verbatim, refuses a ``next``
-    on another origin. Memory holds at most the current page plus the prefetched ones.
+    Inside ``async with`` and with ``prefetch``, the next page is fetched while the caller works
+    on the current one (one page ahead, never more); outside, pages are fetched on demand. The
+    ``next`` link is followed verbatim; a link to another origin or back to a page already read
+    is refused (after the current page was handed over). Memory holds the current page, the
+    prefetched one, and one small key per page read.
     """
 
     def __init__(self, transport: Transport, filters: JobFilters, *, prefetch: bool = True) -> None:
         self._transport = transport
         self._filters = filters
         self._prefetch = prefetch
-        self._pending: list[asyncio.Task[Page]] = []
+        self._pending: _Prefetch | None = None
         self._next_url: URL | None = None
+        self._next_error: Exception | None = None
+        self._visited: set[tuple[Any, ...]] = set()
         self._started = False
         self._done = False
 
@@ -144,74 +187,103 @@ class PageStream(AsyncClosing):
             "GET", url, JobPage, retry="always", params=params, ok=(200,)
         )
 
-    def _first_request(self) -> tuple[URL, Any]:
-        return self._transport.url(f"/v2/{self._filters.endpoint}"), list(self._filters.params)
-
     async def __anext__(self) -> Page:
         if self._done:
             raise StopAsyncIteration
         try:
-            if not self._started:
-                self._started = True
-                url, params = self._first_request()
-                page = await self._fetch(url, params)
-            elif self._pending:
-                page = await self._pending.pop(0)
-            elif self._next_url is not None:
-                page = await self._fetch(self._next_url, None)
-            else:
-                raise StopAsyncIteration
-            self._advance(page)
-            if self._pending:
-                # Let the prefetch put its request on the wire now: a consumer that works
-                # through the page without awaiting would otherwise delay it to the next page.
-                for _ in range(3):
-                    await asyncio.sleep(0)
+            page = await self._next_page()
         except BaseException:
             self._done = True
             await self.aclose()
             raise
+        self._advance(page)
+        if self._pending is not None:
+            # Let the prefetch put its request on the wire now: a consumer that works through
+            # the page without awaiting would otherwise delay it to the next page.
+            for _ in range(3):
+                await anyio.lowlevel.checkpoint()
         return page
 
+    async def _next_page(self) -> Page:
+        if not self._started:
+            self._started = True
+            url = self._transport.url(f"/v2/{self._filters.endpoint}")
+            params = list(self._filters.params)
+            self._visited.add(_page_key(url.with_query(params)))
+            return await self._fetch(url, params)
+        if self._pending is not None:
+            pending = self._pending
+            await pending.finished.wait()
+            self._pending = None
+            if pending.error is not None:
+                raise pending.error
+            assert pending.page is not None
+            return pending.page
+        if self._next_error is not None:
+            raise self._next_error
+        if self._next_url is not None:
+            url, self._next_url = self._next_url, None
+            return await self._fetch(url, None)
+        raise StopAsyncIteration
+
     def _advance(self, page: Page) -> None:
+        """Check the page's ``next`` link and, inside ``async with``, start fetching it.
+
+        A refused link is kept and raised when the next page is asked for, so every item of
+        this page reaches the caller first.
+        """
+        try:
+            if page.current:
+                self._visited.add(_page_key(self._transport.base_url.join(URL(page.current))))
+        except (ValueError, TypeError):
+            pass  # only a key against loops; a malformed `current` is never requested
         if page.next is None:
             self._next_url = None
             return
-        # Followed exactly as given: the pagination contract is the server's link.
-        url = self._transport.check_same_origin(URL(page.next, encoded=True), "next link")
-        if self._prefetch:
-            # One page ahead at most: the link after it is known only once it arrives.
-            self._pending.append(asyncio.ensure_future(self._fetch(url, None)))
-            self._next_url = None
+        try:
+            # Followed exactly as given: the pagination contract is the server's link.
+            url = self._transport.check_same_origin(URL(page.next, encoded=True), "next link")
+            key = _page_key(url)
+            if key in self._visited:
+                raise PaginationLoopError(
+                    f"the listing's next link {url.path}?{url.query_string} points at a page "
+                    "already read in this walk; stopped instead of looping forever",
+                    cls_name="JobPage",
+                )
+        except GladiaError as exc:
+            self._next_error = exc
+            return
+        except (ValueError, TypeError) as exc:
+            self._next_error = ResponseFormatError(
+                f"the listing's next link is not a valid URL ({type(exc).__name__})",
+                cls_name="JobPage",
+            )
+            return
+        self._visited.add(key)
+        task_group = self.task_group
+        if self._prefetch and task_group is not None:
+            pending = _Prefetch()
+            self._pending = pending
+            task_group.start_soon(pending.run, self._fetch, url)
         else:
             self._next_url = url
-
-    def _cancel_pending(self) -> list[asyncio.Task[Page]]:
-        tasks, self._pending = self._pending, []
-        for task in tasks:
-            task.cancel()
-        return tasks
 
     async def aclose(self) -> None:
         """Stop the stream: cancel the prefetch and wait until it has let go of its connection."""
         self._done = True
-        tasks = self._cancel_pending()
-        if tasks:
+        pending, self._pending = self._pending, None
+        if pending is not None:
+            pending.scope.cancel()
             # Shielded: when the caller is being cancelled, still wait for the cancellation.
             with anyio.CancelScope(shield=True):
-                await asyncio.gather(*tasks, return_exceptions=True)
-
-    def __del__(self) -> None:
-        # Dropped without aclose (a bare `break`): cancel what is in flight.
-        for task in self._pending:
-            if not task.done():
-                task.cancel()
+                await pending.finished.wait()
 
 
 class JobStream(AsyncClosing):
     """Async iterator over the jobs of a listing, page after page; also an async context manager.
 
-    Items are :class:`TranscriptionJob` or :class:`LiveJob`, by their ``kind``.
+    Items are :class:`TranscriptionJob` or :class:`LiveJob`, by their ``kind``. A job id already
+    yielded in this walk is not yielded again (offset pages shift while jobs are created).
     """
 
     def __init__(self, pages: PageStream, max_items: int | None) -> None:
@@ -220,21 +292,39 @@ class JobStream(AsyncClosing):
         self._items: list[TranscriptionJob | LiveJob] = []
         self._index = 0
         self._seen = 0
+        self._ids: set[str] = set()
 
     def __aiter__(self) -> JobStream:
         return self
+
+    async def __aenter__(self) -> JobStream:
+        await self._pages.__aenter__()
+        return self
+
+    async def __aexit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        self._items = []
+        await self._pages.__aexit__(exc_type, exc, tb)
 
     async def __anext__(self) -> TranscriptionJob | LiveJob:
         if self._max_items is not None and self._seen >= self._max_items:
             await self.aclose()
             raise StopAsyncIteration
-        while self._index >= len(self._items):
-            page = await self._pages.__anext__()
-            self._items = list(page.items)
-            self._index = 0
-        item = self._items[self._index]
-        self._items[self._index] = None  # type: ignore[call-overload]  # let it be freed
-        self._index += 1
+        while True:
+            while self._index >= len(self._items):
+                page = await self._pages.__anext__()
+                self._items = list(page.items)
+                self._index = 0
+            item = self._items[self._index]
+            self._items[self._index] = None  # type: ignore[call-overload]  # let it be freed
+            self._index += 1
+            if item.id not in self._ids:
+                break
+        self._ids.add(item.id)
         self._seen += 1
         return item
 

@@ -5,33 +5,29 @@ from __future__ import annotations
 import logging
 import os
 import tempfile
-import time
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import AsyncIterable, Iterable, Mapping, Sequence
 from datetime import datetime
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Literal
+from typing import Any, Literal
 
 import anyio
 
+from ._batch import BatchRun, ProgressCallback, transcribe_many
 from ._closing import AsyncClosing
 from ._config import Limits, PollPolicy, RetryPolicy, Timeouts
-from ._converter import unstructure
-from ._errors import ConfigurationError, GladiaTimeout, InvalidInput, JobFailedError
+from ._errors import ConfigurationError, GladiaTimeout, InvalidInput, JobUnconfirmedError
+from ._jobs import Jobs, ReconcilePolicy, check_timeout, check_token
 from ._models import JobCreated, JobStatus, TranscriptionJob, TranscriptionOptions, UploadedAudio
 from ._pagination import JobFilters, JobStream, PageStream
-from ._transport import Secret, Transport
-from ._uploads import AudioSource, is_url, prepare_audio
-from ._validation import check_job_id, check_model
-
-if TYPE_CHECKING:
-    from ._batch import BatchRun, ProgressCallback
+from ._transport import Secret, Transport, deadline
+from ._uploads import AudioSource, is_url
+from ._validation import check_job_id
 
 __all__ = ["DEFAULT_BASE_URL", "GladiaSession"]
 
 log = logging.getLogger("gladia_async")
 
 DEFAULT_BASE_URL = "https://api.gladia.io"
-_FINAL = frozenset({JobStatus.DONE, JobStatus.ERROR})
 
 JobRef = str | JobCreated | TranscriptionJob
 
@@ -52,6 +48,8 @@ class GladiaSession(AsyncClosing):
 
     ``api_key`` defaults to ``$GLADIA_API_KEY``, ``base_url`` to ``$GLADIA_API_URL`` or
     ``https://api.gladia.io``. ``max_concurrency`` caps the connection pool (and batch stages).
+    ``reconcile`` says how a job creation whose answer was lost is settled by its idempotency
+    token (batches, and ``submit(idempotency_token=...)``).
     """
 
     def __init__(
@@ -66,6 +64,7 @@ class GladiaSession(AsyncClosing):
         max_concurrency: int | None = None,
         verify_ssl: bool = True,
         api: Literal["pre-recorded", "transcription"] = "pre-recorded",
+        reconcile: ReconcilePolicy | None = None,
     ) -> None:
         key = api_key if api_key is not None else os.environ.get("GLADIA_API_KEY", "")
         if not isinstance(key, str) or not key.strip():
@@ -92,9 +91,10 @@ class GladiaSession(AsyncClosing):
                 submissions=max_concurrency,
                 polls=max_concurrency,
             )
+        if reconcile is not None and not isinstance(reconcile, ReconcilePolicy):
+            raise InvalidInput("reconcile", "expected a ReconcilePolicy")
         self.poll_policy = poll or PollPolicy()
         self.api = api
-        self._prefix = f"/v2/{api}"
         self._transport = Transport(
             base_url=base_url or os.environ.get("GLADIA_API_URL") or DEFAULT_BASE_URL,
             api_key=Secret(key.strip()),
@@ -103,6 +103,12 @@ class GladiaSession(AsyncClosing):
             max_connections=self.limits.max_connections,
             verify_ssl=verify_ssl,
             max_response_bytes=self.limits.max_response_bytes,
+        )
+        self._jobs = Jobs(
+            self._transport,
+            api=api,
+            poll_policy=self.poll_policy,
+            reconcile=reconcile or ReconcilePolicy(),
         )
 
     def __repr__(self) -> str:
@@ -137,29 +143,9 @@ class GladiaSession(AsyncClosing):
         or an ``http(s)://`` URL that Gladia imports itself. The file is streamed, never read
         whole into memory.
         """
-        url = self._transport.url("/v2/upload")
-        if is_url(source):
-            return await self._transport.request_json(
-                "POST", url, UploadedAudio, retry="always", json={"audio_url": source}
-            )
-        prepared = prepare_audio(source, filename=filename, content_type=content_type)
-        try:
-            return await self._transport.request_json(
-                "POST",
-                url,
-                UploadedAudio,
-                # A repeated upload creates no job and costs nothing: safe to retry.
-                retry="always" if prepared.replayable else "never",
-                data=prepared.make_body,
-                timeout="upload",
-            )
-        finally:
-            prepared.cleanup()
+        return await self._jobs.upload(source, filename=filename, content_type=content_type)
 
     # -- jobs ------------------------------------------------------------------------------
-
-    def _job_url(self, job_id: str, suffix: str = "") -> Any:
-        return self._transport.url(f"{self._prefix}/{job_id}{suffix}")
 
     async def submit(
         self,
@@ -167,65 +153,31 @@ class GladiaSession(AsyncClosing):
         options: TranscriptionOptions | None = None,
         *,
         custom_metadata: Mapping[str, Any] | None = None,
+        idempotency_token: str | None = None,
     ) -> JobCreated:
         """Start a transcription job for uploaded audio (or an audio URL); returns its id.
 
-        ``custom_metadata`` is merged over ``options.custom_metadata``. Job creation is not
-        retried once the request may have reached the server (see ``transcribe_many`` for
-        exactly-once batch submission).
+        ``custom_metadata`` is merged over ``options.custom_metadata``. Without
+        ``idempotency_token``, job creation is never repeated once the request may have reached
+        the server (only a 429 is waited out). With it, the token is stored in the job's
+        ``custom_metadata`` and a lost answer is reconciled exactly as a batch does: the job is
+        looked up by token and adopted, created again only once confirmed absent, or
+        :class:`JobUnconfirmedError` (carrying the token) is raised when it can be neither
+        confirmed nor ruled out. Reuse one token only for one intended job.
         """
-        body = self._job_body(audio, options, custom_metadata)
-        return await self._transport.request_json(
-            "POST", self._transport.url(self._prefix), JobCreated, retry="unsent", json=body
-        )
-
-    def _job_body(
-        self,
-        audio: UploadedAudio | str,
-        options: TranscriptionOptions | None,
-        custom_metadata: Mapping[str, Any] | None,
-    ) -> dict[str, Any]:
-        if isinstance(audio, UploadedAudio):
-            audio_url = audio.audio_url
-        elif is_url(audio):
-            audio_url = str(audio)
-        else:
-            raise InvalidInput(
-                "audio", "expected the UploadedAudio returned by upload() or an http(s) URL"
-            )
-        body = self._options_body(options, custom_metadata)
-        body["audio_url"] = audio_url
-        return body
-
-    def _options_body(
-        self, options: TranscriptionOptions | None, custom_metadata: Mapping[str, Any] | None
-    ) -> dict[str, Any]:
-        """Check the options (raising :class:`InvalidInput`) and return them as JSON data."""
-        if options is None:
-            options = TranscriptionOptions()
-        elif not isinstance(options, TranscriptionOptions):
-            raise InvalidInput(
-                "options", f"expected TranscriptionOptions, got {type(options).__name__}"
-            )
-        check_model(options, "options")
-        body: dict[str, Any] = unstructure(options)
-        if custom_metadata is not None:
-            if not isinstance(custom_metadata, Mapping):
-                raise InvalidInput("custom_metadata", "expected a mapping of JSON values")
-            body["custom_metadata"] = {**(body.get("custom_metadata") or {}), **custom_metadata}
-        return body
+        if idempotency_token is not None:
+            check_token(idempotency_token)
+        body = self._jobs.options_body(options, custom_metadata)
+        body["audio_url"] = self._jobs.audio_url(audio)
+        return await self._jobs.create(body, token=idempotency_token)
 
     async def get(self, job: JobRef) -> TranscriptionJob:
         """Return the job's current state (and its result once ``done``)."""
-        job_id = job_id_of(job)
-        return await self._transport.request_json(
-            "GET", self._job_url(job_id), TranscriptionJob, retry="always", ok=(200,)
-        )
+        return await self._jobs.get(job_id_of(job))
 
     async def delete(self, job: JobRef) -> None:
         """Delete a finished job and its data (the API answers 202)."""
-        job_id = job_id_of(job)
-        await self._transport.request_empty("DELETE", self._job_url(job_id), retry="always")
+        await self._jobs.delete(job_id_of(job))
 
     async def download_audio(self, job: JobRef, dest: str | os.PathLike[str]) -> Path:
         """Stream the job's audio file to ``dest`` and return the path.
@@ -249,7 +201,7 @@ class GladiaSession(AsyncClosing):
             async with (
                 self._transport.stream(
                     "GET",
-                    self._job_url(job_id, "/file"),
+                    self._jobs.job_url(job_id, "/file"),
                     retry="always",
                     ok=(200,),
                     timeout="upload",
@@ -276,31 +228,22 @@ class GladiaSession(AsyncClosing):
         """Poll the job until it is ``done`` (or ``error``) and return its final state.
 
         Polls start fast and back off (``PollPolicy``) so short jobs are noticed quickly and
-        long ones cost few requests. Raises :class:`JobFailedError` for a job that ended in
-        ``error`` (unless ``raise_on_error=False``) and :class:`GladiaTimeout` past the
-        deadline (``timeout`` or ``poll.deadline``).
+        long ones cost few requests. ``timeout`` (else ``poll.deadline``) bounds the whole
+        call: when the next poll would fall past it, one last poll is made just before it, and
+        a server that stops answering is cut off at it. Raises :class:`JobFailedError` for a
+        job that ended in ``error`` (unless ``raise_on_error=False``) and
+        :class:`GladiaTimeout` past the deadline.
         """
         job_id = job_id_of(job)
+        if poll is not None and not isinstance(poll, PollPolicy):
+            raise InvalidInput("poll", "expected a PollPolicy")
         policy = poll or self.poll_policy
-        deadline = timeout if timeout is not None else policy.deadline
-        if deadline is not None and (isinstance(deadline, bool) or deadline <= 0):
-            raise InvalidInput("timeout", f"must be a positive number of seconds, got {deadline}")
-        started = time.monotonic()
-        n = 0
-        while True:
-            state = await self.get(job_id)
-            if state.status in _FINAL:
-                if state.status == JobStatus.ERROR and raise_on_error:
-                    raise JobFailedError(job_id, state.error_code, state)
-                return state
-            delay = policy.interval(n)
-            n += 1
-            if deadline is not None and time.monotonic() - started + delay > deadline:
-                raise GladiaTimeout(
-                    f"job {job_id} still {state.status.value} after {deadline:.0f}s; "
-                    "wait again later with wait(job_id) or raise the timeout"
-                )
-            await anyio.sleep(delay)
+        seconds = check_timeout(timeout if timeout is not None else policy.deadline)
+        until = None if seconds is None else anyio.current_time() + seconds
+        with deadline(seconds, f"waiting for job {job_id}"):
+            return await self._jobs.poll(
+                job_id, policy=policy, until=until, raise_on_error=raise_on_error
+            )
 
     async def transcribe(
         self,
@@ -310,21 +253,43 @@ class GladiaSession(AsyncClosing):
         custom_metadata: Mapping[str, Any] | None = None,
         timeout: float | None = None,
         filename: str | None = None,
+        idempotency_token: str | None = None,
     ) -> TranscriptionJob:
         """Upload (unless ``source`` is a URL), submit and wait: the finished job.
 
-        Options are checked before the upload starts, so bad options cost no upload.
+        Every argument is checked before the upload starts, so bad input costs no request.
+        ``timeout`` bounds the whole call (upload, submission and wait) on one clock. A
+        deadline that passes while the job is being created raises :class:`GladiaTimeout`, or
+        :class:`JobUnconfirmedError` (with the token) when ``idempotency_token`` is given,
+        since the job may exist: see :meth:`submit`.
         """
-        if options is not None:
-            self._options_body(options, custom_metadata)
-        audio: UploadedAudio | str
-        if is_url(source):
-            assert isinstance(source, str)
-            audio = source
-        else:
-            audio = await self.upload(source, filename=filename)
-        created = await self.submit(audio, options, custom_metadata=custom_metadata)
-        return await self.wait(created, timeout=timeout)
+        seconds = check_timeout(timeout)
+        if idempotency_token is not None:
+            check_token(idempotency_token)
+        body = self._jobs.options_body(options, custom_metadata)
+        if not is_url(source) and filename is not None and not isinstance(filename, str):
+            raise InvalidInput("filename", "expected a string")
+        until = None if seconds is None else anyio.current_time() + seconds
+        creating = False
+        try:
+            with deadline(seconds, "transcribe()"):
+                if is_url(source):
+                    assert isinstance(source, str)
+                    body["audio_url"] = source
+                else:
+                    body["audio_url"] = (await self.upload(source, filename=filename)).audio_url
+                creating = True
+                created = await self._jobs.create(body, token=idempotency_token)
+                creating = False
+                return await self._jobs.poll(created.id, policy=self.poll_policy, until=until)
+        except GladiaTimeout as exc:
+            if creating and idempotency_token is not None:
+                raise JobUnconfirmedError(
+                    f"transcribe() reached its {seconds:g}s deadline while creating the job, "
+                    f"which may exist; look it up by its token {idempotency_token!r}",
+                    token=idempotency_token,
+                ) from exc
+            raise
 
     # -- listings --------------------------------------------------------------------------
 
@@ -422,7 +387,7 @@ class GladiaSession(AsyncClosing):
         if isinstance(concurrency, bool) or not isinstance(concurrency, int) or concurrency < 1:
             raise InvalidInput("concurrency", f"must be an integer >= 1, got {concurrency!r}")
         targets: list[tuple[str, str]] = []
-        async for job in self.iter_jobs(
+        async with self.iter_jobs(
             status=status,
             kind=kind,
             date=date,
@@ -430,18 +395,16 @@ class GladiaSession(AsyncClosing):
             before_date=before_date,
             custom_metadata=custom_metadata,
             max_items=max_items,
-        ):
-            targets.append((job.id, str(getattr(job, "kind", "pre-recorded"))))
+        ) as jobs:
+            async for job in jobs:
+                targets.append((job.id, str(getattr(job, "kind", "pre-recorded"))))
         outcomes: list[tuple[str, BaseException | None]] = []
         limiter = anyio.CapacityLimiter(concurrency)
 
         async def delete_one(job_id: str, job_kind: str) -> None:
             async with limiter:
-                prefix = "/v2/live" if job_kind == "live" else self._prefix
                 try:
-                    await self._transport.request_empty(
-                        "DELETE", self._transport.url(f"{prefix}/{job_id}"), retry="always"
-                    )
+                    await self._jobs.delete(job_id, kind=job_kind)
                 except Exception as exc:
                     outcomes.append((job_id, exc))
                 else:
@@ -456,36 +419,41 @@ class GladiaSession(AsyncClosing):
 
     def transcribe_many(
         self,
-        sources: Iterable[AudioSource] | Any,
+        sources: Iterable[AudioSource] | AsyncIterable[AudioSource],
         options: TranscriptionOptions | None = None,
         *,
         on_progress: ProgressCallback | None = None,
         timeout: float | None = None,
         max_in_flight: int = 1000,
     ) -> BatchRun:
-        """Transcribe many files or URLs concurrently; yield each outcome as it completes.
+        """Transcribe many files or URLs concurrently: a stream of outcomes, as they complete.
 
-        Every source gets exactly one :class:`Outcome`; job creation is exactly-once; leaving
-        ``async with`` (or cancelling) stops all in-flight work. At most ``max_in_flight``
-        sources are in progress at once, which also bounds memory for huge inputs; note that
-        Gladia queues about 300 jobs per account and answers 429 beyond, which the batch
-        absorbs by backing off. Stage limits come from the session's :class:`Limits`.
+        Use it as ``async with gladia.transcribe_many(...) as outcomes: async for o in
+        outcomes``; the block owns the batch's work and leaving it (break, exception,
+        cancellation) stops everything in flight. Every source gets exactly one
+        :class:`Outcome`; job creation is exactly-once (see :class:`BatchRun`). At most
+        ``max_in_flight`` sources are started and not yet delivered to you, which bounds memory
+        for huge inputs and slow consumers. ``timeout`` bounds each job's wait from its creation
+        to its final state. Gladia queues about 300 jobs per account and answers 429 beyond,
+        which the batch absorbs by backing off. Stage limits come from the session's
+        :class:`Limits`. Every argument is checked here, before any request.
         """
-        from ._batch import transcribe_many
-
-        if options is not None:
-            self._options_body(options, None)
+        body = self._jobs.options_body(options, None)
+        seconds = check_timeout(timeout)
         if (
             isinstance(max_in_flight, bool)
             or not isinstance(max_in_flight, int)
             or max_in_flight < 1
         ):
             raise InvalidInput("max_in_flight", f"must be an integer >= 1, got {max_in_flight!r}")
+        if on_progress is not None and not callable(on_progress):
+            raise InvalidInput("on_progress", "expected a callable taking a Progress")
         return transcribe_many(
-            self,
+            self._jobs,
+            self.limits,
             sources,
-            options,
+            body,
             on_progress=on_progress,
-            timeout=timeout,
+            timeout=seconds,
             max_in_flight=max_in_flight,
         )

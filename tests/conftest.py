@@ -58,15 +58,17 @@ async def gladia(emu: object) -> AsyncIterator[GladiaSession]:
 def pending_tasks() -> set[asyncio.Task[object]]:
     """Client-side tasks other than the current one that have not finished.
 
-    The in-process emulator's own connection handlers are server tasks, not ours: left out.
+    The in-process emulator's own connection handlers (and the loop's accept tasks for the
+    connections they serve) are server tasks, not ours: left out.
     """
     current = asyncio.current_task()
+    server = ("RequestHandler", "_accept_connection")
     return {
         t
         for t in asyncio.all_tasks()
         if t is not current
         and not t.done()
-        and "RequestHandler" not in getattr(t.get_coro(), "__qualname__", "")
+        and not any(s in getattr(t.get_coro(), "__qualname__", "") for s in server)
     }
 
 

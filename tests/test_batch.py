@@ -12,6 +12,7 @@ import pytest
 
 from gladia_async import (
     AuthenticationError,
+    BatchRun,
     GladiaSession,
     InvalidInput,
     JobFailedError,
@@ -22,6 +23,12 @@ from gladia_async import (
 from gladia_async.testing import FaultPlan, FaultRule, run_emulator
 
 from .conftest import FAST_POLL, FAST_RETRY, open_connections, pending_tasks, write_wav
+
+
+async def collect(run: BatchRun) -> list[Outcome]:
+    """Every outcome of a batch, read inside the block that owns it."""
+    async with run:
+        return [outcome async for outcome in run]
 
 
 def _session(emu: Any, **kwargs: Any) -> GladiaSession:
@@ -45,12 +52,11 @@ def small_wavs(tmp_path: Path) -> list[Path]:
 async def test_five_hundred_files_each_reported_once(small_wavs: list[Path]) -> None:
     progress: list[Progress] = []
     async with run_emulator(job_duration=0.05) as emu, _session(emu, max_concurrency=32) as gladia:
-        outcomes = [
-            o
-            async for o in gladia.transcribe_many(
+        outcomes = await collect(
+            gladia.transcribe_many(
                 small_wavs, on_progress=lambda p: progress.append(attrs.evolve(p))
             )
-        ]
+        )
         created = emu.stats.jobs_created
     assert len(outcomes) == 500
     assert sorted(o.index for o in outcomes) == list(range(500))
@@ -58,6 +64,7 @@ async def test_five_hundred_files_each_reported_once(small_wavs: list[Path]) -> 
     assert all(o.ok for o in outcomes)
     assert created == 500
     assert progress and progress[-1].done == 500 and progress[-1].failed == 0
+    assert (progress[-1].uploaded, progress[-1].submitted, progress[-1].seen) == (500, 500, 500)
 
 
 async def test_sources_may_be_an_async_iterable(tmp_path: Path) -> None:
@@ -68,7 +75,7 @@ async def test_sources_may_be_an_async_iterable(tmp_path: Path) -> None:
             yield str(p)
 
     async with run_emulator(job_duration=0.02) as emu, _session(emu) as gladia:
-        outcomes = [o async for o in gladia.transcribe_many(walk())]
+        outcomes = await collect(gladia.transcribe_many(walk()))
     assert sorted(str(o.source) for o in outcomes) == sorted(map(str, paths))
 
 
@@ -89,11 +96,10 @@ async def test_mixed_failures_are_reported_per_file(tmp_path: Path) -> None:
         ],
     )
     async with run_emulator(job_duration=0.02, faults=faults) as emu, _session(emu) as gladia:
-        outcomes = {
-            str(o.source): o
-            async for o in gladia.transcribe_many([*map(str, good), str(missing), str(empty)])
-        }
+        run = gladia.transcribe_many([*map(str, good), str(missing), str(empty)])
+        outcomes = {str(o.source): o for o in await collect(run)}
     assert len(outcomes) == 6
+    assert (run.progress.done, run.progress.failed, run.progress.in_flight) == (3, 3, 0)
     assert isinstance(outcomes[str(missing)].error, InvalidInput)
     assert isinstance(outcomes[str(empty)].error, InvalidInput)
     job_errors = [o for o in outcomes.values() if isinstance(o.error, JobFailedError)]
@@ -108,7 +114,7 @@ async def test_lost_responses_create_no_duplicate_jobs(tmp_path: Path) -> None:
         rules=[FaultRule(route="POST /v2/pre-recorded", kind="reset_after_body", probability=0.5)],
     )
     async with run_emulator(job_duration=0.02, faults=faults) as emu, _session(emu) as gladia:
-        outcomes = [o async for o in gladia.transcribe_many(paths)]
+        outcomes = await collect(gladia.transcribe_many(paths))
         created = emu.stats.jobs_created
     assert len(outcomes) == 30 and all(o.ok for o in outcomes), [o.error for o in outcomes]
     assert created == 30, "each lost response was reconciled, not re-created"
@@ -121,8 +127,7 @@ async def test_wrong_key_stops_the_batch_fast(small_wavs: list[Path]) -> None:
         GladiaSession(api_key="wrong", base_url=emu.url, retry=FAST_RETRY) as gladia,
     ):
         with pytest.raises(AuthenticationError):
-            async for _ in gladia.transcribe_many(small_wavs):
-                pass
+            await collect(gladia.transcribe_many(small_wavs))
         assert emu.stats.requests_total < 100, "401 must not be retried for every file"
 
 
@@ -171,7 +176,7 @@ async def test_rate_limit_slows_the_batch_instead_of_failing(tmp_path: Path) -> 
         ],
     )
     async with run_emulator(job_duration=0.02, faults=faults) as emu, _session(emu) as gladia:
-        outcomes: list[Outcome] = [o async for o in gladia.transcribe_many(paths)]
+        outcomes: list[Outcome] = await collect(gladia.transcribe_many(paths))
     assert all(o.ok for o in outcomes)
 
 
@@ -192,7 +197,7 @@ async def test_a_source_that_breaks_mid_read_is_its_own_outcome(tmp_path: Path) 
         raise RuntimeError("disk went away")
 
     async with run_emulator(job_duration=0.02) as emu, _session(emu) as gladia:
-        outcomes = [o async for o in gladia.transcribe_many([str(good), broken()])]
+        outcomes = await collect(gladia.transcribe_many([str(good), broken()]))
     assert len(outcomes) == 2
     by_ok = {o.ok: o for o in outcomes}
     assert by_ok[True].source == str(good)
@@ -214,7 +219,16 @@ async def test_polling_learns_from_finished_jobs(tmp_path: Path) -> None:
             yield path
 
     async with run_emulator(job_duration=0.3) as emu, _session(emu) as gladia:
-        outcomes = [o async for o in gladia.transcribe_many(slowly())]
+        outcomes = await collect(gladia.transcribe_many(slowly()))
         polls = emu.stats.polls
     assert all(o.ok for o in outcomes)
     assert polls / len(paths) < 10
+
+
+async def test_url_sources_are_imported_not_uploaded() -> None:
+    urls = [f"https://example.com/audio/{i}.wav" for i in range(5)]
+    async with run_emulator(job_duration=0.02) as emu, _session(emu) as gladia:
+        run = gladia.transcribe_many(urls)
+        outcomes = await collect(run)
+        assert all(o.ok for o in outcomes)
+        assert emu.stats.uploads == 0 and run.progress.uploaded == 0

@@ -6,19 +6,23 @@ import datetime as dt
 from collections.abc import AsyncIterator
 from typing import Any
 
+import anyio
 import pytest
 from aiohttp import web
 
 from gladia_async import (
     ForeignURLError,
+    GladiaError,
     GladiaSession,
     InvalidInput,
     LiveJob,
+    PaginationLoopError,
     TranscriptionJob,
 )
 from gladia_async.testing import run_emulator
 
 from .conftest import open_connections, pending_tasks
+from .hostile import API_KEY, FakeGladia, serve, serve_fake
 
 UTC = dt.timezone.utc
 START = dt.datetime(2026, 1, 1, tzinfo=UTC)
@@ -179,3 +183,154 @@ async def test_delete_jobs_reports_each_outcome(session: GladiaSession, listing_
     assert all(error is None for _, error in outcomes)
     remaining = {job.id async for job in session.iter_jobs()}
     assert remaining == set(keep)
+
+
+# -- hostile listings ----------------------------------------------------------------------
+
+
+def _job(i: int) -> dict[str, Any]:
+    return {
+        "id": f"00000000-0000-4000-8000-{i:012d}",
+        "request_id": f"G-{i}",
+        "version": 2,
+        "status": "done",
+        "created_at": "2026-01-01T00:00:00Z",
+        "completed_at": "2026-01-01T00:00:01Z",
+        "kind": "pre-recorded",
+    }
+
+
+Pages = dict[str, tuple[list[int], str | None] | tuple[list[int], str | None, str]]
+
+
+def _pages_app(pages: Pages, asked: list[str] | None = None) -> web.Application:
+    """Serve fixed pages by offset: offset -> (job numbers, next link[, current link])."""
+
+    async def listing(request: web.Request) -> web.Response:
+        offset = request.query.get("offset", "0")
+        if asked is not None:
+            asked.append(offset)
+        items, next_link, *current = pages[offset]
+        base = f"{request.url.scheme}://{request.host}"
+        return web.json_response(
+            {
+                "first": str(request.url.with_query({"offset": "0"})),
+                "current": current[0].format(base=base) if current else str(request.url),
+                "next": next_link.format(base=base) if next_link else None,
+                "items": [_job(i) for i in items],
+            }
+        )
+
+    app = web.Application()
+    app.router.add_get("/v2/transcription", listing)
+    return app
+
+
+async def _walk(pages: Pages, asked: list[str] | None = None) -> tuple[list[str], Exception]:
+    seen: list[str] = []
+    async with (
+        serve(_pages_app(pages, asked)) as url,
+        GladiaSession(api_key=API_KEY, base_url=url) as gladia,
+    ):
+        with anyio.fail_after(5), pytest.raises(GladiaError) as caught:
+            async with gladia.iter_jobs(page_size=2) as jobs:
+                async for job in jobs:
+                    seen.append(job.id)
+        assert pending_tasks() == set()
+    return seen, caught.value
+
+
+async def test_a_next_link_back_to_the_same_page_raises_a_loop_error() -> None:
+    seen, error = await _walk({"0": ([1, 2], "{base}/v2/transcription?offset=0&limit=2")})
+    assert isinstance(error, PaginationLoopError)
+    assert seen == [_job(1)["id"], _job(2)["id"]], "the page's items come first"
+
+
+async def test_a_next_link_back_to_an_earlier_page_raises_a_loop_error() -> None:
+    asked: list[str] = []
+    seen, error = await _walk(
+        {
+            "0": ([1, 2], "{base}/v2/transcription?limit=2&offset=2"),
+            # The same first page, its query in another order.
+            "2": ([3, 4], "{base}/v2/transcription?limit=2&offset=0"),
+        },
+        asked,
+    )
+    assert isinstance(error, PaginationLoopError)
+    assert len(seen) == 4
+    assert asked == ["0", "2"], "no page is requested twice"
+
+
+async def test_a_next_link_back_to_a_pages_own_current_link_raises_a_loop_error() -> None:
+    # The server names its first page differently from the URL the client asked for.
+    asked: list[str] = []
+    _, error = await _walk(
+        {
+            "0": ([1], "{base}/v2/transcription?offset=1", "{base}/v2/transcription?offset=00"),
+            "1": ([2], "{base}/v2/transcription?offset=00"),
+            "00": ([1], None),
+        },
+        asked,
+    )
+    assert isinstance(error, PaginationLoopError)
+    assert asked == ["0", "1"]
+
+
+async def test_a_job_listed_twice_is_yielded_once() -> None:
+    # Offsets shift when jobs are created during the walk: the last job of a page shows again.
+    async with (
+        serve(
+            _pages_app(
+                {
+                    "0": ([1, 2], "{base}/v2/transcription?offset=2&limit=2"),
+                    "2": ([2, 3], "{base}/v2/transcription?offset=4&limit=2"),
+                    "4": ([3, 4], None),
+                }
+            )
+        ) as url,
+        GladiaSession(api_key=API_KEY, base_url=url) as gladia,
+    ):
+        ids = [job.id async for job in gladia.iter_jobs(page_size=2)]
+    assert ids == [_job(i)["id"] for i in (1, 2, 3, 4)]
+
+
+async def test_a_foreign_next_link_is_refused_after_the_pages_items() -> None:
+    # As in Gladia's spec example: the next link points at the production host.
+    seen, error = await _walk(
+        {"0": ([1, 2, 3], "https://api.gladia.io/v2/transcription?offset=3&limit=3")}
+    )
+    assert isinstance(error, ForeignURLError)
+    assert len(seen) == 3
+
+
+async def test_delete_jobs_on_a_looping_listing_ends() -> None:
+    async with (
+        serve(_pages_app({"0": ([1], "{base}/v2/transcription?offset=0")})) as url,
+        GladiaSession(api_key=API_KEY, base_url=url) as gladia,
+    ):
+        with anyio.fail_after(5), pytest.raises(PaginationLoopError):
+            await gladia.delete_jobs()
+
+
+async def test_delete_jobs_deletes_live_jobs_on_the_live_route(
+    session: GladiaSession, listing_emu: Any
+) -> None:
+    live = listing_emu.emulator.seed_jobs(3, kind="live")
+    recorded = listing_emu.emulator.seed_jobs(2, kind="pre-recorded")
+    outcomes = await session.delete_jobs()
+    assert sorted(i for i, _ in outcomes) == sorted(live + recorded)
+    assert all(error is None for _, error in outcomes), outcomes
+    deletes = [r.path for r in listing_emu.requests if r.method == "DELETE"]
+    assert sorted(deletes) == sorted(
+        [f"/v2/live/{i}" for i in live] + [f"/v2/pre-recorded/{i}" for i in recorded]
+    )
+
+
+async def test_delete_jobs_deletes_at_most_concurrency_at_once() -> None:
+    fake = FakeGladia(delays={"DELETE /v2/pre-recorded/{id}": 0.05})
+    async with serve_fake(fake) as url, GladiaSession(api_key=API_KEY, base_url=url) as gladia:
+        for i in range(12):
+            await gladia.submit(f"https://example.com/{i}.wav")
+        outcomes = await gladia.delete_jobs(concurrency=3)
+    assert len(outcomes) == 12 and fake.jobs == []
+    assert fake.max_in_flight["DELETE /v2/pre-recorded/{id}"] == 3

@@ -28,6 +28,7 @@ from gladia_async import (
     Limits,
     NotFoundError,
     PollPolicy,
+    ReconcilePolicy,
     ResponseFormatError,
     RetryPolicy,
     ServerError,
@@ -40,6 +41,7 @@ from .conftest import FAST_POLL, FAST_RETRY, open_connections, pending_tasks, wr
 pytestmark = pytest.mark.reliability
 
 JOB_ID = "45463597-20b7-4af7-b3b3-f5fb778203ab"
+FAST_RECONCILE = ReconcilePolicy(attempts=8, lookup_initial=0.05, lookup_max=0.2, horizon=0.5)
 
 
 def _session(emu: Any, **kwargs: Any) -> GladiaSession:
@@ -77,9 +79,11 @@ async def test_batch_survives_twenty_percent_mixed_faults(tmp_path: Path) -> Non
     retry = RetryPolicy(attempts=8, backoff_initial=0.001, backoff_max=0.02, retry_after_max=0.02)
     async with (
         run_emulator(job_duration=0.02, faults=FaultPlan(seed=2026, rules=rules)) as emu,
-        _session(emu, retry=retry, max_concurrency=32) as gladia,
+        # The emulator lists a job at once: a short reconcile horizon is enough.
+        _session(emu, retry=retry, max_concurrency=32, reconcile=FAST_RECONCILE) as gladia,
     ):
-        outcomes = [o async for o in gladia.transcribe_many(paths)]
+        async with gladia.transcribe_many(paths) as run:
+            outcomes = [o async for o in run]
         created = emu.stats.jobs_created
         injected = emu.stats.faults_injected
     assert injected > 100, "faults really were injected"
@@ -212,7 +216,8 @@ async def test_a_stalled_download_raises_a_typed_timeout(tmp_path: Path) -> None
                 with pytest.raises(GladiaTimeout):
                     await gladia.download_audio(job, tmp_path / "back.wav")
             assert open_connections(gladia) == 0
-        assert not (tmp_path / "back.wav").exists()
+        # Neither the file nor its temporary copy (".back.wav.*") is left behind.
+        assert [p.name for p in tmp_path.iterdir() if "back" in p.name] == []
 
 
 async def test_poll_and_transcribe_deadlines(wav: Path) -> None:

@@ -3,23 +3,31 @@
 from __future__ import annotations
 
 import io
+import itertools
 import os
 from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
 
+import anyio
 import pytest
 
 from gladia_async import (
+    TOKEN_KEY,
     AuthenticationError,
     BadRequestError,
     ConfigurationError,
+    GladiaError,
     GladiaSession,
+    GladiaTimeout,
     InvalidInput,
     JobFailedError,
     JobStatus,
+    JobUnconfirmedError,
     NotFoundError,
     PermissionDeniedError,
+    PollPolicy,
+    RetryPolicy,
     TranscriptionOptions,
     UnprocessableEntityError,
 )
@@ -27,6 +35,7 @@ from gladia_async.models import DiarizationConfig, LanguageConfig, Transcription
 from gladia_async.testing import FaultPlan, FaultRule, ManualClock, run_emulator
 
 from .conftest import FAST_POLL, FAST_RETRY, open_connections, write_wav
+from .hostile import serve
 
 API_KEY = "test-key"
 
@@ -124,9 +133,11 @@ async def test_download_audio_streams_the_original_bytes(
     gladia: GladiaSession, wav: Path, tmp_path: Path
 ) -> None:
     job = await gladia.transcribe(wav)
-    dest = await gladia.download_audio(job, tmp_path / "back.wav")
+    out = tmp_path / "out"
+    out.mkdir()
+    dest = await gladia.download_audio(job, out / "back.wav")
     assert dest.read_bytes() == wav.read_bytes()
-    assert [p.name for p in tmp_path.iterdir() if p.name.startswith(".back")] == []
+    assert [p.name for p in out.iterdir()] == ["back.wav"], "no temporary file is left"
 
 
 async def test_job_error_raises_job_failed_with_code(wav: Path) -> None:
@@ -348,3 +359,148 @@ async def test_one_session_serves_concurrent_web_handlers(emu: Any, wav: Path) -
         assert len({r["id"] for r in results}) == 20
     finally:
         await runner.cleanup()
+
+
+# -- deadlines (issue 10, session side) ----------------------------------------------------
+
+
+async def test_wait_polls_once_more_at_the_deadline() -> None:
+    # Polls at 0 s and 1 s see the job running; it is done at 1.3 s. The next poll (2 s)
+    # would cross the 2 s deadline: one last poll is made just before it instead.
+    policy = PollPolicy(interval_initial=1.0, interval_max=5, deadline=None)
+    async with (
+        run_emulator(job_duration=1.3) as emu,
+        GladiaSession(api_key=emu.api_key, base_url=emu.url, poll=policy) as gladia,
+    ):
+        created = await gladia.submit("https://example.com/a.wav")
+        began = anyio.current_time()
+        job = await gladia.wait(created, timeout=2.0)
+        assert job.status == JobStatus.DONE
+        assert anyio.current_time() - began <= 2.0
+        assert emu.stats.polls == 3
+
+
+async def test_the_first_three_polls_are_at_the_initial_interval() -> None:
+    policy = PollPolicy(interval_initial=0.05, multiplier=10, interval_max=0.6, deadline=None)
+    async with (
+        run_emulator(job_duration=1.0) as emu,
+        GladiaSession(api_key=emu.api_key, base_url=emu.url, poll=policy) as gladia,
+    ):
+        created = await gladia.submit("https://example.com/a.wav")
+        await gladia.wait(created)
+        times = [r.at for r in emu.requests if r.method == "GET"]
+    gaps = [b - a for a, b in itertools.pairwise(times)]
+    assert len(gaps) >= 4
+    assert max(gaps[:3]) < 0.4, "three polls at the initial interval"
+    assert gaps[3] >= 0.5, "then backing off: no fourth poll at the initial interval"
+
+
+async def _hanging_server(route: str) -> Any:
+    """A server that accepts ``route`` and never answers; everything else 404s."""
+    from aiohttp import web
+
+    async def hang(request: web.Request) -> web.Response:
+        await request.read()
+        await anyio.sleep_forever()
+        raise AssertionError
+
+    app = web.Application()
+    method, path = route.split(" ")
+    app.router.add_route(method, path, hang)
+    return serve(app)
+
+
+@pytest.mark.reliability
+@pytest.mark.parametrize(
+    ("route", "call"),
+    [
+        ("GET /v2/pre-recorded/{id}", "wait"),
+        ("POST /v2/upload", "transcribe-file"),
+        ("POST /v2/pre-recorded", "transcribe-url"),
+    ],
+)
+async def test_a_call_against_a_server_that_never_answers_ends_at_its_timeout(
+    route: str, call: str, wav: Path
+) -> None:
+    async with (
+        await _hanging_server(route) as url,
+        GladiaSession(api_key=API_KEY, base_url=url) as gladia,
+    ):
+        began = anyio.current_time()
+        with anyio.fail_after(10), pytest.raises(GladiaTimeout):
+            if call == "wait":
+                await gladia.wait("45463597-20b7-4af7-b3b3-f5fb778203ab", timeout=1)
+            elif call == "transcribe-file":
+                await gladia.transcribe(wav, timeout=1)
+            else:
+                await gladia.transcribe("https://example.com/a.wav", timeout=1)
+        assert anyio.current_time() - began < 1.5
+        assert open_connections(gladia) == 0
+
+
+@pytest.mark.reliability
+async def test_a_deadline_during_creation_with_a_token_reports_an_unconfirmed_job() -> None:
+    async with (
+        await _hanging_server("POST /v2/pre-recorded") as url,
+        GladiaSession(api_key=API_KEY, base_url=url) as gladia,
+    ):
+        with anyio.fail_after(10), pytest.raises(JobUnconfirmedError) as caught:
+            await gladia.transcribe("https://example.com/a.wav", timeout=0.5, idempotency_token="t")
+    assert caught.value.token == "t"
+
+
+@pytest.mark.parametrize("timeout", [-1, 0, float("nan"), float("inf"), True, "5"])
+async def test_bad_timeouts_fail_before_any_request(
+    gladia: GladiaSession, emu: Any, timeout: Any
+) -> None:
+    url = "https://example.com/a.wav"
+    with pytest.raises(InvalidInput) as caught:
+        await gladia.transcribe(url, timeout=timeout)
+    assert caught.value.argument == "timeout"
+    with pytest.raises(InvalidInput):
+        gladia.transcribe_many([url, url], timeout=timeout)
+    with pytest.raises(InvalidInput):
+        await gladia.wait("45463597-20b7-4af7-b3b3-f5fb778203ab", timeout=timeout)
+    assert _requests(emu) == 0
+
+
+async def test_bad_idempotency_tokens_fail_before_any_request(
+    gladia: GladiaSession, emu: Any
+) -> None:
+    for token in ["", "   ", "a\nb", "x" * 300, 12]:
+        with pytest.raises(InvalidInput) as caught:
+            await gladia.submit("https://example.com/a.wav", idempotency_token=token)  # type: ignore[arg-type]
+        assert caught.value.argument == "idempotency_token"
+    assert _requests(emu) == 0
+
+
+async def test_custom_metadata_is_merged_over_the_options_metadata(
+    gladia: GladiaSession,
+) -> None:
+    options = TranscriptionOptions(custom_metadata={"user": "42", "team": "a"})
+    created = await gladia.submit(
+        "https://example.com/a.wav", options, custom_metadata={"team": "b"}
+    )
+    job = await gladia.get(created)
+    assert job.custom_metadata == {"user": "42", "team": "b"}
+    async with gladia.transcribe_many(["https://example.com/b.wav"], options) as run:
+        (outcome,) = [o async for o in run]
+    assert outcome.job is not None and outcome.job.custom_metadata is not None
+    assert outcome.job.custom_metadata["user"] == "42"
+    assert outcome.job.custom_metadata[TOKEN_KEY] == outcome.token
+
+
+async def test_a_failed_download_leaves_no_file_behind(wav: Path, tmp_path: Path) -> None:
+    faults = FaultPlan(rules=[FaultRule(route="GET */file", kind="reset_after_body")])
+    out = tmp_path / "out"
+    out.mkdir()
+    async with (
+        run_emulator(job_duration=0.02, faults=faults) as emu,
+        GladiaSession(
+            api_key=emu.api_key, base_url=emu.url, poll=FAST_POLL, retry=RetryPolicy(attempts=1)
+        ) as gladia,
+    ):
+        job = await gladia.transcribe(wav)
+        with pytest.raises(GladiaError):
+            await gladia.download_audio(job, out / "back.wav")
+    assert list(out.iterdir()) == [], "neither the file nor its temporary copy is left"
