@@ -47,7 +47,7 @@ from gladia_async import (
     WrongEventLoopError,
 )
 
-from .hostile import JOB_ID, KEY, Request, hostile, job_json, never_answer, response
+from .hostile.raw_http import JOB_ID, KEY, Request, hostile, job_json, never_answer, response
 
 pytestmark = pytest.mark.reliability
 
