@@ -86,7 +86,13 @@ class ConfigurationError(GladiaError):
 
 
 class TransportError(GladiaError):
-    """The request did not get a usable answer from the API."""
+    """The request did not get a usable answer from the API.
+
+    ``request_sent`` is ``False`` when the request provably never left (the connection could not
+    be opened), ``None`` when it may have reached the server.
+    """
+
+    request_sent: bool | None = None
 
 
 class ConnectionFailed(TransportError):

@@ -256,6 +256,8 @@ class Jobs:
                     break
                 maybe_created = exc
             except TransportError as exc:
+                if exc.request_sent is False and maybe_created is None:
+                    raise  # the request never left: nothing can have been created
                 maybe_created = exc
             except GladiaError:  # refused before sending (bad input, a closed session)
                 if maybe_created is None:

@@ -524,6 +524,8 @@ class Transport:
                 return await attempt(_Budget(timer, left, ends))
             except _Unsent as exc:
                 failure, retryable = exc.error, True
+                if isinstance(failure, TransportError):
+                    failure.request_sent = False
             except _MaybeSent as exc:
                 failure, retryable = exc.error, retry == "always"
                 if (

@@ -679,3 +679,17 @@ async def test_structured_validation_errors_read_as_text() -> None:
     async with hostile(bad) as srv, _session(srv.url) as gladia:
         error = await expect_error(gladia.submit("https://example.com/a.wav"), bound=5)
     assert error.validation_errors == ("x should be y", "body.language: not a language", "3")  # type: ignore[attr-defined]
+
+
+async def test_a_refused_connection_is_known_unsent_and_creates_no_doubt() -> None:
+    # Nothing listens on the port: the request provably never left, so an idempotent
+    # submission needs no token lookup and reports the connection failure itself.
+    async with hostile(never_answer) as srv:
+        url = srv.url
+    async with _session(url, retry=RetryPolicy(attempts=2, backoff_initial=0.01)) as gladia:
+        error = await expect_error(
+            gladia.submit("https://example.com/a.wav", idempotency_token="t-1"),
+            bound=3,
+            kind=ConnectionFailed,
+        )
+    assert error.request_sent is False  # type: ignore[attr-defined]
