@@ -24,6 +24,7 @@ from aiohttp import web
 
 from ._audio import HEADER_BYTES, InvalidAudio, info_from_url, sniff
 from ._faults import FaultPlan, FaultRule
+from ._live import LiveHub
 from ._state import (
     KINDS,
     STATUSES,
@@ -194,6 +195,7 @@ class GladiaEmulator:
         self._wall_base = (start_time or datetime.now(timezone.utc)).astimezone(timezone.utc)
         self._clock_base = self.clock()
         self._result_cache: OrderedDict[str, dict[str, Any]] = OrderedDict()
+        self.live = LiveHub(self)
 
     # ----------------------------------------------------------------- public helpers
     @property
@@ -336,8 +338,11 @@ class GladiaEmulator:
         router.add_post("/v2/upload", self._upload)
         for prefix in ("pre-recorded", "transcription"):
             router.add_post(f"/v2/{prefix}", self._create_job)
+        router.add_post("/v2/live", self.live.create)
+        router.add_patch("/v2/live/{id}", self.live.patch)
         for prefix in ("pre-recorded", "transcription", "live"):
-            router.add_get(f"/v2/{prefix}", self._list_jobs)
+            list_route = self.live.list_or_socket(self._list_jobs) if prefix == "live" else None
+            router.add_get(f"/v2/{prefix}", list_route or self._list_jobs)
             router.add_get(f"/v2/{prefix}/{{id}}", self._get_job)
             router.add_delete(f"/v2/{prefix}/{{id}}", self._delete_job)
             router.add_get(f"/v2/{prefix}/{{id}}/file", self._get_file)
@@ -498,6 +503,8 @@ class GladiaEmulator:
         return f"{seconds:g}"
 
     def _authenticate(self, request: web.Request) -> None:
+        if self.live.is_socket_request(request):
+            return  # the live WebSocket is authorised by its session token, not the key
         key = request.headers.get("x-gladia-key")
         if not key:
             raise _ApiError(401, "gladia key not found")
