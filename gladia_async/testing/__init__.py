@@ -75,9 +75,11 @@ Behaviour (decisions where the spec is silent are marked *emulator choice*):
 * ``latency`` delays every response; :class:`FaultPlan` injects seeded, replayable faults
   (see :mod:`gladia_async.testing._faults`); change ``emulator.faults`` at any time.
 
-Not emulated: ``POST /v2/live`` / ``PATCH /v2/live/{id}`` and the live WebSocket (live
-jobs exist only through :meth:`GladiaEmulator.seed_jobs`), the deprecated v1 routes,
-callbacks/webhooks, concurrency/queue limits and retention.
+* Live: ``POST /v2/live``, the WebSocket and ``PATCH /v2/live/{id}``; see
+  :mod:`gladia_async.testing._live` (faults in ``emulator.live.faults``).
+
+Not emulated: the deprecated v1 routes, callbacks/webhooks, concurrency/queue limits and
+retention.
 """
 
 from __future__ import annotations
