@@ -83,6 +83,10 @@ def _parser() -> argparse.ArgumentParser:
     e.add_argument("--job-duration", type=float, default=1.0)
     e.add_argument("--latency", type=float, default=0.0)
 
+    from ._live_cli import add_live_parser
+
+    add_live_parser(sub, common)
+
     m = sub.add_parser("demo", parents=[common], help="show the SDK working end to end")
     m.add_argument("--files", type=int, default=6)
     m.add_argument("--out", default=None, help="output folder (default: a temp folder)")
@@ -343,6 +347,13 @@ async def _download(args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
+async def _live(args: argparse.Namespace) -> int:
+    from ._live_cli import run_live
+
+    async with _session(args) as gladia:
+        return await run_live(args, gladia)
+
+
 async def _emulator(args: argparse.Namespace) -> int:
     from .testing import run_emulator
 
@@ -437,6 +448,7 @@ _COMMANDS = {
     "download": _download,
     "emulator": _emulator,
     "demo": _demo,
+    "live": _live,
 }
 
 
