@@ -150,9 +150,10 @@ def options_body(options: StreamingRequest | None) -> tuple[dict[str, Any], dict
     body: dict[str, Any] = unstructure(_with_enum_members(options))
     messages = dict(body.get("messages_config") or {})
     asked = {
-        # The spec's defaults: acknowledgements on, lifecycle events off.
-        "receive_acknowledgments": messages.get("receive_acknowledgments", True) is not False,
-        "receive_lifecycle_events": bool(messages.get("receive_lifecycle_events", False)),
+        # Delivered only when asked for explicitly: unread messages are buffered, and one
+        # acknowledgement per chunk would grow that buffer with the audio for nothing.
+        "receive_acknowledgments": messages.get("receive_acknowledgments") is True,
+        "receive_lifecycle_events": messages.get("receive_lifecycle_events") is True,
     }
     # The session needs both on the wire: acknowledgements drive back-pressure and resume,
     # lifecycle events tell a finished session from a dropped one. Delivery honours `asked`.
@@ -244,7 +245,8 @@ class LiveSession:
     Entering creates the session (``POST /v2/live``) and opens the socket; leaving sends
     ``stop_recording``, waits for the post-processing messages and ``end_session``, and sets
     :attr:`result`. Messages are buffered until read; acknowledgements and lifecycle events
-    are delivered only when asked for in ``options.messages_config``.
+    are always requested (the session runs on them) but delivered only when
+    ``options.messages_config`` sets them to True explicitly.
     """
 
     def __init__(

@@ -79,7 +79,9 @@ async def test_full_session_parses_every_message_type(gladia: GladiaSession, emu
         encoding="wav/pcm",
         sample_rate=16_000,
         messages_config=MessagesConfig(
-            receive_partial_transcripts=True, receive_lifecycle_events=True
+            receive_partial_transcripts=True,
+            receive_lifecycle_events=True,
+            receive_acknowledgments=True,
         ),
         realtime_processing=RealtimeProcessingConfig(
             translation=True,
@@ -113,6 +115,7 @@ async def test_full_session_parses_every_message_type(gladia: GladiaSession, emu
         EndSessionMessage,
     }
     assert UnknownMessage not in kinds
+
     finals = [m for m in messages if isinstance(m, TranscriptMessage) and m.data.is_final]
     partials = [m for m in messages if isinstance(m, TranscriptMessage) and not m.data.is_final]
     assert finals and partials
@@ -125,6 +128,15 @@ async def test_full_session_parses_every_message_type(gladia: GladiaSession, emu
     # A 1000 close after end_session: one connection, no reconnection.
     assert session_of(emu, live.id).connections == 1
     assert live.reconnections == 0
+
+
+async def test_acknowledgements_are_delivered_only_when_asked_for(gladia: GladiaSession) -> None:
+    async with gladia.live(PCM) as live:
+        async with anyio.create_task_group() as tg:
+            tg.start_soon(live.send_from, chunked(audio(1), 3200))
+            messages = await collect(live)
+    assert live.acknowledged_bytes == SECOND  # the session ran on acknowledgements...
+    assert not any(isinstance(m, (AudioChunkAckMessage, EndSessionMessage)) for m in messages)
 
 
 async def test_resume_after_drops_loses_and_duplicates_no_audio(

@@ -129,10 +129,11 @@ class LiveSessionState:
 class LiveHub:
     """The emulator's live sessions and their routes."""
 
-    def __init__(self, emulator: GladiaEmulator, *, keep_audio: bool = True) -> None:
+    def __init__(self, emulator: GladiaEmulator) -> None:
         self.emulator = emulator
         self.faults = LiveFaults()
-        self.keep_audio = keep_audio
+        #: Keep the audio bytes (``storage="memory"``); otherwise only count and hash them.
+        self.keep_audio = emulator.storage == "memory"
         self.utterance_seconds = 2.0
         self.sessions: dict[str, LiveSessionState] = {}
         #: Sockets currently open (a cancelled client must bring this back to 0).
