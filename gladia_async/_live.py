@@ -600,12 +600,24 @@ class LiveSession:
         except orjson.JSONDecodeError:
             self._emit(UnknownMessage(type="", raw=data))
             return
+        if (
+            not self._asked["receive_acknowledgments"]
+            and type(raw) is dict
+            and raw.get("acknowledged") is True
+            and raw.get("type") == "audio_chunk"
+        ):
+            # The common case, one per chunk: account for it without building a message.
+            payload = raw.get("data")
+            end = _ack_end(payload.get("byte_range") if type(payload) is dict else None)
+            if end is not None:
+                self._on_acked(end)
+                return
         message = parse_message(raw)
         deliver = True
         if isinstance(message, AudioChunkAckMessage):
             deliver = self._asked["receive_acknowledgments"]
             if message.acknowledged:
-                end = acked_end(message.data.byte_range if message.data else None)
+                end = _ack_end(message.data.byte_range if message.data else None)
                 if end is not None:
                     self._on_acked(end)
             else:
@@ -778,6 +790,13 @@ class LiveSession:
                 )
             )
             return ws
+
+
+def _ack_end(byte_range: Any) -> int | None:
+    try:
+        return acked_end(byte_range)
+    except (TypeError, ValueError):
+        return None
 
 
 async def _close_quietly(ws: aiohttp.ClientWebSocketResponse) -> None:
