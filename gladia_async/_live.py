@@ -22,11 +22,15 @@ The API key never goes over the socket: the URL's temporary token is its only cr
 
 from __future__ import annotations
 
+import asyncio
 import base64
 import enum
 import logging
 import math
+import os
+import pathlib
 import random
+import tempfile
 import time
 import types
 import typing
@@ -77,7 +81,9 @@ __all__ = [
     "LiveSession",
     "LiveSessionError",
     "ReconnectPolicy",
+    "download_live_audio",
     "get_live_job",
+    "patch_live_job",
 ]
 
 log = logging.getLogger("gladia_async")
@@ -228,6 +234,45 @@ async def get_live_job(transport: Transport, job: str) -> LiveJob:
     return await transport.request_json(
         "GET", transport.url(f"/v2/live/{job_id}"), LiveJob, retry="always", ok=(200,)
     )
+
+
+async def patch_live_job(transport: Transport, job: str) -> None:
+    """``PATCH /v2/live/{id}`` (the spec's body has no properties yet; the API answers 204)."""
+    job_id = check_job_id(job, "job")
+    async with transport.stream(
+        "PATCH", transport.url(f"/v2/live/{job_id}"), retry="always", json={}, ok=(200, 204)
+    ):
+        pass
+
+
+async def download_live_audio(
+    transport: Transport, job: str, dest: str | os.PathLike[str]
+) -> pathlib.Path:
+    """Stream a live session's recorded audio to ``dest`` (via a temporary file); the path."""
+    job_id = check_job_id(job, "job")
+    if not isinstance(dest, (str, os.PathLike)) or not os.fspath(dest):
+        raise InvalidInput("dest", "expected a file path")
+    target = pathlib.Path(os.fspath(dest))
+    if not target.parent.exists():
+        raise InvalidInput("dest", f"folder {str(target.parent)!r} does not exist")
+    fd, tmp_name = tempfile.mkstemp(dir=target.parent, prefix=f".{target.name}.")
+    os.close(fd)
+    tmp = anyio.Path(tmp_name)
+    try:
+        async with (
+            transport.stream(
+                "GET", transport.url(f"/v2/live/{job_id}/file"), retry="always", ok=(200,)
+            ) as response,
+            await anyio.open_file(tmp_name, "wb") as out,
+        ):
+            async for chunk in transport.iter_chunks(response):
+                await out.write(chunk)
+        await tmp.rename(target)
+    except BaseException:
+        with anyio.CancelScope(shield=True):
+            await tmp.unlink(missing_ok=True)
+        raise
+    return target
 
 
 class LiveSession:
@@ -722,7 +767,7 @@ class LiveSession:
             raise ConnectionFailed(
                 f"live session {self.id}: the socket handshake failed ({exc.status})"
             ) from None
-        except (aiohttp.ClientError, OSError, TimeoutError) as exc:
+        except (aiohttp.ClientError, OSError, TimeoutError, asyncio.TimeoutError) as exc:
             raise ConnectionFailed(
                 f"live session {self.id}: could not open the socket ({type(exc).__name__})"
             ) from None

@@ -539,3 +539,18 @@ class GladiaSession(AsyncClosing):
         await self._transport.request_empty(
             "DELETE", self._transport.url(f"/v2/live/{job_id}"), retry="always"
         )
+
+    async def patch_live_job(self, job: str | LiveSession) -> None:
+        """Send ``PATCH /v2/live/{id}`` for a live session (its body has no fields yet)."""
+        from ._live import LiveSession, patch_live_job
+
+        await patch_live_job(self._transport, job.id if isinstance(job, LiveSession) else job)
+
+    async def download_live_audio(
+        self, job: str | LiveSession, dest: str | os.PathLike[str]
+    ) -> Path:
+        """Stream a live session's recorded audio to ``dest`` and return the path."""
+        from ._live import LiveSession, download_live_audio
+
+        job_id = job.id if isinstance(job, LiveSession) else job
+        return await download_live_audio(self._transport, job_id, dest)

@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import os
 import random
+import wave
 from collections.abc import AsyncIterator
+from pathlib import Path
 
 import aiohttp
 import anyio
@@ -35,6 +37,7 @@ from gladia_async.live import (
     PostSummarizationMessage,
     PostTranscriptMessage,
     SentimentAnalysisMessage,
+    SessionNearingLimit,
     SpeechEndMessage,
     SpeechStartMessage,
     StartRecordingMessage,
@@ -341,6 +344,38 @@ async def test_live_jobs_are_listed_and_deleted(gladia: GladiaSession) -> None:
     await gladia.delete_live_job(live)
     listed = [job.id async for job in gladia.iter_jobs(endpoint="live")]
     assert live.id not in listed
+
+
+async def test_live_job_management_patch_download_and_region(
+    gladia: GladiaSession, emu: object, tmp_path: Path
+) -> None:
+    sent = audio(1, seed=7)
+    async with gladia.live(PCM, region="eu-west") as live:
+        await live.send(sent)
+    create = [r for r in emu.requests if r.route == "POST /v2/live"]  # type: ignore[attr-defined]
+    assert create[-1].query_string == "region=eu-west"
+    await gladia.patch_live_job(live)
+    path = await gladia.download_live_audio(live, tmp_path / "live.wav")
+    with wave.open(str(path)) as recorded:
+        assert recorded.getframerate() == 16_000
+        assert recorded.readframes(recorded.getnframes()) == sent
+    with pytest.raises(InvalidInput, match="job"):
+        await gladia.get_live_job("not-an-id")
+
+
+async def test_a_session_nearing_the_3_hour_cap_warns(
+    gladia: GladiaSession, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import gladia_async._live as live_module
+
+    monkeypatch.setattr(live_module, "SESSION_LIMIT_SECONDS", 600.5)  # warns 600 s before
+    async with gladia.live(PCM) as live:
+        await live.send(audio(0.4))
+        await live.send(audio(0.4))
+        await live.stop_recording()
+        warnings = [m async for m in live if isinstance(m, SessionNearingLimit)]
+    assert len(warnings) == 1
+    assert warnings[0].audio_seconds == pytest.approx(0.8)
 
 
 async def test_unknown_and_malformed_messages_arrive_generic() -> None:

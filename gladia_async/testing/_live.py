@@ -42,6 +42,7 @@ import binascii
 import hashlib
 import random
 import secrets
+import struct
 import uuid
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
@@ -51,7 +52,7 @@ import orjson
 from aiohttp import WSMsgType, web
 
 from .._live_models import MAX_FRAME_BYTES
-from ._state import Job, iso
+from ._state import Job, Upload, iso
 from ._transcripts import _VOCABULARY
 from ._validation import fill_defaults, validate
 
@@ -412,6 +413,7 @@ class LiveHub:
         )
         job = state.job
         job.audio_duration = duration
+        self._store_audio(state)
         job.fixed_status = None
         job.ready_at = emu.clock()
         job.completed_at = emu.now()
@@ -457,6 +459,48 @@ class LiveHub:
         await self._lifecycle(ws, state, "end_session")
         self._end(state)
         await ws.close(code=1000)
+
+    def _store_audio(self, state: LiveSessionState) -> None:
+        """Keep the session's audio as a WAV file, served by ``GET /v2/live/{id}/file``."""
+        params = state.params
+        channels = int(params["channels"])
+        job = state.job
+        job.file = {
+            "id": state.id,
+            "filename": f"live-{state.id}.wav",
+            "source": None,
+            "audio_duration": round(state.audio_seconds, 3),
+            "number_of_channels": channels,
+        }
+        if not self.keep_audio:
+            return
+        depth = int(params["bit_depth"])
+        rate = int(params["sample_rate"])
+        pcm = bytes(state.audio)
+        header = b"RIFF" + struct.pack("<I", 36 + len(pcm)) + b"WAVEfmt "
+        header += struct.pack(
+            "<IHHIIHH",
+            16,
+            1,
+            channels,
+            rate,
+            rate * channels * depth // 8,
+            channels * depth // 8,
+            depth,
+        )
+        header += b"data" + struct.pack("<I", len(pcm))
+        upload = Upload(
+            id=str(uuid.uuid4()),
+            filename=f"live-{state.id}.wav",
+            extension="wav",
+            size=len(header) + len(pcm),
+            audio_duration=round(state.audio_seconds, 3),
+            number_of_channels=channels,
+            content_type="audio/wav",
+            data=header + pcm,
+        )
+        self.emulator._uploads[upload.id] = upload
+        job.upload_id = upload.id
 
     def _end(self, state: LiveSessionState) -> None:
         state.ended = True
