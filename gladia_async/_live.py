@@ -410,7 +410,7 @@ class LiveSession:
         self._tg = tg
         self._state = "open"
         try:
-            self._ws = await self._connect_with_retries(close_code=None, first=True)
+            self._ws = await self._connect_with_retries(close_code=None, initial=True)
         except BaseException:
             self._state = "closed"
             tg.cancel_scope.cancel()
@@ -724,7 +724,7 @@ class LiveSession:
                 async with self._send_lock:
                     self._ws = None
                 await _close_quietly(ws)
-                self._ws = await self._connect_with_retries(close_code=code, first=False)
+                self._ws = await self._connect_with_retries(close_code=code, initial=False)
         except GladiaError as exc:
             self._fail(exc)
         except (aiohttp.ClientError, OSError) as exc:
@@ -773,47 +773,49 @@ class LiveSession:
             ) from None
 
     async def _connect_with_retries(
-        self, *, close_code: int | None, first: bool
+        self, *, close_code: int | None, initial: bool
     ) -> aiohttp.ClientWebSocketResponse:
-        """Open the socket (retrying with backoff) and replay the unacknowledged audio."""
+        """Open the socket (retrying with backoff); after a drop, replay the unacknowledged
+        audio (and ``stop_recording`` if it was sent) before anything new."""
         gap_started = time.monotonic()
         attempt = 0
+        last_error: ConnectionFailed | None = None
         while True:
             attempt += 1
             # A socket that closes again before any message counts as a failed attempt, so
             # a server that always drops us cannot keep the session looping forever.
             self._failed_attempts += 1
-            if not first and self._failed_attempts > self._policy.attempts:
+            if self._failed_attempts > self._policy.attempts:
                 raise ConnectionFailed(
-                    f"live session {self.id}: the socket closed ({close_code}) and "
-                    f"{self._policy.attempts} reconnection attempts in a row failed"
+                    f"live session {self.id}: {self._policy.attempts} attempts in a row to "
+                    f"open the socket failed (last close code {close_code}; "
+                    f"{last_error or 'the socket kept closing'})"
                 )
-            if not first:
+            if attempt > 1 or not initial:
                 delay = self._policy.delay(attempt, self._rng)
-                self._emit(
-                    Reconnecting(
-                        attempt=attempt,
-                        close_code=close_code,
-                        delay=delay,
-                        unacknowledged_bytes=self.unacknowledged_bytes,
+                if not initial:
+                    self._emit(
+                        Reconnecting(
+                            attempt=attempt,
+                            close_code=close_code,
+                            delay=delay,
+                            unacknowledged_bytes=self.unacknowledged_bytes,
+                        )
                     )
-                )
-                log.info(
-                    "live session %s: socket closed (%s), reconnecting in %.2fs (attempt %d)",
-                    self.id,
-                    close_code,
-                    delay,
-                    attempt,
-                )
+                    log.info(
+                        "live session %s: socket closed (%s), reconnecting in %.2fs (attempt %d)",
+                        self.id,
+                        close_code,
+                        delay,
+                        attempt,
+                    )
                 await anyio.sleep(delay)
             try:
                 ws = await self._open_socket()
-            except ConnectionFailed:
-                if self._failed_attempts >= self._policy.attempts:
-                    raise
-                first = False
+            except ConnectionFailed as exc:
+                last_error = exc
                 continue
-            if attempt == 1 and close_code is None:
+            if initial:
                 return ws
             async with self._send_lock:
                 replayed = frames = 0

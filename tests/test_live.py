@@ -16,6 +16,7 @@ import pytest
 from gladia_async import (
     AudioChunkAckMessage,
     BadRequestError,
+    ConnectionFailed,
     GladiaSession,
     InvalidInput,
     LiveOptions,
@@ -258,6 +259,31 @@ async def test_cancellation_mid_stream_closes_the_socket_and_leaves_no_task(
             await anyio.sleep(0.01)
     with pytest.raises(Exception, match="not open"):
         await live.send(b"\0" * 10)
+
+
+async def test_an_error_in_the_block_propagates_as_is_and_cleans_up(
+    gladia: GladiaSession, emu: object
+) -> None:
+    with pytest.raises(KeyError):  # not wrapped in an exception group
+        async with gladia.live(PCM) as live:
+            await live.send(audio(0.5))
+            raise KeyError("user bug")
+    assert pending_tasks() == set()
+    with anyio.fail_after(5):
+        while emu.emulator.live.open_sockets:  # type: ignore[attr-defined]  # noqa: ASYNC110
+            await anyio.sleep(0.01)
+
+
+async def test_a_server_that_keeps_dropping_ends_the_session_with_a_typed_error(
+    gladia: GladiaSession, emu: object
+) -> None:
+    emu.emulator.live.faults.drop_at_bytes = [1] * 50  # type: ignore[attr-defined]
+    policy = ReconnectPolicy(attempts=3, backoff_initial=0.001, backoff_max=0.01)
+    with anyio.fail_after(20), pytest.raises(ConnectionFailed, match="3 attempts"):
+        async with gladia.live(PCM, reconnect=policy) as live:
+            await live.send_from(chunked(audio(1), 3200))
+    assert session_of(emu, live.id).kept_bytes == 0
+    assert pending_tasks() == set()
 
 
 async def test_an_error_inside_a_message_is_delivered_typed(
