@@ -568,6 +568,11 @@ class LiveSession:
             raise UsageError("the live session is not open (use it inside `async with`)")
         if self._stop_requested:
             raise UsageError("stop_recording was sent: this live session takes no more audio")
+        if self._done.is_set():
+            raise LiveSessionError(
+                f"live session {self.id} has ended (the server closed it); start a new one",
+                session_id=self.id,
+            )
 
     def _check_limit(self) -> None:
         seconds = self._sent_end / self._bytes_per_second

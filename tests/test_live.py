@@ -341,6 +341,21 @@ async def test_without_keepalive_an_idle_close_is_resumed(
     assert bytes(state.audio) == sent
 
 
+async def test_a_1000_close_ends_the_session_without_reconnecting(
+    gladia: GladiaSession, emu: object
+) -> None:
+    emu.emulator.live.faults.end_at_bytes = 8_000  # type: ignore[attr-defined]
+    with anyio.fail_after(10):
+        async with gladia.live(PCM, reconnect=FAST_RECONNECT) as live:
+            await live.send(audio(0.5))
+            messages = await collect(live)  # ends when the server closes
+            with pytest.raises(LiveSessionError, match="has ended"):
+                await live.send(audio(0.1))
+    assert not any(isinstance(m, Reconnecting) for m in messages)
+    assert session_of(emu, live.id).connections == 1
+    assert live.result is not None  # from GET /v2/live/{id}
+
+
 async def test_a_drop_during_post_processing_falls_back_to_the_api(
     gladia: GladiaSession, emu: object
 ) -> None:

@@ -92,6 +92,9 @@ class LiveFaults:
     reject_chunks_at_bytes: int | None = None
     #: Drop the socket right after acknowledging ``stop_recording`` (the job still finishes).
     drop_after_stop: bool = False
+    #: End the session from the server side once the kept audio passes this offset: the job
+    #: finishes and the socket closes with 1000 (no ``stop_recording`` needed).
+    end_at_bytes: int | None = None
 
 
 @dataclass
@@ -343,6 +346,12 @@ class LiveHub:
                 },
             )
         await self._realtime(ws, state, final_flush=False)
+        if faults.end_at_bytes is not None and end > faults.end_at_bytes:
+            faults.end_at_bytes = None
+            self._finish_job(state)
+            self._end(state)
+            await ws.close(code=1000, message=b"session ended by the server")
+            return False
         at = faults.error_message_at_bytes
         if at is not None and not state.error_sent and end > at:
             state.error_sent = True
@@ -412,12 +421,7 @@ class LiveHub:
             },
         )
         job = state.job
-        job.audio_duration = duration
-        self._store_audio(state)
-        job.fixed_status = None
-        job.ready_at = emu.clock()
-        job.completed_at = emu.now()
-        emu._store.version += 1
+        self._finish_job(state)
         if self.faults.drop_after_stop:
             self._end(state)
             await _drop(request, ws)
@@ -459,6 +463,17 @@ class LiveHub:
         await self._lifecycle(ws, state, "end_session")
         self._end(state)
         await ws.close(code=1000)
+
+    def _finish_job(self, state: LiveSessionState) -> None:
+        """The live job is done: its duration, its audio file, ``done`` from now on."""
+        emu = self.emulator
+        job = state.job
+        job.audio_duration = round(state.audio_seconds, 3)
+        self._store_audio(state)
+        job.fixed_status = None
+        job.ready_at = emu.clock()
+        job.completed_at = emu.now()
+        emu._store.version += 1
 
     def _store_audio(self, state: LiveSessionState) -> None:
         """Keep the session's audio as a WAV file, served by ``GET /v2/live/{id}/file``."""
