@@ -411,10 +411,9 @@ class LiveSession:
         self._state = "open"
         try:
             self._ws = await self._connect_with_retries(close_code=None, initial=True)
-        except BaseException:
+        except BaseException as exc:
             self._state = "closed"
-            tg.cancel_scope.cancel()
-            await tg.__aexit__(None, None, None)
+            await _exit_task_group(tg, exc)
             self._close_streams()
             raise
         tg.start_soon(self._run)
@@ -432,17 +431,9 @@ class LiveSession:
                 await self.finish()
             except BaseException as caught:
                 error = caught
-        tg = self._tg
-        assert tg is not None
-        tg.cancel_scope.cancel()
-        pending = error if error is not None else exc
-        cancelled = pending if isinstance(pending, anyio.get_cancelled_exc_class()) else None
+        assert self._tg is not None
         try:
-            await tg.__aexit__(
-                type(cancelled) if cancelled is not None else None,
-                cancelled,
-                cancelled.__traceback__ if cancelled is not None else None,
-            )
+            await _exit_task_group(self._tg, error if error is not None else exc)
         finally:
             self._state = "closed"
             await self._drop_socket()
@@ -842,6 +833,21 @@ class LiveSession:
                 )
             )
             return ws
+
+
+async def _exit_task_group(tg: TaskGroup, exc: BaseException | None) -> None:
+    """Cancel the session's task group and wait for its tasks.
+
+    Only a cancellation is handed to the group (so anyio can tell whose it is); any other
+    exception keeps propagating from the caller as it is, never wrapped in a group.
+    """
+    tg.cancel_scope.cancel()
+    cancelled = exc if isinstance(exc, anyio.get_cancelled_exc_class()) else None
+    await tg.__aexit__(
+        type(cancelled) if cancelled is not None else None,
+        cancelled,
+        cancelled.__traceback__ if cancelled is not None else None,
+    )
 
 
 def _ack_end(byte_range: Any) -> int | None:

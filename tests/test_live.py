@@ -261,6 +261,19 @@ async def test_cancellation_mid_stream_closes_the_socket_and_leaves_no_task(
         await live.send(b"\0" * 10)
 
 
+async def test_cancellation_while_opening_the_socket_leaves_nothing_behind(
+    gladia: GladiaSession, emu: object
+) -> None:
+    emu.emulator.faults = FaultPlan(  # type: ignore[attr-defined]
+        rules=[FaultRule(route="GET /v2/live", kind="delay", delay=5.0)]
+    )
+    with anyio.move_on_after(0.3) as scope:
+        async with gladia.live(PCM):
+            pytest.fail("the socket cannot be open yet")
+    assert scope.cancelled_caught
+    assert pending_tasks() == set()
+
+
 async def test_an_error_in_the_block_propagates_as_is_and_cleans_up(
     gladia: GladiaSession, emu: object
 ) -> None:
