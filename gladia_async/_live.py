@@ -343,7 +343,9 @@ class LiveSession:
         self._url = ""
         self._state: Literal["new", "open", "closed"] = "new"
         self._tg: TaskGroup | None = None
+        # _ws takes new audio; _socket is the one being read (they differ during a replay).
         self._ws: aiohttp.ClientWebSocketResponse | None = None
+        self._socket: aiohttp.ClientWebSocketResponse | None = None
         self._send_lock = anyio.Lock()
         self._out: MemoryObjectSendStream[LiveMessage | LiveEvent]
         self._in: MemoryObjectReceiveStream[LiveMessage | LiveEvent]
@@ -688,10 +690,11 @@ class LiveSession:
 
     async def _run(self) -> None:
         """Read the socket, reconnecting after drops, until the session ends or fails."""
+        ws = self._ws
+        assert ws is not None
+        self._socket = ws
         try:
             while True:
-                ws = self._ws
-                assert ws is not None
                 while True:
                     msg = await ws.receive()
                     if msg.type == aiohttp.WSMsgType.TEXT or msg.type == aiohttp.WSMsgType.BINARY:
@@ -720,7 +723,7 @@ class LiveSession:
                 async with self._send_lock:
                     self._ws = None
                 await _close_quietly(ws)
-                self._ws = await self._connect_with_retries(close_code=code, initial=False)
+                ws = self._socket = await self._connect_with_retries(close_code=code, initial=False)
         except GladiaError as exc:
             self._fail(exc)
         except (aiohttp.ClientError, OSError) as exc:
@@ -737,9 +740,10 @@ class LiveSession:
                 await self._drop_socket()
 
     async def _drop_socket(self) -> None:
-        ws, self._ws = self._ws, None
-        if ws is not None:
+        for ws in {self._ws, self._socket} - {None}:
+            assert ws is not None
             await _close_quietly(ws)
+        self._ws = self._socket = None
 
     async def _open_socket(self) -> aiohttp.ClientWebSocketResponse:
         client = self._transport._client()
@@ -811,28 +815,36 @@ class LiveSession:
             except ConnectionFailed as exc:
                 last_error = exc
                 continue
-            if initial:
-                return ws
-            async with self._send_lock:
-                replayed = frames = 0
-                with anyio.CancelScope(shield=True):
-                    for _, frame in list(self._pending):
-                        await self._write(ws, frame)
-                        replayed += len(frame)
-                        frames += 1
-                    if self._stop_requested:
-                        await self._write_text(ws, _STOP)
-                self._ws = ws
-            self.reconnections += 1
-            self._emit(
-                Reconnected(
-                    attempts=attempt,
-                    gap_seconds=time.monotonic() - gap_started,
-                    replayed_bytes=replayed,
-                    replayed_frames=frames,
-                )
-            )
+            if not initial:
+                # Replayed by a task of its own while the reader reads the new socket: a
+                # server that stops reading until we take its acknowledgements cannot
+                # deadlock the replay. New audio waits for the replay (it holds the lock).
+                assert self._tg is not None
+                self._tg.start_soon(self._replay, ws, attempt, gap_started)
             return ws
+
+    async def _replay(
+        self, ws: aiohttp.ClientWebSocketResponse, attempts: int, gap_started: float
+    ) -> None:
+        async with self._send_lock:
+            replayed = frames = 0
+            for _, frame in list(self._pending):
+                await self._write(ws, frame)
+                replayed += len(frame)
+                frames += 1
+            if self._stop_requested:
+                await self._write_text(ws, _STOP)
+            if not ws.closed:
+                self._ws = ws
+        self.reconnections += 1
+        self._emit(
+            Reconnected(
+                attempts=attempts,
+                gap_seconds=time.monotonic() - gap_started,
+                replayed_bytes=replayed,
+                replayed_frames=frames,
+            )
+        )
 
 
 async def _exit_task_group(tg: TaskGroup, exc: BaseException | None) -> None:
