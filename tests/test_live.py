@@ -165,6 +165,34 @@ async def test_resume_after_drops_loses_and_duplicates_no_audio(
     assert live.result is not None
 
 
+@pytest.mark.parametrize("seed", range(4))
+async def test_random_drops_and_chunk_sizes_keep_the_audio_exact(
+    gladia: GladiaSession, emu: object, seed: int
+) -> None:
+    rng = random.Random(seed)
+    sent = audio(4, seed=seed)
+    emu.emulator.live.faults.drop_at_bytes = sorted(  # type: ignore[attr-defined]
+        rng.sample(range(1, len(sent)), 5)
+    )
+    emu.emulator.live.faults.ack_delay = rng.choice([0.0, 0.001])  # type: ignore[attr-defined]
+    chunks, at = [], 0
+    while at < len(sent):
+        size = rng.randint(1, 20_000)
+        chunks.append(sent[at : at + size])
+        at += size
+    with anyio.fail_after(30):
+        async with gladia.live(
+            PCM,
+            reconnect=FAST_RECONNECT,
+            max_unacked_bytes=rng.choice([4_000, 50_000, 1 << 20]),
+            audio_format=rng.choice(["binary", "json"]),
+        ) as live:
+            await live.send_from(chunks)
+    state = session_of(emu, live.id)
+    assert state.drops == 5
+    assert bytes(state.audio) == sent
+
+
 async def test_json_audio_chunks_resume_losslessly(gladia: GladiaSession, emu: object) -> None:
     emu.emulator.live.faults.drop_at_bytes = [50_000]  # type: ignore[attr-defined]
     sent = audio(3, seed=2)
