@@ -198,6 +198,10 @@ def _parser() -> argparse.ArgumentParser:
     dl.add_argument("job_id", metavar="JOB_ID", help="the job's id (a UUID)")
     dl.add_argument("--out", required=True, metavar="FILE", help="file to write")
 
+    from ._live_cli import add_live_parser
+
+    add_live_parser(sub, common)
+
     command("languages", "list the language codes --language accepts", api=False)
 
     e = command(
@@ -510,6 +514,13 @@ async def _download(args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
+async def _live(args: argparse.Namespace) -> int:
+    from ._live_cli import run_live
+
+    async with _session(args) as gladia:
+        return await run_live(args, gladia)
+
+
 async def _languages(args: argparse.Namespace) -> int:
     _out(" ".join(language_codes()))
     return EXIT_OK
@@ -601,6 +612,7 @@ _COMMANDS: dict[str, Callable[[argparse.Namespace], Any]] = {
     "download": _download,
     "languages": _languages,
     "demo": _demo,
+    "live": _live,
 }
 
 

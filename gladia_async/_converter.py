@@ -133,6 +133,8 @@ def _to_str(value: Any) -> str:
         return value
     if type(value) in (int, float):
         return str(value)
+    if isinstance(value, str):  # a str subclass, such as an open enum's member: its text
+        return str.__str__(value)
     raise TypeError(f"expected a string, got {_json_kind(value)}")
 
 

@@ -8,7 +8,7 @@ import tempfile
 from collections.abc import AsyncIterable, Iterable, Mapping, Sequence
 from datetime import datetime
 from pathlib import Path
-from typing import Any, Literal
+from typing import TYPE_CHECKING, Any, Literal
 
 import anyio
 
@@ -22,6 +22,10 @@ from ._pagination import JobFilters, JobStream, PageStream
 from ._transport import Secret, Transport, deadline
 from ._uploads import AudioSource, is_url
 from ._validation import check_job_id
+
+if TYPE_CHECKING:
+    from ._live import LiveOptions, LiveSession, ReconnectPolicy
+    from ._models import LiveJob
 
 __all__ = ["DEFAULT_BASE_URL", "GladiaSession"]
 
@@ -457,3 +461,67 @@ class GladiaSession(AsyncClosing):
             timeout=seconds,
             max_in_flight=max_in_flight,
         )
+
+    # -- live ------------------------------------------------------------------------------
+
+    def live(
+        self,
+        options: LiveOptions | None = None,
+        *,
+        region: Literal["us-west", "eu-west"] | None = None,
+        max_unacked_bytes: int = 1 << 20,
+        keepalive: float | None = 10.0,
+        reconnect: ReconnectPolicy | None = None,
+        audio_format: Literal["binary", "json"] = "binary",
+        finish_timeout: float | None = 120.0,
+    ) -> LiveSession:
+        """Return a live transcription session; enter it with ``async with``.
+
+        ``max_unacked_bytes`` bounds the audio sent but not yet acknowledged (``send`` waits
+        beyond it); ``keepalive`` pings an idle socket every so many seconds (None: never);
+        ``reconnect`` sets how drops are retried; ``audio_format`` sends binary frames or
+        JSON ``audio_chunk`` actions; ``finish_timeout`` bounds post-processing at exit.
+        Options are checked here, before any request.
+        """
+        from ._live import LiveSession
+
+        return LiveSession(
+            self._transport,
+            options,
+            region=region,
+            max_unacked_bytes=max_unacked_bytes,
+            keepalive=keepalive,
+            reconnect=reconnect,
+            audio_format=audio_format,
+            finish_timeout=finish_timeout,
+        )
+
+    async def get_live_job(self, job: str | LiveSession) -> LiveJob:
+        """Return a live session's job (status, parameters, and its result once ``done``)."""
+        from ._live import LiveSession, get_live_job
+
+        return await get_live_job(self._transport, job.id if isinstance(job, LiveSession) else job)
+
+    async def delete_live_job(self, job: str | LiveSession) -> None:
+        """Delete a finished live session's job and its data (the API answers 202)."""
+        from ._live import LiveSession
+
+        job_id = check_job_id(job.id if isinstance(job, LiveSession) else job, "job")
+        await self._transport.request_empty(
+            "DELETE", self._transport.url(f"/v2/live/{job_id}"), retry="always"
+        )
+
+    async def patch_live_job(self, job: str | LiveSession) -> None:
+        """Send ``PATCH /v2/live/{id}`` for a live session (its body has no fields yet)."""
+        from ._live import LiveSession, patch_live_job
+
+        await patch_live_job(self._transport, job.id if isinstance(job, LiveSession) else job)
+
+    async def download_live_audio(
+        self, job: str | LiveSession, dest: str | os.PathLike[str]
+    ) -> Path:
+        """Stream a live session's recorded audio to ``dest`` and return the path."""
+        from ._live import LiveSession, download_live_audio
+
+        job_id = job.id if isinstance(job, LiveSession) else job
+        return await download_live_audio(self._transport, job_id, dest)

@@ -765,3 +765,23 @@ def test_a_second_ctrl_c_aborts_a_stop_that_hangs() -> None:
 
     with pytest.raises(KeyboardInterrupt):
         anyio.run(run_batch)
+
+
+def test_live_streams_a_wav_file_and_prints_final_transcripts(
+    emulator: Any, tmp_path: Path
+) -> None:
+    wav = write_wav(tmp_path / "speech.wav", seconds=5.0)
+    result = run(emulator, "live", str(wav))
+    assert result.returncode == 0, result.stderr
+    finals = [line for line in result.stdout.splitlines() if line.startswith("[")]
+    assert len(finals) >= 2  # one per 2 s utterance of the emulator
+    assert "session " in result.stdout
+    assert "..." in result.stderr  # partial transcripts
+
+
+def test_live_refuses_a_file_that_is_not_a_wav(emulator: Any, tmp_path: Path) -> None:
+    bogus = tmp_path / "notes.wav"
+    bogus.write_text("not audio")
+    result = run(emulator, "live", str(bogus))
+    assert result.returncode == 2
+    assert "FILE.wav" in result.stderr

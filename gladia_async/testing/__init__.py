@@ -82,14 +82,15 @@ Behaviour (decisions where the spec is silent are marked *emulator choice*):
   :class:`CallbackFaults` on cue (see :mod:`gladia_async.testing._callbacks`). Every attempt
   is in ``emulator.deliveries``.
 
-Not emulated: ``POST /v2/live`` / ``PATCH /v2/live/{id}`` and the live WebSocket (live
-jobs exist only through :meth:`GladiaEmulator.seed_jobs`), the deprecated v1 routes,
-retention and (unless ``plan=`` is given) concurrency/queue limits.
-
 * Account limits (``plan="free" | "paid" | "enterprise"`` or an :class:`AccountLimits`; CLI
   ``--plan``, ``--max-processing``, ``--max-queued``): at most N jobs processing, M queued,
   FIFO; a creation beyond gets 429 with ``Retry-After`` (see
   :mod:`gladia_async.testing._limits`).
+* Live: ``POST /v2/live``, the WebSocket and ``PATCH /v2/live/{id}``; see
+  :mod:`gladia_async.testing._live` (faults in ``emulator.live.faults``).
+
+Not emulated: the deprecated v1 routes, retention, and (unless ``plan=`` is given)
+concurrency/queue limits.
 """
 
 from __future__ import annotations

@@ -26,6 +26,7 @@ from ._audio import HEADER_BYTES, InvalidAudio, info_from_url, sniff
 from ._callbacks import CallbackDispatcher, CallbackFaults, DeliveryRecord
 from ._faults import FaultPlan, FaultRule
 from ._limits import AccountLimitReached, AccountLimits, JobScheduler
+from ._live import LiveHub
 from ._query import date_param, day_param, enum_list, int_param, metadata_filter
 from ._state import (
     KINDS,
@@ -213,6 +214,7 @@ class GladiaEmulator:
         #: The account limits (``plan=``: a preset name or :class:`AccountLimits`); None: none.
         self.limits = AccountLimits.for_plan(plan) if isinstance(plan, str) else plan
         self._scheduler = JobScheduler(self.limits) if self.limits is not None else None
+        self.live = LiveHub(self)
 
     # ----------------------------------------------------------------- public helpers
     @property
@@ -360,8 +362,11 @@ class GladiaEmulator:
         router.add_post("/v2/upload", self._upload)
         for prefix in ("pre-recorded", "transcription"):
             router.add_post(f"/v2/{prefix}", self._create_job)
+        router.add_post("/v2/live", self.live.create)
+        router.add_patch("/v2/live/{id}", self.live.patch)
         for prefix in ("pre-recorded", "transcription", "live"):
-            router.add_get(f"/v2/{prefix}", self._list_jobs)
+            list_route = self.live.list_or_socket(self._list_jobs) if prefix == "live" else None
+            router.add_get(f"/v2/{prefix}", list_route or self._list_jobs)
             router.add_get(f"/v2/{prefix}/{{id}}", self._get_job)
             router.add_delete(f"/v2/{prefix}/{{id}}", self._delete_job)
             router.add_get(f"/v2/{prefix}/{{id}}/file", self._get_file)
@@ -523,6 +528,8 @@ class GladiaEmulator:
         return f"{seconds:g}"
 
     def _authenticate(self, request: web.Request) -> None:
+        if self.live.is_socket_request(request):
+            return  # the live WebSocket is authorised by its session token, not the key
         key = request.headers.get("x-gladia-key")
         if not key:
             raise _ApiError(401, "gladia key not found")

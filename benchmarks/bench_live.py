@@ -1,0 +1,224 @@
+"""Live sessions: 200 concurrent real-time streams in one process, and memory under a flood.
+
+``python -m benchmarks.bench_live [--quick]``. The emulator runs in its own process
+(``storage="discard"``: it counts and hashes the audio without keeping it).
+
+* **concurrent**: ``SESSIONS`` live sessions stream 16 kHz 16-bit mono PCM in 100 ms chunks at
+  real-time pace for ``SECONDS`` (acknowledgements delivered to the user), each session at its
+  own random phase within the 100 ms period. Figures: client
+  CPU per session (``time.process_time()`` over the streaming window / wall time / sessions)
+  and the latency from an acknowledgement's arrival on the socket (the frame handed to the
+  SDK by aiohttp) to its delivery to the user's ``async for`` (p50 / p99).
+* **flood**: one session fed by a producer that never waits (as fast as ``send()`` lets it),
+  its messages read as they come, in a fresh process; peak RSS growth (VmHWM) for
+  ``max_unacked_bytes`` 1 MiB, for two amounts of audio: flat memory means the growth does
+  not follow the amount. (Messages nobody reads stay buffered: about 1.5 per second of
+  audio with the emulator's 2 s utterances.)
+"""
+
+from __future__ import annotations
+
+import os
+import random
+import statistics
+import sys
+import time
+from typing import Any
+
+import anyio
+
+from gladia_async import AudioChunkAckMessage, GladiaSession, LiveOptions
+from gladia_async._live import LiveSession
+from gladia_async.models import MessagesConfig
+from gladia_async.testing import start_emulator_process
+
+from ._common import peak_rss_mib, run_child
+
+CHUNK = 3200  # 100 ms of 16 kHz 16-bit mono
+OPTIONS = LiveOptions(
+    encoding="wav/pcm",  # type: ignore[arg-type]
+    sample_rate=16_000,  # type: ignore[arg-type]
+    bit_depth=16,  # type: ignore[arg-type]
+    channels=1,
+    messages_config=MessagesConfig(receive_acknowledgments=True),
+)
+
+
+FLOOD_OPTIONS = LiveOptions(encoding="wav/pcm", sample_rate=16_000)  # type: ignore[arg-type]
+
+
+async def _loop_lag(samples: list[float], stop: anyio.Event) -> None:
+    """Control: how late a 10 ms sleep wakes up (the machine's scheduling noise floor)."""
+    while not stop.is_set():
+        t0 = time.perf_counter()
+        await anyio.sleep(0.01)
+        samples.append(time.perf_counter() - t0 - 0.01)
+
+
+#: CPU time (this thread) the SDK spends on each message it receives: parse, account, queue.
+HANDLING_CPU: list[float] = []
+
+
+def _instrument() -> dict[int, float]:
+    """Stamp each acknowledgement with its arrival time (when aiohttp hands the frame over)."""
+    arrivals: dict[int, float] = {}
+    on_text, emit = LiveSession._on_text, LiveSession._emit
+
+    def timed_on_text(self: Any, data: Any) -> None:
+        self._bench_arrival = time.perf_counter()
+        cpu0 = time.thread_time()
+        on_text(self, data)
+        HANDLING_CPU.append(time.thread_time() - cpu0)
+
+    def timed_emit(self: Any, item: Any) -> None:
+        if isinstance(item, AudioChunkAckMessage):
+            arrivals[id(item)] = self._bench_arrival
+        emit(self, item)
+
+    LiveSession._on_text = timed_on_text  # type: ignore[method-assign]
+    LiveSession._emit = timed_emit  # type: ignore[method-assign]
+    return arrivals
+
+
+async def concurrent(url: str, api_key: str, sessions: int, seconds: float) -> dict[str, Any]:
+    """Run ``sessions`` real-time sessions; return CPU and latency figures."""
+    arrivals = _instrument()
+    latencies: list[float] = []
+    chunk = bytes(CHUNK)
+    chunks = int(seconds * 10)
+    started = anyio.Event()
+    ready = 0
+    window: dict[str, float] = {}
+
+    async def one(gladia: GladiaSession) -> None:
+        nonlocal ready
+        async with gladia.live(OPTIONS) as live:
+            ready += 1
+            if ready == sessions:
+                window["cpu0"], window["wall0"] = time.process_time(), time.perf_counter()
+                started.set()
+            await started.wait()
+
+            async def produce() -> None:
+                # Microphones are not synchronised: each session starts at its own phase.
+                t0 = time.perf_counter() + random.uniform(0, 0.1)
+                for i in range(chunks):
+                    await anyio.sleep(max(0.0, t0 + i * 0.1 - time.perf_counter()))
+                    await live.send(chunk)
+                await live.stop_recording()
+
+            async with anyio.create_task_group() as tg:
+                tg.start_soon(produce)
+                async for message in live:
+                    if isinstance(message, AudioChunkAckMessage):
+                        latencies.append(time.perf_counter() - arrivals.pop(id(message)))
+        window.setdefault("cpu1", time.process_time())
+        window.setdefault("wall1", time.perf_counter())
+
+    lag: list[float] = []
+    stop = anyio.Event()
+    async with GladiaSession(api_key=api_key, base_url=url, max_concurrency=sessions) as gladia:
+        async with anyio.create_task_group() as outer:
+            outer.start_soon(_loop_lag, lag, stop)
+            async with anyio.create_task_group() as tg:
+                for _ in range(sessions):
+                    tg.start_soon(one, gladia)
+            stop.set()
+    lag.sort()
+    cpu = window["cpu1"] - window["cpu0"]
+    wall = window["wall1"] - window["wall0"]
+    latencies.sort()
+    return {
+        "sessions": sessions,
+        "seconds": seconds,
+        "wall": wall,
+        "cpu": cpu,
+        "cpu_per_session_pct": 100 * cpu / wall / sessions,
+        "acks": len(latencies),
+        "p50_ms": 1000 * latencies[len(latencies) // 2],
+        "p99_ms": 1000 * latencies[int(len(latencies) * 0.99)],
+        "max_ms": 1000 * latencies[-1],
+        "handling_p50_us": 1e6 * sorted(HANDLING_CPU)[len(HANDLING_CPU) // 2],
+        "handling_p99_us": 1e6 * sorted(HANDLING_CPU)[int(len(HANDLING_CPU) * 0.99)],
+        "lag_p50_ms": 1000 * lag[len(lag) // 2],
+        "lag_p99_ms": 1000 * lag[int(len(lag) * 0.99)],
+        "loadavg": os.getloadavg()[0],
+    }
+
+
+async def flood(url: str, api_key: str, megabytes: int, budget: int) -> dict[str, Any]:
+    """Send ``megabytes`` of audio as fast as ``send()`` allows; return peak RSS growth."""
+    chunk = bytes(CHUNK * 10)  # 1 s chunks
+    async with GladiaSession(api_key=api_key, base_url=url) as gladia:
+        async with gladia.live(FLOOD_OPTIONS, max_unacked_bytes=budget) as live:
+            await live.send(chunk)  # warm-up: imports, connection, first acknowledgement
+        before = peak_rss_mib()
+        streamed: dict[str, float] = {}
+        t0 = time.perf_counter()
+        async with gladia.live(FLOOD_OPTIONS, max_unacked_bytes=budget) as live:
+
+            async def produce() -> None:
+                for _ in range(megabytes * 1024 * 1024 // len(chunk)):
+                    await live.send(chunk)
+                    if live.unacknowledged_bytes > budget + len(chunk):
+                        raise AssertionError("send() returned over budget")
+                streamed["peak"] = peak_rss_mib()  # before post-processing brings the result
+                await live.stop_recording()
+
+            async with anyio.create_task_group() as tg:
+                tg.start_soon(produce)
+                async for _ in live:  # a user reading the transcripts (and dropping them)
+                    pass
+        wall = time.perf_counter() - t0
+    audio_seconds = megabytes * 1024 * 1024 / 32_000
+    return {
+        "growth_mib": streamed["peak"] - before,
+        "growth_with_result_mib": peak_rss_mib() - before,
+        "audio_seconds": audio_seconds,
+        "realtime_factor": audio_seconds / wall,
+    }
+
+
+def main(quick: bool = False) -> None:
+    sessions = 200
+    seconds = 10.0 if quick else 30.0
+    with start_emulator_process(storage="discard") as emu:
+        result = anyio.run(concurrent, emu.url, emu.api_key, sessions, seconds)
+        print(
+            f"concurrent: {result['sessions']} sessions x {result['seconds']:.0f}s real-time "
+            f"16 kHz PCM: client CPU {result['cpu_per_session_pct']:.3f}% of a core per session "
+            f"({result['cpu']:.2f}s CPU over {result['wall']:.1f}s); ack arrival->user latency "
+            f"p50 {result['p50_ms']:.3f} ms, p99 {result['p99_ms']:.3f} ms, "
+            f"max {result['max_ms']:.1f} ms over {result['acks']} acks; control: a 10 ms "
+            f"sleep wakes late by p50 {result['lag_p50_ms']:.2f} ms, p99 "
+            f"{result['lag_p99_ms']:.2f} ms; load average {result['loadavg']:.1f}; SDK CPU per "
+            f"received message p50 {result['handling_p50_us']:.0f} us, "
+            f"p99 {result['handling_p99_us']:.0f} us"
+        )
+        for megabytes in (16, 64) if quick else (32, 128):
+            runs = [
+                run_child(
+                    "bench_live",
+                    "flood",
+                    {
+                        "url": emu.url,
+                        "api_key": emu.api_key,
+                        "megabytes": megabytes,
+                        "budget": 1 << 20,
+                    },
+                )
+                for _ in range(1 if quick else 3)
+            ]
+            growth = statistics.median(r["growth_mib"] for r in runs)
+            with_result = statistics.median(r["growth_with_result_mib"] for r in runs)
+            factor = statistics.median(r["realtime_factor"] for r in runs)
+            print(
+                f"flood: {megabytes} MiB ({runs[0]['audio_seconds'] / 60:.0f} min of audio) at "
+                f"{factor:.0f}x real time, budget 1 MiB: peak RSS growth while streaming "
+                f"{growth:.1f} MiB, {with_result:.1f} MiB once the final result (which grows "
+                f"with the audio) is parsed (median of {len(runs)})"
+            )
+
+
+if __name__ == "__main__":
+    main(quick="--quick" in sys.argv)

@@ -1,0 +1,880 @@
+"""Live transcription: :class:`LiveSession`, audio over Gladia's WebSocket with typed messages.
+
+One session is one ``POST /v2/live`` plus one WebSocket (reopened after a drop). The pieces:
+
+* **Back-pressure**: :meth:`LiveSession.send` waits while the audio sent but not yet
+  acknowledged would exceed ``max_unacked_bytes``; that unacknowledged audio is the only
+  audio the session holds, so memory stays flat whatever the producer does.
+* **Lossless resume**: a close other than 1000 (or a dropped TCP connection) reconnects to
+  the same URL with backoff and replays the unacknowledged audio, in frames of at most
+  512 KiB, before any new audio. Acknowledged byte ranges count from the session start
+  (see :func:`gladia_async._live_models.acked_end`).
+* **Messages** arrive typed (``async for message in live``); the SDK adds
+  :class:`Reconnecting` / :class:`Reconnected` events. A refused chunk or an unrecoverable
+  socket fails the session with :class:`LiveSessionError` / :class:`ConnectionFailed`.
+* **Structured concurrency**: the socket reader runs in a task group that ``async with``
+  entered; leaving the block sends ``stop_recording``, waits for the post-processing
+  messages and ``end_session``, and closes everything. Cancellation closes the socket and
+  leaves no task behind.
+
+The API key never goes over the socket: the URL's temporary token is its only credential.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import base64
+import enum
+import logging
+import math
+import os
+import pathlib
+import random
+import tempfile
+import time
+import types
+import typing
+from collections import deque
+from collections.abc import AsyncIterable, Iterable
+from types import TracebackType
+from typing import Any, Literal
+
+import aiohttp
+import anyio
+import attrs
+import orjson
+from anyio.abc import TaskGroup
+from anyio.streams.memory import MemoryObjectReceiveStream, MemoryObjectSendStream
+
+from ._converter import structure, unstructure
+from ._errors import (
+    ConnectionFailed,
+    GladiaError,
+    InvalidInput,
+    ResponseFormatError,
+    UsageError,
+)
+from ._live_models import (
+    ACK_TYPES,
+    MAX_FRAME_BYTES,
+    MESSAGE_TYPES,
+    AudioChunkAckMessage,
+    EndSessionMessage,
+    LiveErrorDetail,
+    LiveEvent,
+    LiveFinalResult,
+    LiveMessage,
+    PostFinalTranscriptMessage,
+    Reconnected,
+    Reconnecting,
+    SessionNearingLimit,
+    StopRecordingAckMessage,
+    UnknownMessage,
+    acked_end,
+)
+from ._models import InitStreamingResponse, JobStatus, LiveJob, StreamingRequest
+from ._transport import Transport, deadline
+from ._validation import check_job_id, check_model
+
+__all__ = [
+    "LiveOptions",
+    "LiveSession",
+    "LiveSessionError",
+    "ReconnectPolicy",
+    "download_live_audio",
+    "get_live_job",
+    "patch_live_job",
+]
+
+log = logging.getLogger("gladia_async")
+
+#: Options of a live session: the spec's ``StreamingRequest`` (encoding, sample rate, ...).
+LiveOptions = StreamingRequest
+
+#: Gladia ends a live session after 3 hours; :class:`SessionNearingLimit` fires before.
+SESSION_LIMIT_SECONDS = 3 * 3600.0
+_WARN_BEFORE_LIMIT = 600.0
+_REGIONS = ("us-west", "eu-west")
+_STOP = '{"type":"stop_recording"}'
+# base64 grows a chunk by 4/3: keep JSON frames under the 512 KiB frame limit too.
+_JSON_FRAME_BYTES = (MAX_FRAME_BYTES - 1024) // 4 * 3
+_MAX_SERVER_MESSAGE = 64 * 1024 * 1024
+# aiohttp < 3.11 takes a float close timeout; later versions a ClientWSTimeout.
+_WS_TIMEOUT: dict[str, Any] = (
+    {"timeout": aiohttp.ClientWSTimeout(ws_close=5.0)}
+    if hasattr(aiohttp, "ClientWSTimeout")
+    else {"timeout": 5.0}
+)
+_FORCED = {"receive_acknowledgments": True, "receive_lifecycle_events": True}
+
+
+class LiveSessionError(GladiaError):
+    """The live session failed: the server refused audio, ended in error, or the token died.
+
+    ``error`` holds the server's error object when it sent one; ``session_id`` the session.
+    """
+
+    def __init__(
+        self, message: str, *, session_id: str | None = None, error: LiveErrorDetail | None = None
+    ) -> None:
+        super().__init__(message)
+        self.session_id = session_id
+        self.error = error
+
+
+@attrs.frozen(kw_only=True)
+class ReconnectPolicy:
+    """How a live session reconnects after its socket drops.
+
+    ``attempts`` consecutive failed tries end the session with :class:`ConnectionFailed`;
+    the count starts again after every successful connection. Waits grow from
+    ``backoff_initial`` to ``backoff_max`` (doubling, with jitter between half and all of it).
+    """
+
+    attempts: int = attrs.field(default=8, validator=attrs.validators.ge(1))
+    backoff_initial: float = attrs.field(default=0.1, validator=attrs.validators.ge(0))
+    backoff_max: float = attrs.field(default=5.0, validator=attrs.validators.ge(0))
+
+    def delay(self, attempt: int, rng: random.Random) -> float:
+        """Return the wait before reconnection attempt ``attempt`` (1-based)."""
+        cap = min(self.backoff_max, self.backoff_initial * 2.0 ** (attempt - 1))
+        return rng.uniform(cap / 2, cap)
+
+
+def options_body(options: StreamingRequest | None) -> tuple[dict[str, Any], dict[str, bool]]:
+    """Check live options (raising :class:`InvalidInput`); return the POST body and the
+    user's own ``messages_config`` flags for acknowledgements and lifecycle events."""
+    if options is None:
+        options = StreamingRequest()
+    elif not isinstance(options, StreamingRequest):
+        raise InvalidInput(
+            "options", f"expected LiveOptions (StreamingRequest), got {type(options).__name__}"
+        )
+    check_model(options, "options")
+    if options.channels is not None and not 1 <= options.channels <= 8:
+        raise InvalidInput("options.channels", f"must be between 1 and 8, got {options.channels}")
+    body: dict[str, Any] = unstructure(_with_enum_members(options))
+    messages = dict(body.get("messages_config") or {})
+    asked = {
+        # Delivered only when asked for explicitly: unread messages are buffered, and one
+        # acknowledgement per chunk would grow that buffer with the audio for nothing.
+        "receive_acknowledgments": messages.get("receive_acknowledgments") is True,
+        "receive_lifecycle_events": messages.get("receive_lifecycle_events") is True,
+    }
+    # The session needs both on the wire: acknowledgements drive back-pressure and resume,
+    # lifecycle events tell a finished session from a dropped one. Delivery honours `asked`.
+    body["messages_config"] = {**messages, **_FORCED}
+    return body, asked
+
+
+def _with_enum_members(value: Any) -> Any:
+    """Return ``value`` with plain strings/ints in enum fields turned into enum members.
+
+    ``LiveOptions(encoding="wav/pcm", sample_rate=16_000)`` is the natural way to write
+    options; the converter unstructures enum fields by member (check_model already vetted
+    the values).
+    """
+    cls = type(value)
+    if not attrs.has(cls):
+        return value
+    hints = typing.get_type_hints(cls)
+    changes: dict[str, Any] = {}
+    for field in attrs.fields(cls):
+        current = getattr(value, field.name)
+        if current is None:
+            continue
+        fixed = _coerce(current, hints[field.name])
+        if fixed is not current:
+            changes[field.name] = fixed
+    return attrs.evolve(value, **changes) if changes else value
+
+
+def _coerce(value: Any, tp: Any) -> Any:
+    origin = typing.get_origin(tp)
+    if origin is list:
+        args = typing.get_args(tp)
+        return [_coerce(v, args[0]) for v in value] if args and isinstance(value, list) else value
+    if origin in (typing.Union, types.UnionType):
+        for option in typing.get_args(tp):
+            is_enum = isinstance(option, type) and issubclass(option, enum.Enum)
+            if is_enum or (typing.get_origin(option) is list and isinstance(value, list)):
+                return _coerce(value, option)
+        return _with_enum_members(value)
+    if isinstance(tp, type) and issubclass(tp, enum.Enum):
+        return value if isinstance(value, tp) else tp(value)
+    return _with_enum_members(value)
+
+
+def _bytes_per_second(options: StreamingRequest | None) -> float:
+    o = options or StreamingRequest()
+    rate = int(o.sample_rate or 16_000)
+    depth = int(o.bit_depth or 16)
+    return rate * max(depth // 8, 1) * int(o.channels or 1)
+
+
+def parse_message(raw: Any) -> LiveMessage:
+    """Return the typed message for a decoded server message; never raises."""
+    if not isinstance(raw, dict):
+        return UnknownMessage(type="", raw=raw)
+    kind = raw.get("type")
+    if not isinstance(kind, str):
+        return UnknownMessage(type="", raw=raw)
+    cls = ACK_TYPES.get(kind) if "acknowledged" in raw else MESSAGE_TYPES.get(kind)
+    if cls is None:
+        return UnknownMessage(type=kind, raw=raw)
+    try:
+        return structure(raw, cls)
+    except Exception:  # a known type with an unexpected shape is still delivered, untyped
+        return UnknownMessage(type=kind, raw=raw)
+
+
+async def get_live_job(transport: Transport, job: str) -> LiveJob:
+    """Return the live job ``GET /v2/live/{id}`` describes (its result once ``done``)."""
+    job_id = check_job_id(job, "job")
+    return await transport.request_json(
+        "GET", transport.url(f"/v2/live/{job_id}"), LiveJob, retry="always", ok=(200,)
+    )
+
+
+async def patch_live_job(transport: Transport, job: str) -> None:
+    """``PATCH /v2/live/{id}`` (the spec's body has no properties yet; the API answers 204)."""
+    job_id = check_job_id(job, "job")
+    async with transport.stream(
+        "PATCH", transport.url(f"/v2/live/{job_id}"), retry="always", json={}, ok=(200, 204)
+    ):
+        pass
+
+
+async def download_live_audio(
+    transport: Transport, job: str, dest: str | os.PathLike[str]
+) -> pathlib.Path:
+    """Stream a live session's recorded audio to ``dest`` (via a temporary file); the path."""
+    job_id = check_job_id(job, "job")
+    if not isinstance(dest, (str, os.PathLike)) or not os.fspath(dest):
+        raise InvalidInput("dest", "expected a file path")
+    target = pathlib.Path(os.fspath(dest))
+    if not target.parent.exists():
+        raise InvalidInput("dest", f"folder {str(target.parent)!r} does not exist")
+    fd, tmp_name = tempfile.mkstemp(dir=target.parent, prefix=f".{target.name}.")
+    os.close(fd)
+    tmp = anyio.Path(tmp_name)
+    try:
+        async with (
+            transport.stream(
+                "GET", transport.url(f"/v2/live/{job_id}/file"), retry="always", ok=(200,)
+            ) as response,
+            await anyio.open_file(tmp_name, "wb") as out,
+        ):
+            async for chunk in transport.iter_chunks(response):
+                await out.write(chunk)
+        await tmp.rename(target)
+    except BaseException:
+        with anyio.CancelScope(shield=True):
+            await tmp.unlink(missing_ok=True)
+        raise
+    return target
+
+
+class LiveSession:
+    """A live transcription session: send audio, iterate typed messages, get the result.
+
+    Get one from :meth:`GladiaSession.live` and enter it with ``async with``::
+
+        async with gladia.live(LiveOptions(encoding="wav/pcm", sample_rate=16_000)) as live:
+            async with anyio.create_task_group() as tg:
+                tg.start_soon(live.send_from, chunks)
+                async for message in live:
+                    ...
+        print(live.result.transcription.full_transcript)
+
+    Entering creates the session (``POST /v2/live``) and opens the socket; leaving sends
+    ``stop_recording``, waits for the post-processing messages and ``end_session``, and sets
+    :attr:`result`. Messages are buffered until read; acknowledgements and lifecycle events
+    are always requested (the session runs on them) but delivered only when
+    ``options.messages_config`` sets them to True explicitly.
+    """
+
+    def __init__(
+        self,
+        transport: Transport,
+        options: StreamingRequest | None = None,
+        *,
+        region: Literal["us-west", "eu-west"] | None = None,
+        max_unacked_bytes: int = 1 << 20,
+        keepalive: float | None = 10.0,
+        reconnect: ReconnectPolicy | None = None,
+        audio_format: Literal["binary", "json"] = "binary",
+        finish_timeout: float | None = 120.0,
+    ) -> None:
+        self._body, self._asked = options_body(options)
+        if region is not None and region not in _REGIONS:
+            raise InvalidInput("region", f"must be one of {_REGIONS}, got {region!r}")
+        if (
+            isinstance(max_unacked_bytes, bool)
+            or not isinstance(max_unacked_bytes, int)
+            or max_unacked_bytes < 1
+        ):
+            raise InvalidInput(
+                "max_unacked_bytes", f"must be an integer >= 1, got {max_unacked_bytes!r}"
+            )
+        if keepalive is not None and (
+            isinstance(keepalive, bool) or not isinstance(keepalive, (int, float)) or keepalive <= 0
+        ):
+            raise InvalidInput("keepalive", f"must be a positive number or None, got {keepalive!r}")
+        if reconnect is not None and not isinstance(reconnect, ReconnectPolicy):
+            raise InvalidInput("reconnect", "expected a ReconnectPolicy")
+        if audio_format not in ("binary", "json"):
+            raise InvalidInput("audio_format", f"must be 'binary' or 'json', got {audio_format!r}")
+        if finish_timeout is not None and (isinstance(finish_timeout, bool) or finish_timeout <= 0):
+            raise InvalidInput("finish_timeout", "must be a positive number of seconds or None")
+        self._transport = transport
+        self._region = region
+        self._budget = max_unacked_bytes
+        self._keepalive = float(keepalive) if keepalive is not None else None
+        self._policy = reconnect or ReconnectPolicy()
+        self._json_audio = audio_format == "json"
+        self._frame_bytes = _JSON_FRAME_BYTES if self._json_audio else MAX_FRAME_BYTES
+        self._finish_timeout = finish_timeout
+        self._bytes_per_second = _bytes_per_second(options)
+        self._rng = random.Random()
+
+        self.id: str = ""
+        self.result: LiveFinalResult | None = None
+        self._url = ""
+        self._state: Literal["new", "open", "closed"] = "new"
+        self._tg: TaskGroup | None = None
+        # _ws takes new audio; _socket is the one being read (they differ during a replay).
+        self._ws: aiohttp.ClientWebSocketResponse | None = None
+        self._socket: aiohttp.ClientWebSocketResponse | None = None
+        self._send_lock = anyio.Lock()
+        self._out: MemoryObjectSendStream[LiveMessage | LiveEvent]
+        self._in: MemoryObjectReceiveStream[LiveMessage | LiveEvent]
+        self._out, self._in = anyio.create_memory_object_stream[LiveMessage | LiveEvent](math.inf)
+        # Audio accounting, all in session offsets (bytes since the session start).
+        self._sent_end = 0
+        self._acked = 0
+        self._pending: deque[tuple[int, bytes]] = deque()
+        self._progress = anyio.Event()
+        self._done = anyio.Event()
+        self._stop_requested = False
+        self._stop_acked = False
+        self._ended = False
+        self._warned = False
+        self._failure: GladiaError | None = None
+        #: Reconnections so far (for monitoring).
+        self.reconnections = 0
+        self._failed_attempts = 0
+
+    def __repr__(self) -> str:
+        return f"LiveSession(id={self.id!r}, state={self._state!r})"
+
+    # -- properties ------------------------------------------------------------------------
+
+    @property
+    def unacknowledged_bytes(self) -> int:
+        """Audio sent but not yet acknowledged by the server (what a reconnect replays)."""
+        return self._sent_end - self._acked
+
+    @property
+    def sent_bytes(self) -> int:
+        """Audio handed to :meth:`send` so far."""
+        return self._sent_end
+
+    @property
+    def acknowledged_bytes(self) -> int:
+        """Audio the server has acknowledged so far."""
+        return self._acked
+
+    # -- lifecycle -------------------------------------------------------------------------
+
+    async def __aenter__(self) -> LiveSession:
+        if self._state != "new":
+            raise UsageError("a LiveSession can be entered once; start a new one with live()")
+        params = {"region": self._region} if self._region else None
+        init = await self._transport.request_json(
+            "POST",
+            self._transport.url("/v2/live"),
+            InitStreamingResponse,
+            retry="unsent",
+            json=self._body,
+            params=params,
+            ok=(200, 201),
+        )
+        if not init.url.startswith(("ws://", "wss://")):
+            raise ResponseFormatError(
+                "POST /v2/live answered a session URL that is not a ws(s):// URL; report it "
+                "with the session id " + init.id
+            )
+        self.id = init.id
+        self._url = init.url
+        tg = anyio.create_task_group()
+        await tg.__aenter__()
+        self._tg = tg
+        self._state = "open"
+        try:
+            self._ws = await self._connect_with_retries(close_code=None, initial=True)
+        except BaseException as exc:
+            self._state = "closed"
+            await _exit_task_group(tg, exc)
+            self._close_streams()
+            raise
+        tg.start_soon(self._run)
+        return self
+
+    async def __aexit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> bool:
+        error: BaseException | None = None
+        if exc_type is None and self._state == "open":
+            try:
+                await self.finish()
+            except BaseException as caught:
+                error = caught
+        assert self._tg is not None
+        try:
+            await _exit_task_group(self._tg, error if error is not None else exc)
+        finally:
+            self._state = "closed"
+            await self._drop_socket()
+            self._close_streams()
+        if error is not None:
+            raise error
+        return False
+
+    def _close_streams(self) -> None:
+        self._out.close()
+        self._in.close()
+        self._done.set()
+        self._progress.set()
+
+    # -- sending ---------------------------------------------------------------------------
+
+    async def send(self, chunk: bytes | bytearray | memoryview) -> None:
+        """Send one chunk of audio; returns once it is on its way.
+
+        Waits first while the unacknowledged audio would exceed ``max_unacked_bytes`` (a
+        chunk larger than the budget goes alone). The chunk stays in memory until the server
+        acknowledges it, so a dropped socket replays it. Raises the session's failure, or
+        :class:`UsageError` after ``stop_recording``.
+        """
+        if not isinstance(chunk, (bytes, bytearray, memoryview)):
+            raise InvalidInput("chunk", f"expected bytes, got {type(chunk).__name__}")
+        self._check_can_send()
+        data = bytes(chunk)
+        if not data:
+            return
+        while True:
+            self._check_can_send()
+            unacked = self._sent_end - self._acked
+            if unacked == 0 or unacked + len(data) <= self._budget:
+                break
+            await self._progress.wait()
+        async with self._send_lock:
+            self._check_can_send()
+            step = self._frame_bytes
+            for start in range(0, len(data), step):
+                frame = data[start : start + step]
+                self._pending.append((self._sent_end, frame))
+                self._sent_end += len(frame)
+                ws = self._ws
+                if ws is not None:
+                    # Shielded: a frame is either written whole or (socket gone) replayed later.
+                    with anyio.CancelScope(shield=True):
+                        await self._write(ws, frame)
+        self._check_limit()
+
+    async def send_from(
+        self,
+        source: AsyncIterable[bytes] | Iterable[bytes],
+        *,
+        stop_recording: bool = True,
+    ) -> None:
+        """Send every chunk of ``source`` (async or plain iterable of bytes), then, by default,
+        ``stop_recording`` so the iteration of messages ends after post-processing."""
+        if isinstance(source, (bytes, bytearray, memoryview, str)):
+            raise InvalidInput("source", "expected an iterable of byte chunks, not one value")
+        if isinstance(source, AsyncIterable):
+            async for chunk in source:
+                await self.send(chunk)
+        elif isinstance(source, Iterable):
+            for chunk in source:
+                await self.send(chunk)
+        else:
+            raise InvalidInput("source", f"expected an iterable of bytes, got {type(source)}")
+        if stop_recording:
+            await self.stop_recording()
+
+    async def stop_recording(self) -> None:
+        """Tell Gladia no more audio is coming (idempotent); post-processing starts."""
+        if self._state != "open":
+            raise UsageError("the live session is not open (use it inside `async with`)")
+        async with self._send_lock:
+            if self._stop_requested:
+                return
+            self._stop_requested = True
+            ws = self._ws
+            if ws is not None:
+                with anyio.CancelScope(shield=True):
+                    await self._write_text(ws, _STOP)
+
+    async def finish(self) -> LiveFinalResult | None:
+        """Stop recording, wait for post-processing and ``end_session``; return the result.
+
+        Falls back to ``GET /v2/live/{id}`` when the socket drops during post-processing (or
+        post-processing messages were not asked for). Bounded by ``finish_timeout``.
+        """
+        if self._failure is not None:
+            raise self._failure
+        if self._state == "open" and not self._stop_requested:
+            await self.stop_recording()
+        with deadline(self._finish_timeout, f"finishing live session {self.id}"):
+            await self._done.wait()
+            if self._failure is not None:
+                raise self._failure
+            if self.result is None:
+                self.result = await self._result_from_api()
+        return self.result
+
+    async def _result_from_api(self) -> LiveFinalResult | None:
+        delay = 0.05
+        while True:
+            job = await get_live_job(self._transport, self.id)
+            if job.status == JobStatus.ERROR:
+                raise LiveSessionError(
+                    f"live session {self.id} ended in error (code {job.error_code})",
+                    session_id=self.id,
+                )
+            if job.status == JobStatus.DONE:
+                if job.result is None:
+                    return None
+                return structure(unstructure(job.result), LiveFinalResult)
+            await anyio.sleep(delay)
+            delay = min(delay * 2, 2.0)
+
+    def _check_can_send(self) -> None:
+        if self._failure is not None:
+            raise self._failure
+        if self._state != "open":
+            raise UsageError("the live session is not open (use it inside `async with`)")
+        if self._stop_requested:
+            raise UsageError("stop_recording was sent: this live session takes no more audio")
+        if self._done.is_set():
+            raise LiveSessionError(
+                f"live session {self.id} has ended (the server closed it); start a new one",
+                session_id=self.id,
+            )
+
+    def _check_limit(self) -> None:
+        seconds = self._sent_end / self._bytes_per_second
+        if not self._warned and seconds >= SESSION_LIMIT_SECONDS - _WARN_BEFORE_LIMIT:
+            self._warned = True
+            log.warning(
+                "live session %s has streamed %.0fs of audio; Gladia ends sessions at 3 hours, "
+                "start a new session soon",
+                self.id,
+                seconds,
+            )
+            self._emit(
+                SessionNearingLimit(audio_seconds=seconds, limit_seconds=SESSION_LIMIT_SECONDS)
+            )
+
+    async def _write(self, ws: aiohttp.ClientWebSocketResponse, frame: bytes) -> None:
+        try:
+            if self._json_audio:
+                chunk = base64.b64encode(frame).decode()
+                await ws.send_str('{"type":"audio_chunk","data":{"chunk":"' + chunk + '"}}')
+            else:
+                await ws.send_bytes(frame)
+        except (aiohttp.ClientError, ConnectionError, RuntimeError):
+            pass  # the reader sees the socket close and replays everything unacknowledged
+
+    async def _write_text(self, ws: aiohttp.ClientWebSocketResponse, text: str) -> None:
+        try:
+            await ws.send_str(text)
+        except (aiohttp.ClientError, ConnectionError, RuntimeError):
+            pass  # resent after the reconnection
+
+    # -- receiving -------------------------------------------------------------------------
+
+    def __aiter__(self) -> LiveSession:
+        return self
+
+    async def __anext__(self) -> LiveMessage | LiveEvent:
+        """Return the next message or event; stops after ``end_session``."""
+        try:
+            return await self._in.receive()
+        except (anyio.EndOfStream, anyio.ClosedResourceError):
+            if self._failure is not None:
+                raise self._failure from None
+            raise StopAsyncIteration from None
+
+    def _emit(self, item: LiveMessage | LiveEvent) -> None:
+        try:
+            self._out.send_nowait(item)
+        except (anyio.ClosedResourceError, anyio.BrokenResourceError):
+            pass  # nobody will read it any more
+
+    def _fail(self, error: GladiaError) -> None:
+        if self._failure is None:
+            self._failure = error
+        self._progress.set()
+
+    def _on_acked(self, end: int) -> None:
+        end = min(end, self._sent_end)
+        if end <= self._acked:
+            return
+        self._acked = end
+        pending = self._pending
+        while pending and pending[0][0] + len(pending[0][1]) <= end:
+            pending.popleft()
+        if pending and pending[0][0] < end:
+            offset, frame = pending[0]
+            pending[0] = (end, frame[end - offset :])
+        progress = self._progress
+        self._progress = anyio.Event()
+        progress.set()
+
+    def _on_text(self, data: str | bytes) -> None:
+        try:
+            raw = orjson.loads(data)
+        except orjson.JSONDecodeError:
+            self._emit(UnknownMessage(type="", raw=data))
+            return
+        if (
+            not self._asked["receive_acknowledgments"]
+            and type(raw) is dict
+            and raw.get("acknowledged") is True
+            and raw.get("type") == "audio_chunk"
+        ):
+            # The common case, one per chunk: account for it without building a message.
+            payload = raw.get("data")
+            end = _ack_end(payload.get("byte_range") if type(payload) is dict else None)
+            if end is not None:
+                self._on_acked(end)
+                return
+        message = parse_message(raw)
+        deliver = True
+        if isinstance(message, AudioChunkAckMessage):
+            deliver = self._asked["receive_acknowledgments"]
+            if message.acknowledged:
+                end = _ack_end(message.data.byte_range if message.data else None)
+                if end is not None:
+                    self._on_acked(end)
+            else:
+                self._emit(message)
+                self._fail(
+                    LiveSessionError(
+                        f"live session {self.id}: the server refused an audio chunk "
+                        f"({(message.error.message if message.error else None) or 'no reason'})",
+                        session_id=self.id,
+                        error=message.error,
+                    )
+                )
+                return
+        elif isinstance(message, StopRecordingAckMessage):
+            deliver = self._asked["receive_acknowledgments"]
+            if message.acknowledged:
+                self._stop_acked = True
+        elif isinstance(message, PostFinalTranscriptMessage):
+            self.result = message.data
+        elif isinstance(message, EndSessionMessage):
+            self._ended = True
+            deliver = self._asked["receive_lifecycle_events"]
+        elif message.type in ("start_session", "start_recording", "end_recording"):
+            deliver = self._asked["receive_lifecycle_events"]
+        if deliver:
+            self._emit(message)
+
+    async def _run(self) -> None:
+        """Read the socket, reconnecting after drops, until the session ends or fails."""
+        ws = self._ws
+        assert ws is not None
+        self._socket = ws
+        try:
+            while True:
+                while True:
+                    msg = await ws.receive()
+                    if msg.type == aiohttp.WSMsgType.TEXT or msg.type == aiohttp.WSMsgType.BINARY:
+                        self._failed_attempts = 0  # the connection works: attempts start over
+                        self._on_text(msg.data)
+                        if self._failure is not None:
+                            return
+                    elif msg.type in (
+                        aiohttp.WSMsgType.CLOSE,
+                        aiohttp.WSMsgType.CLOSING,
+                        aiohttp.WSMsgType.CLOSED,
+                        aiohttp.WSMsgType.ERROR,
+                    ):
+                        break
+                code = None if ws.close_code is None else int(ws.close_code)
+                if self._ended or code == 1000:
+                    return
+                if self._stop_acked:
+                    return  # dropped during post-processing: finish() asks the API instead
+                if code == 1009:
+                    raise LiveSessionError(
+                        f"live session {self.id}: the server closed the socket with 1009 "
+                        "(frame too large); it accepts smaller frames than this SDK sends",
+                        session_id=self.id,
+                    )
+                async with self._send_lock:
+                    self._ws = None
+                await _close_quietly(ws)
+                ws = self._socket = await self._connect_with_retries(close_code=code, initial=False)
+        except GladiaError as exc:
+            self._fail(exc)
+        except (aiohttp.ClientError, OSError) as exc:
+            self._fail(
+                ConnectionFailed(
+                    f"live session {self.id}: the socket failed ({type(exc).__name__})"
+                )
+            )
+        finally:
+            self._done.set()
+            self._progress.set()
+            self._out.close()
+            with anyio.CancelScope(shield=True):
+                await self._drop_socket()
+
+    async def _drop_socket(self) -> None:
+        for ws in {self._ws, self._socket} - {None}:
+            assert ws is not None
+            await _close_quietly(ws)
+        self._ws = self._socket = None
+
+    async def _open_socket(self) -> aiohttp.ClientWebSocketResponse:
+        client = self._transport._client()
+        try:
+            # Typed as Any: aiohttp made the class generic only in recent versions.
+            ws: Any = await client.ws_connect(
+                self._url,
+                heartbeat=self._keepalive,
+                autoping=True,
+                max_msg_size=_MAX_SERVER_MESSAGE,
+                **_WS_TIMEOUT,
+            )
+            return ws  # type: ignore[no-any-return]
+        except aiohttp.WSServerHandshakeError as exc:
+            if exc.status in (401, 403, 404, 410):
+                raise LiveSessionError(
+                    f"live session {self.id}: the server refused its socket URL "
+                    f"({exc.status}); the session is over or its token expired",
+                    session_id=self.id,
+                ) from None
+            raise ConnectionFailed(
+                f"live session {self.id}: the socket handshake failed ({exc.status})"
+            ) from None
+        except (aiohttp.ClientError, OSError, TimeoutError, asyncio.TimeoutError) as exc:
+            raise ConnectionFailed(
+                f"live session {self.id}: could not open the socket ({type(exc).__name__})"
+            ) from None
+
+    async def _connect_with_retries(
+        self, *, close_code: int | None, initial: bool
+    ) -> aiohttp.ClientWebSocketResponse:
+        """Open the socket (retrying with backoff); after a drop, replay the unacknowledged
+        audio (and ``stop_recording`` if it was sent) before anything new."""
+        gap_started = time.monotonic()
+        attempt = 0
+        last_error: ConnectionFailed | None = None
+        while True:
+            attempt += 1
+            # A socket that closes again before any message counts as a failed attempt, so
+            # a server that always drops us cannot keep the session looping forever.
+            self._failed_attempts += 1
+            if self._failed_attempts > self._policy.attempts:
+                raise ConnectionFailed(
+                    f"live session {self.id}: {self._policy.attempts} attempts in a row to "
+                    f"open the socket failed (last close code {close_code}; "
+                    f"{last_error or 'the socket kept closing'})"
+                )
+            if attempt > 1 or not initial:
+                delay = self._policy.delay(attempt, self._rng)
+                if not initial:
+                    self._emit(
+                        Reconnecting(
+                            attempt=attempt,
+                            close_code=close_code,
+                            delay=delay,
+                            unacknowledged_bytes=self.unacknowledged_bytes,
+                        )
+                    )
+                    log.info(
+                        "live session %s: socket closed (%s), reconnecting in %.2fs (attempt %d)",
+                        self.id,
+                        close_code,
+                        delay,
+                        attempt,
+                    )
+                await anyio.sleep(delay)
+            try:
+                ws = await self._open_socket()
+            except ConnectionFailed as exc:
+                last_error = exc
+                continue
+            if not initial:
+                # Replayed by a task of its own while the reader reads the new socket: a
+                # server that stops reading until we take its acknowledgements cannot
+                # deadlock the replay. New audio waits for the replay (it holds the lock).
+                assert self._tg is not None
+                self._tg.start_soon(self._replay, ws, attempt, gap_started)
+            return ws
+
+    async def _replay(
+        self, ws: aiohttp.ClientWebSocketResponse, attempts: int, gap_started: float
+    ) -> None:
+        async with self._send_lock:
+            replayed = frames = 0
+            for _, frame in list(self._pending):
+                await self._write(ws, frame)
+                replayed += len(frame)
+                frames += 1
+            if self._stop_requested:
+                await self._write_text(ws, _STOP)
+            if not ws.closed:
+                self._ws = ws
+        self.reconnections += 1
+        self._emit(
+            Reconnected(
+                attempts=attempts,
+                gap_seconds=time.monotonic() - gap_started,
+                replayed_bytes=replayed,
+                replayed_frames=frames,
+            )
+        )
+
+
+async def _exit_task_group(tg: TaskGroup, exc: BaseException | None) -> None:
+    """Cancel the session's task group and wait for its tasks.
+
+    Only a cancellation is handed to the group (so anyio can tell whose it is); any other
+    exception keeps propagating from the caller as it is, never wrapped in a group.
+    """
+    tg.cancel_scope.cancel()
+    cancelled = exc if isinstance(exc, anyio.get_cancelled_exc_class()) else None
+    await tg.__aexit__(
+        type(cancelled) if cancelled is not None else None,
+        cancelled,
+        cancelled.__traceback__ if cancelled is not None else None,
+    )
+
+
+def _ack_end(byte_range: Any) -> int | None:
+    try:
+        return acked_end(byte_range)
+    except (TypeError, ValueError):
+        return None
+
+
+async def _close_quietly(ws: aiohttp.ClientWebSocketResponse) -> None:
+    """Close a socket (shielded, bounded): a dead peer must not hold up the caller."""
+    if ws.closed:
+        return
+    with anyio.move_on_after(2.0, shield=True):
+        try:
+            await ws.close()
+        except (aiohttp.ClientError, ConnectionError, RuntimeError):
+            pass
