@@ -10,8 +10,9 @@ How a ```python block in ``docs/`` is checked depends on what it is:
   same kind of folder; it must not raise;
 * a block after ``<!-- docs: pytest -->`` is a test module: it runs under pytest, with the page's
   ``<!-- docs: conftest -->`` block as its ``conftest.py``, and must pass;
-* a block after ``<!-- docs: no-run (reason) -->`` (a web server, the official SDK) is only
-  compiled.
+* a block after ``<!-- docs: aiohttp-app -->`` defines ``make_app()``: the test suite serves
+  that app (with the emulator's key and URL in the environment) and calls its routes;
+* a block after ``<!-- docs: no-run (reason) -->`` (FastAPI, the official SDK) is only compiled.
 
 Every block, whatever its kind, is also type-checked with mypy, so an example cannot use a name
 or a signature the SDK does not have.
@@ -96,7 +97,7 @@ def parse_blocks(path: Path) -> list[Block]:
 
 PAGES = sorted(DOCS.rglob("*.md"))
 BLOCKS = [block for page in PAGES for block in parse_blocks(page)]
-KINDS = {"program", "snippet", "pytest", "conftest", "no-run"}
+KINDS = {"program", "snippet", "pytest", "conftest", "aiohttp-app", "no-run"}
 
 
 def of_kind(kind: str) -> list[Any]:
@@ -117,6 +118,17 @@ def test_the_docs_have_examples_of_every_kind() -> None:
     assert {b.kind for b in BLOCKS} == KINDS, "an unknown <!-- docs: ... --> marker?"
     assert len(BLOCKS) >= 20
     assert all(b.code.strip() for b in BLOCKS)
+
+
+def test_example_lines_fit_the_page() -> None:
+    """Longer lines scroll sideways in the rendered page (checked in a browser at 1280 px)."""
+    long = [
+        f"{b.page}:{b.line + n}"
+        for b in BLOCKS
+        for n, line in enumerate(b.code.splitlines(), start=1)
+        if len(line) > 88
+    ]
+    assert not long, f"example lines over 88 characters: {long}"
 
 
 # -- programs ----------------------------------------------------------------------------------
@@ -216,6 +228,27 @@ def test_pytest_example_passes(block: Block, tmp_path: Path) -> None:
     )
     assert result.returncode == 0, f"{block.id} failed:\n{result.stdout}\n{result.stderr}"
     assert re.search(r"\b[1-9]\d* passed\b", result.stdout), result.stdout
+
+
+# -- the aiohttp web app ----------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("block", of_kind("aiohttp-app"))
+async def test_aiohttp_app_transcribes(block: Block, monkeypatch: pytest.MonkeyPatch) -> None:
+    from aiohttp.test_utils import TestClient, TestServer
+
+    namespace: dict[str, Any] = {"__name__": "docs_web_app"}  # not __main__: no run_app()
+    exec(compile("\n" * block.line + block.code, block.page, "exec"), namespace)
+    async with run_emulator(job_duration=0.05) as emu:
+        monkeypatch.setenv("GLADIA_API_KEY", emu.api_key)
+        monkeypatch.setenv("GLADIA_API_URL", emu.url)
+        async with TestClient(TestServer(namespace["make_app"]())) as client:
+            ok = await client.post("/transcribe", json={"audio_url": "https://example.com/a.wav"})
+            assert ok.status == 200, await ok.text()
+            assert (await ok.json())["text"]
+            bad = await client.post("/transcribe", json={"audio_url": "no-such-file.wav"})
+            assert bad.status == 400, await bad.text()
+            assert emu.stats.jobs_created == 1
 
 
 # -- blocks that do not run --------------------------------------------------------------------
