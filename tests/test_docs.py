@@ -401,6 +401,26 @@ def test_every_public_name_has_a_docstring_on_the_site() -> None:
     assert set(members) >= hooks.AWAITING_MEMBER_DOCSTRING
 
 
+# -- the site ---------------------------------------------------------------------------------
+
+
+def test_the_site_builds_strictly(tmp_path: Path) -> None:
+    """Broken links, unknown references, undocumented names: warnings that fail the build."""
+    pytest.importorskip("mkdocs")
+    pytest.importorskip("mkdocstrings_handlers.python")
+    result = subprocess.run(
+        [sys.executable, "-m", "mkdocs", "build", "--strict", "-d", str(tmp_path / "site")],
+        cwd=ROOT,
+        env={**os.environ, "NO_MKDOCS_2_WARNING": "1"},
+        capture_output=True,
+        text=True,
+        timeout=300,
+        check=False,
+    )
+    assert result.returncode == 0, result.stderr
+    assert (tmp_path / "site" / "reference" / "session" / "index.html").is_file()
+
+
 # -- links from the README ---------------------------------------------------------------------
 
 
