@@ -1,4 +1,6 @@
-"""Griffe extension: the docstrings' reStructuredText bits, rendered as Markdown on the site.
+"""Griffe extensions for the API reference: what the site shows, without touching the sources.
+
+:class:`RstToMarkdown`: the docstrings' reStructuredText bits, rendered as Markdown.
 
 The docstrings are written for ``help()`` and IDEs, in the Sphinx dialect most Python readers
 know: ``:class:`X``` roles, ``double backticks`` and ``Usage::`` literal blocks. mkdocstrings
@@ -9,6 +11,10 @@ This extension rewrites them when the site is built, without touching the source
   ``gladia_async.__all__`` or ``gladia_async.testing.__all__``, or a member of one), else code;
 * ``Text::`` and an indented block become ``Text:`` and a fenced code block (``python`` when the
   block compiles, plain text otherwise, for drawings such as the error tree).
+
+:class:`AttrsSignatures`: ``attrs`` classes get the constructor attrs generates at import time
+(which griffe, reading the source, cannot see), and a field shows its default, not the
+``attrs.field(...)`` call that declares it.
 """
 
 from __future__ import annotations
@@ -132,3 +138,66 @@ class RstToMarkdown(griffe.Extension):
             if obj.docstring is not None:
                 obj.docstring.value = _roles(obj, _literal_blocks(obj.docstring.value))
             stack.extend(m for m in obj.members.values() if not m.is_alias)  # type: ignore[misc]
+
+
+_ATTRS_DECORATOR = re.compile(r"^attrs?\.(frozen|define|mutable|s|attrs)\b")
+
+
+def _attrs_default(value: object) -> tuple[bool, str | None]:
+    """``(is attrs.field, default source)`` for a field's declared value."""
+    text = str(value)
+    if not re.match(r"^(attrs?\.)?(field|ib)\(", text):
+        return False, text
+    call = ast.parse(text, mode="eval").body
+    assert isinstance(call, ast.Call)
+    for keyword in call.keywords:
+        if keyword.arg == "default":
+            return True, ast.unparse(keyword.value)
+        if keyword.arg == "factory":
+            return True, f"{ast.unparse(keyword.value)}()"
+    return True, None
+
+
+class AttrsSignatures(griffe.Extension):
+    """Give each ``attrs`` class its generated ``__init__`` and plain field defaults."""
+
+    def on_package(self, *, pkg: griffe.Module, **kwargs: Any) -> None:
+        """Walk the package and complete each attrs class."""
+        stack: list[griffe.Object] = [pkg]
+        while stack:
+            obj = stack.pop()
+            stack.extend(m for m in obj.members.values() if not m.is_alias)  # type: ignore[misc]
+            if obj.is_class:
+                self._complete(obj)  # type: ignore[arg-type]
+
+    def _complete(self, cls: griffe.Class) -> None:
+        decorators = [str(d.value) for d in cls.decorators]
+        if not any(_ATTRS_DECORATOR.match(d) for d in decorators):
+            return
+        kw_only = any("kw_only=True" in d for d in decorators)
+        kind = griffe.ParameterKind("keyword-only" if kw_only else "positional or keyword")
+        parameters = [griffe.Parameter("self", kind=griffe.ParameterKind("positional or keyword"))]
+        for member in list(cls.members.values()):
+            if not isinstance(member, griffe.Attribute) or member.annotation is None:
+                continue
+            if "property" in member.labels or str(member.annotation).startswith("ClassVar"):
+                continue
+            default: str | griffe.Expr | None = member.value
+            if member.value is not None:
+                is_field, default = _attrs_default(member.value)
+                if is_field:
+                    member.value = default
+            parameters.append(
+                griffe.Parameter(
+                    member.name, annotation=member.annotation, kind=kind, default=default
+                )
+            )
+        if "__init__" not in cls.members:
+            init = griffe.Function(
+                "__init__",
+                lineno=cls.lineno,
+                endlineno=cls.lineno,
+                parameters=griffe.Parameters(*parameters),
+                returns="None",
+            )
+            cls.set_member("__init__", init)
