@@ -114,6 +114,7 @@ CallbackPayload: TypeAlias = (
     | m.CallbackLiveSpeechEndMessage
     | UnknownEvent
 )
+"""Any body Gladia posts to a callback URL, as the typed model :func:`parse_callback` returns."""
 
 WebhookPayload: TypeAlias = (
     m.WebhookTranscriptionCreatedPayload
@@ -125,6 +126,7 @@ WebhookPayload: TypeAlias = (
     | m.WebhookLiveEndSessionPayload
     | UnknownEvent
 )
+"""Any webhook event, as the typed model :func:`parse_webhook` returns, or an UnknownEvent."""
 
 _CALLBACKS: dict[str, type[Any]] = {
     "transcription.success": m.CallbackTranscriptionSuccessPayload,
@@ -269,6 +271,7 @@ class CallbackReply:
 
 
 DeliveryHandler = Callable[[Delivery], Awaitable[None]]
+"""The app's coroutine that receives each verified, de-duplicated :class:`Delivery` once."""
 
 # Live callback events that happen once per session; the others repeat (one per message).
 _ONCE_PER_JOB = frozenset(
