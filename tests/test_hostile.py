@@ -298,6 +298,20 @@ async def test_an_upload_answered_by_silence_ends_at_the_deadline() -> None:
         assert len(srv.requests) == 1
 
 
+async def test_an_upload_stuck_mid_body_ends_at_the_deadline() -> None:
+    async def stop_reading(request: Request, writer: asyncio.StreamWriter) -> None:
+        await asyncio.sleep(3600)
+
+    audio = b"RIFF" + os.urandom(64 * 1024 * 1024)
+    async with (
+        hostile(stop_reading) as srv,
+        _session(
+            srv.url, retry=RetryPolicy(attempts=1, deadline=1.0), timeouts=Timeouts(write=30)
+        ) as gladia,
+    ):
+        await expect_error(gladia.upload(audio), bound=1.0 + 0.5, kind=GladiaTimeout)
+
+
 async def test_a_dripped_download_fails_on_the_read_window(tmp_path: Path) -> None:
     async def drip(request: Request, writer: asyncio.StreamWriter) -> None:
         writer.write(b"HTTP/1.1 200 OK\r\nContent-Length: 100000\r\n\r\n")
