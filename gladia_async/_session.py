@@ -12,6 +12,7 @@ from typing import Any, Literal
 
 import anyio
 
+from ._admission import AdmissionWindow
 from ._batch import BatchRun, ProgressCallback, transcribe_many
 from ._closing import AsyncClosing
 from ._config import Limits, PollPolicy, RetryPolicy, Timeouts
@@ -425,6 +426,9 @@ class GladiaSession(AsyncClosing):
         on_progress: ProgressCallback | None = None,
         timeout: float | None = None,
         max_in_flight: int = 1000,
+        journal: str | os.PathLike[str] | None = None,
+        namespace: str = "",
+        admission: AdmissionWindow | None = None,
     ) -> BatchRun:
         """Transcribe many files or URLs concurrently: a stream of outcomes, as they complete.
 
@@ -437,6 +441,14 @@ class GladiaSession(AsyncClosing):
         to its final state. Gladia queues about 300 jobs per account and answers 429 beyond,
         which the batch absorbs by backing off. Stage limits come from the session's
         :class:`Limits`. Every argument is checked here, before any request.
+
+        Resumable: each path, URL or bytes source gets a deterministic idempotency token (from
+        the source, its size and mtime, the options and ``namespace``), so running the same
+        batch again adopts the jobs an earlier run created instead of paying for them twice.
+        With ``journal=PATH`` (one SQLite file) a rerun also skips finished sources, reuses
+        uploads and redoes changed files; :attr:`Outcome.resumed` says what was reused.
+        ``admission`` (default: a fresh :class:`AdmissionWindow`) paces job creations to
+        what the account accepts.
         """
         body = self._jobs.options_body(options, None)
         seconds = check_timeout(timeout)
@@ -456,4 +468,8 @@ class GladiaSession(AsyncClosing):
             on_progress=on_progress,
             timeout=seconds,
             max_in_flight=max_in_flight,
+            options=options,
+            journal=journal,
+            namespace=namespace,
+            admission=admission,
         )
