@@ -1,14 +1,14 @@
 """Kill tests of resumable batches: journal + deterministic tokens + token lookup.
 
-``test_transcribe_many_killed_...`` drives the real ``transcribe_many(journal=PATH)`` in a
-child process, killed after the n-th progress event of a kind (uploads, creations, polls of
-the other sources in flight), rerun until it finishes, then once more (every source skipped).
-The first test drives the journal by hand (see ``_DRIVER``: the resume rules of
-``BatchJournal.plan``, the journal written before each step it guards) in a child process,
-SIGKILLs the child at chosen points (mid-upload, between a creation request and its response,
-mid-poll, right after a record), reruns the same command until it finishes, and checks against the in-process emulator: every source exactly
-one job (0 duplicates), no source uploaded again after its upload was journalled, every source
-finished in the journal, and a sound journal file.
+``test_transcribe_many_killed_...`` drives the real ``transcribe_many(journal=PATH)`` in a child
+process, killed after the n-th progress event of a kind (uploads, creations, polls of the other
+sources in flight), rerun until it finishes, then once more (every source skipped). The first
+test drives the journal by hand (see ``_DRIVER``: the resume rules of ``BatchJournal.plan``, the
+journal written before each step it guards) in a child process, SIGKILLs the child at chosen
+points (mid-upload, between a creation request and its response, mid-poll, right after a
+record), reruns the same command until it finishes, and checks against the in-process emulator:
+every source exactly one job (0 duplicates), no source uploaded again after its upload was
+journalled, every source finished in the journal, and a sound journal file.
 """
 
 from __future__ import annotations
