@@ -43,7 +43,7 @@ import logging
 import os
 import uuid
 from collections import deque
-from collections.abc import AsyncGenerator, AsyncIterable, Callable, Iterable
+from collections.abc import AsyncGenerator, AsyncIterable, Awaitable, Callable, Iterable
 from pathlib import Path
 from typing import Any, Literal
 
@@ -72,7 +72,7 @@ from ._journal import (
     resume_step,
     source_identity,
 )
-from ._models import TranscriptionJob, TranscriptionOptions, UploadedAudio
+from ._models import TranscriptionJob, TranscriptionOptions, TranscriptionResult, UploadedAudio
 from ._transport import deadline
 from ._uploads import is_url
 
@@ -104,11 +104,13 @@ class Outcome:
     token: str | None = None
     resumed: Resumed | None = None
     changed: bool = False
+    #: The transcription result when it came by callback (``via=``; ``job`` is then None).
+    result: TranscriptionResult | None = None
 
     @property
     def ok(self) -> bool:
         """True when the job finished with status ``done``."""
-        return self.error is None and self.job is not None
+        return self.error is None and (self.job is not None or self.result is not None)
 
 
 @attrs.define(kw_only=True)
@@ -133,6 +135,9 @@ class Progress:
         """Sources started and not yet finished."""
         return self.seen - self.done - self.failed
 
+
+#: How a batch waits for a job by callback (``via=``): the job id in, its result out.
+WaitBy = Callable[[str], Awaitable[TranscriptionResult]]
 
 #: Called (synchronously, in the event loop) after every change of the counts. An exception
 #: it raises is logged once and ignored.
@@ -160,8 +165,10 @@ class BatchRun(AsyncOwner):
         journal: Path | None = None,
         namespace: str = "",
         admission: AdmissionWindow | None = None,
+        wait_by: WaitBy | None = None,
     ) -> None:
         self._jobs = jobs
+        self._wait_by = wait_by
         self._options = options
         self._journal_path = journal
         self._journal: BatchJournal | None = None
@@ -295,7 +302,9 @@ class BatchRun(AsyncOwner):
         token = identity.token if identity is not None else uuid.uuid4().hex
         run = _SourceRun(identity=identity, token=token)
         try:
-            job = await self._resume_or_run(source, run)
+            finished = await self._resume_or_run(source, run)
+            job = finished if isinstance(finished, TranscriptionJob) else None
+            result = finished if isinstance(finished, TranscriptionResult) else None
         except AuthenticationError as exc:
             if self._fatal is None:
                 self._fatal = exc
@@ -321,6 +330,7 @@ class BatchRun(AsyncOwner):
                 index=index,
                 job_id=run.job_id,
                 job=job,
+                result=result,
                 token=token,
                 resumed=run.resumed,
                 changed=run.changed,
@@ -340,7 +350,9 @@ class BatchRun(AsyncOwner):
             # Unreadable or identity-less sources fail (or succeed) in the upload as before.
             return None
 
-    async def _resume_or_run(self, source: Any, run: _SourceRun) -> TranscriptionJob:
+    async def _resume_or_run(
+        self, source: Any, run: _SourceRun
+    ) -> TranscriptionJob | TranscriptionResult:
         """Do what is left of one source, given the journal and the token lookup."""
         journal, identity, jobs = self._journal, run.identity, self._jobs
         audio: UploadedAudio | str | None = None
@@ -451,7 +463,7 @@ class BatchRun(AsyncOwner):
             raise JobFailedError(job_id, state.error_code, state)
         return state
 
-    async def _wait(self, run: _SourceRun) -> TranscriptionJob:
+    async def _wait(self, run: _SourceRun) -> TranscriptionJob | TranscriptionResult:
         """Poll one job under the shared poll limiter; the first poll waits one interval.
 
         A just-created job is never done, so polling at once would only cost a request. What
@@ -461,6 +473,10 @@ class BatchRun(AsyncOwner):
         """
         job_id = run.job_id
         assert job_id is not None
+        if self._wait_by is not None:  # by callback, polling only when it is late
+            result = await self._wait_by(job_id)
+            await self._record_final(run, "done")
+            return result
         policy = self._jobs.poll_policy
         seconds = self._timeout if self._timeout is not None else policy.deadline
         first = policy.interval(0)
@@ -511,6 +527,7 @@ def transcribe_many(
     journal: str | os.PathLike[str] | None = None,
     namespace: str = "",
     admission: AdmissionWindow | None = None,
+    wait_by: WaitBy | None = None,
 ) -> BatchRun:
     """Return the stream of outcomes for ``sources`` (see :class:`BatchRun`)."""
     if journal is not None and not isinstance(journal, (str, os.PathLike)):
@@ -535,4 +552,5 @@ def transcribe_many(
         journal=Path(os.fspath(journal)) if journal is not None else None,
         namespace=namespace,
         admission=admission,
+        wait_by=wait_by,
     )
