@@ -422,8 +422,6 @@ class BatchRun(AsyncOwner):
 
     async def _create(self, run: _SourceRun, audio: UploadedAudio | str) -> None:
         window = self.admission
-        if run.ticket is None:
-            run.ticket = await window.acquire()
 
         async def refused(exc: RateLimitError) -> None:
             # The account is full: give the place back, shrink, wait for a place again.
@@ -434,6 +432,10 @@ class BatchRun(AsyncOwner):
 
         body = {**self._body, "audio_url": Jobs.audio_url(audio)}
         async with self._submissions:
+            # The place is taken inside the submission slot: a task holding a place never
+            # waits for a slot held by a task waiting for a place.
+            if run.ticket is None:
+                run.ticket = await window.acquire()
             created = await self._jobs.create(body, token=run.token, on_refused=refused)
         if run.ticket is not None:
             window.accepted(run.ticket)
