@@ -183,5 +183,6 @@ async def test_a_free_account_gets_the_whole_batch_with_few_refusals(tmp_path: P
     assert sorted(o.index for o in outcomes) == list(range(50))
     assert all(o.ok for o in outcomes), [o.error for o in outcomes if not o.ok][:3]
     assert set(_tokens(emu).values()) == {1}
-    # 50 jobs, 3 at a time: a batch that ignored the account would be refused ~47 times a round.
-    assert rejected <= 10, rejected
+    # AIMD at a window of 3 probes every few jobs (about 10 refusals for 50 jobs); a batch
+    # that ignores the account is refused 175 times here.
+    assert rejected <= 20, rejected
