@@ -2,9 +2,10 @@
 
 The emulator (own process) adds 20 ms per response and takes 0.2 s per job. Each source (a
 URL: the upload stage is left out, so the journal's share is as large as it gets) goes
-submit -> wait, 200 at a time on one session of 64 connections. With the journal, each source
-also gets its three records (``record_upload`` with the URL before creating, ``record_job``,
-``record_final``), as the proposed ``transcribe_many(..., journal=PATH)`` wiring writes them.
+``transcribe_many`` (200 in flight, one session of 64 connections), with and without
+``journal=PATH`` (a fresh journal per round: each source gets ``record_job`` and
+``record_final``). Without a journal each source is first looked up by its token (a rerun
+without journal adopts that way); with a fresh journal the journal says it is new.
 Rounds alternate without/with, so both see the same machine.
 """
 
@@ -25,37 +26,19 @@ WITH = "with journal"
 WITHOUT = "without journal"
 
 
-async def _batch(url: str, key: str, count: int, journal_path: Path | None) -> float:
-    from gladia_async import TOKEN_KEY, GladiaSession, PollPolicy
-    from gladia_async._journal import BatchJournal, source_identity
+async def _batch(url: str, key: str, count: int, journal_path: Path | None, round: str) -> float:
+    from gladia_async import GladiaSession, PollPolicy
 
     poll = PollPolicy(interval_initial=0.2, interval_max=0.4, deadline=600)
     sources = [f"https://example.com/bench/{n}.wav" for n in range(count)]
     async with GladiaSession(api_key=key, base_url=url, max_concurrency=64, poll=poll) as g:
-        limit = anyio.CapacityLimiter(IN_FLIGHT)
-
-        async def one(source: str, journal: BatchJournal | None) -> None:
-            async with limit:
-                identity = source_identity(source)
-                if journal is not None:
-                    await journal.record_upload(identity, source)
-                created = await g.submit(source, custom_metadata={TOKEN_KEY: identity.token})
-                if journal is not None:
-                    await journal.record_job(identity, created.id)
-                job = await g.wait(created.id)
-                if journal is not None:
-                    await journal.record_final(identity, status=job.status.value)
-
         start = time.perf_counter()
-        if journal_path is None:
-            async with anyio.create_task_group() as tg:
-                for source in sources:
-                    tg.start_soon(one, source, None)
-        else:
-            async with BatchJournal.open(journal_path) as journal:
-                async with anyio.create_task_group() as tg:
-                    for source in sources:
-                        tg.start_soon(one, source, journal)
+        # A namespace per round: no round adopts the jobs of another (same URLs).
+        async with g.transcribe_many(
+            sources, journal=journal_path, namespace=round, max_in_flight=IN_FLIGHT
+        ) as outcomes:
+            async for outcome in outcomes:
+                assert outcome.ok and outcome.resumed is None, outcome.error
         return time.perf_counter() - start
 
 
@@ -77,10 +60,12 @@ def run(quick: bool = False, sources: int | None = None) -> CaseResult:
     with_journal: list[float] = []
     with start_emulator_process(latency=LATENCY, job_duration=JOB_DURATION) as emu:
         for n in range(rounds):
-            without.append(anyio.run(_batch, emu.url, emu.api_key, count, None))
+            without.append(anyio.run(_batch, emu.url, emu.api_key, count, None, f"{n}-without"))
             with tempfile.TemporaryDirectory() as folder:
                 path = Path(folder) / f"round{n}.journal"
-                with_journal.append(anyio.run(_batch, emu.url, emu.api_key, count, path))
+                with_journal.append(
+                    anyio.run(_batch, emu.url, emu.api_key, count, path, f"{n}-with")
+                )
     result.add(WITHOUT, "batch wall time", "s", without, baseline=WITHOUT)
     result.add(WITH, "batch wall time", "s", with_journal, baseline=WITHOUT)
     result.goal(

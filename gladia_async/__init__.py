@@ -10,7 +10,8 @@ The generated API models live in :mod:`gladia_async.models`; the local emulator 
 :mod:`gladia_async.testing`.
 """
 
-from ._batch import TOKEN_KEY, BatchRun, Outcome, Progress, ProgressCallback
+from ._admission import AdmissionWindow
+from ._batch import TOKEN_KEY, BatchRun, Outcome, Progress, ProgressCallback, Resumed
 from ._callbacks import (
     CallbackPayload,
     CallbackReceiver,
@@ -37,6 +38,7 @@ from ._errors import (
     InvalidInput,
     JobFailedError,
     JobUnconfirmedError,
+    JournalError,
     NotFoundError,
     PaginationLoopError,
     PayloadTooLargeError,
@@ -53,6 +55,7 @@ from ._errors import (
     WrongEventLoopError,
 )
 from ._jobs import ReconcilePolicy
+from ._journal import BatchJournal, SourceIdentity, source_identity
 from ._live import LiveOptions, LiveSession, LiveSessionError, ReconnectPolicy
 from ._live_models import (
     AudioChunkAckMessage,
@@ -86,10 +89,12 @@ from ._version import __version__
 __all__ = [
     "TOKEN_KEY",
     "APIStatusError",
+    "AdmissionWindow",
     "AudioChunkAckMessage",
     "AudioSource",
     "AuthenticationError",
     "BadRequestError",
+    "BatchJournal",
     "BatchRun",
     "CallbackPayload",
     "CallbackReceiver",
@@ -110,6 +115,7 @@ __all__ = [
     "JobStatus",
     "JobStream",
     "JobUnconfirmedError",
+    "JournalError",
     "Limits",
     "LiveEvent",
     "LiveFinalResult",
@@ -138,9 +144,11 @@ __all__ = [
     "Reconnecting",
     "ResponseFormatError",
     "ResponseTooLargeError",
+    "Resumed",
     "RetryPolicy",
     "ServerError",
     "SessionClosedError",
+    "SourceIdentity",
     "Timeouts",
     "TranscriptMessage",
     "TranscriptionJob",
@@ -159,6 +167,7 @@ __all__ = [
     "options_from_dict",
     "parse_callback",
     "parse_webhook",
+    "source_identity",
     "structure",
     "unstructure",
 ]

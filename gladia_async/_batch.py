@@ -19,6 +19,18 @@ Design:
   :class:`AuthenticationError` is raised. Every other failure is that source's outcome.
 * A source iterable that raises: no further source is read, the sources already read are
   finished and delivered as usual, then the iterable's own exception is raised.
+* Resume (issue 14): each path, URL or bytes source gets a deterministic token
+  (:func:`~gladia_async._journal.source_identity`: the source, its size and mtime, the options,
+  the ``namespace``), so a rerun finds the jobs an earlier run created by the token lookup and
+  adopts them instead of creating them again, with or without a journal. Stream sources keep a
+  random token. With ``journal=PATH``, the batch records each upload before the job's creation,
+  the job id right after it, and the final state (``done`` or ``error``); a rerun skips finished
+  sources (their outcome from ``get()``), polls created jobs, reuses recent uploads (uploading
+  once more if the API refuses the old URL) and redoes changed files. The journal is opened in
+  the batch's runner, around its task group, so it closes only after every source's task ended.
+* Admission: an :class:`~gladia_async._admission.AdmissionWindow` holds a place for each job
+  from before its creation until its final state, shrinking on 429 and growing on accepted
+  creations, so a batch larger than the account's queue is paced instead of refused.
 * ``on_progress`` is called synchronously after every change of the counts. An exception it
   raises is logged once (the first time) and otherwise ignored: a progress display can never
   break the batch's promise of one outcome per source.
@@ -26,26 +38,50 @@ Design:
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import os
 import uuid
 from collections import deque
-from collections.abc import AsyncGenerator, AsyncIterable, Callable, Iterable
-from typing import Any
+from collections.abc import AsyncGenerator, AsyncIterable, Awaitable, Callable, Iterable
+from pathlib import Path
+from typing import Any, Literal
 
 import anyio
 import anyio.abc
 import attrs
 
+from ._admission import AdmissionTicket, AdmissionWindow
 from ._closing import AsyncOwner
 from ._config import Limits
-from ._errors import AuthenticationError, InvalidInput, UsageError
+from ._errors import (
+    AuthenticationError,
+    BadRequestError,
+    InvalidInput,
+    JobFailedError,
+    NotFoundError,
+    RateLimitError,
+    UnprocessableEntityError,
+    UsageError,
+)
 from ._jobs import TOKEN_KEY, Jobs
-from ._models import TranscriptionJob
+from ._journal import (
+    DEFAULT_UPLOAD_MAX_AGE,
+    BatchJournal,
+    SourceIdentity,
+    resume_step,
+    source_identity,
+)
+from ._models import TranscriptionJob, TranscriptionOptions, TranscriptionResult, UploadedAudio
 from ._transport import deadline
 from ._uploads import is_url
 
-__all__ = ["TOKEN_KEY", "BatchRun", "Outcome", "Progress", "ProgressCallback"]
+__all__ = ["TOKEN_KEY", "BatchRun", "Outcome", "Progress", "ProgressCallback", "Resumed"]
+
+#: How a source's outcome came from an earlier run: its final state was journalled
+#: (``"skipped"``), its job was found and polled, never created again (``"adopted"``), or its
+#: journalled upload was submitted without uploading again (``"reused_upload"``).
+Resumed = Literal["skipped", "adopted", "reused_upload"]
 
 log = logging.getLogger("gladia_async")
 
@@ -56,6 +92,8 @@ class Outcome:
 
     ``job_id`` is set once the job exists; ``token`` is the idempotency token the batch gave
     the source's job (look the job up with it after a :class:`JobUnconfirmedError`).
+    ``resumed`` says how an earlier run's work was used (None: this run did all of it);
+    ``changed`` is True when the journal held the source's file at another size or mtime.
     """
 
     source: Any
@@ -64,11 +102,15 @@ class Outcome:
     job_id: str | None = None
     error: BaseException | None = None
     token: str | None = None
+    resumed: Resumed | None = None
+    changed: bool = False
+    #: The transcription result when it came by callback (``via=``; ``job`` is then None).
+    result: TranscriptionResult | None = None
 
     @property
     def ok(self) -> bool:
         """True when the job finished with status ``done``."""
-        return self.error is None and self.job is not None
+        return self.error is None and (self.job is not None or self.result is not None)
 
 
 @attrs.define(kw_only=True)
@@ -80,6 +122,12 @@ class Progress:
     submitted: int = 0
     done: int = 0
     failed: int = 0
+    #: Resume counts: finished before (journal), jobs found and polled, uploads reused,
+    #: files redone because they changed since the journal saw them.
+    skipped: int = 0
+    adopted: int = 0
+    reused_uploads: int = 0
+    changed: int = 0
     finished_input: bool = False
 
     @property
@@ -87,6 +135,9 @@ class Progress:
         """Sources started and not yet finished."""
         return self.seen - self.done - self.failed
 
+
+#: How a batch waits for a job by callback (``via=``): the job id in, its result out.
+WaitBy = Callable[[str], Awaitable[TranscriptionResult]]
 
 #: Called (synchronously, in the event loop) after every change of the counts. An exception
 #: it raises is logged once and ignored.
@@ -110,8 +161,19 @@ class BatchRun(AsyncOwner):
         on_progress: ProgressCallback | None,
         timeout: float | None,
         max_in_flight: int,
+        options: TranscriptionOptions | None = None,
+        journal: Path | None = None,
+        namespace: str = "",
+        admission: AdmissionWindow | None = None,
+        wait_by: WaitBy | None = None,
     ) -> None:
         self._jobs = jobs
+        self._wait_by = wait_by
+        self._options = options
+        self._journal_path = journal
+        self._journal: BatchJournal | None = None
+        self._namespace = namespace
+        self.admission = admission if admission is not None else AdmissionWindow(initial=4)
         self._sources = sources
         self._body = body
         self._on_progress = on_progress
@@ -133,6 +195,7 @@ class BatchRun(AsyncOwner):
         self._polls = anyio.CapacityLimiter(limits.polls)
         # Processing times of the batch's most recent jobs (seconds), for the first poll.
         self._durations: deque[float] = deque(maxlen=32)
+        self._upload_max_age = DEFAULT_UPLOAD_MAX_AGE
 
     @property
     def undelivered(self) -> int:
@@ -192,8 +255,15 @@ class BatchRun(AsyncOwner):
     async def _run(self) -> None:
         try:
             with self._runner_scope:
-                async with self._send, anyio.create_task_group() as work:
-                    await self._feed(work)
+                async with contextlib.AsyncExitStack() as stack:
+                    if self._journal_path is not None:
+                        # Entered before the task group, left after it: every source's task
+                        # has ended before the journal closes.
+                        self._journal = await stack.enter_async_context(
+                            BatchJournal.open(self._journal_path)
+                        )
+                    async with self._send, anyio.create_task_group() as work:
+                        await self._feed(work)
         except anyio.get_cancelled_exc_class():
             raise
         except BaseException as exc:  # a bug of ours: handed to the consumer, never left here
@@ -228,43 +298,174 @@ class BatchRun(AsyncOwner):
         self._changed()
 
     async def _one(self, work: anyio.abc.TaskGroup, index: int, source: Any) -> None:
-        token = uuid.uuid4().hex
-        job_id: str | None = None
+        identity = self._identity(source)
+        token = identity.token if identity is not None else uuid.uuid4().hex
+        run = _SourceRun(identity=identity, token=token)
         try:
-            job_id = await self._create(source, token)
-            job = await self._wait(job_id)
+            finished = await self._resume_or_run(source, run)
+            job = finished if isinstance(finished, TranscriptionJob) else None
+            result = finished if isinstance(finished, TranscriptionResult) else None
         except AuthenticationError as exc:
             if self._fatal is None:
                 self._fatal = exc
             work.cancel_scope.cancel()
             return
         except Exception as exc:  # any failure is this source's outcome; cancellation is not
+            if isinstance(exc, JobFailedError) and run.job_id is not None:
+                await self._record_final(run, "error", error=str(exc), code=exc.error_code)
             self.progress.failed += 1
-            outcome = Outcome(source=source, index=index, job_id=job_id, error=exc, token=token)
+            outcome = Outcome(
+                source=source,
+                index=index,
+                job_id=run.job_id,
+                error=exc,
+                token=token,
+                resumed=run.resumed,
+                changed=run.changed,
+            )
         else:
             self.progress.done += 1
-            outcome = Outcome(source=source, index=index, job_id=job_id, job=job, token=token)
+            outcome = Outcome(
+                source=source,
+                index=index,
+                job_id=run.job_id,
+                job=job,
+                result=result,
+                token=token,
+                resumed=run.resumed,
+                changed=run.changed,
+            )
+        finally:
+            if run.ticket is not None:
+                self.admission.release(run.ticket)
         # Never blocks: this source's slot is held until the outcome is delivered.
         self._send.send_nowait(outcome)
         self._changed()
 
-    async def _create(self, source: Any, token: str) -> str:
-        jobs = self._jobs
-        if is_url(source):
-            audio_url = str(source)
+    def _identity(self, source: Any) -> SourceIdentity | None:
+        """The source's identity, or None (a stream, or a path that cannot be read now)."""
+        try:
+            return source_identity(source, self._options, namespace=self._namespace)
+        except InvalidInput:
+            # Unreadable or identity-less sources fail (or succeed) in the upload as before.
+            return None
+
+    async def _resume_or_run(
+        self, source: Any, run: _SourceRun
+    ) -> TranscriptionJob | TranscriptionResult:
+        """Do what is left of one source, given the journal and the token lookup."""
+        journal, identity, jobs = self._journal, run.identity, self._jobs
+        audio: UploadedAudio | str | None = None
+        look_first = identity is not None and journal is None
+        if identity is not None and journal is not None:
+            entry = await journal.get(identity)
+            if entry is None:
+                run.changed = await journal.changed(identity)
+            step = resume_step(identity, entry, upload_max_age=self._upload_max_age)
+            look_first = step.lookup_first
+            if step.action == "skip" and entry is not None and entry.job_id is not None:
+                run.job_id, run.resumed = entry.job_id, "skipped"
+                self._count("skipped")
+                return await self._finished(entry.job_id)
+            if step.action == "adopt" and entry is not None and entry.job_id is not None:
+                run.job_id, run.resumed = entry.job_id, "adopted"
+                self._count("adopted")
+                return await self._wait(run)
+            if step.action == "submit" and entry is not None:
+                audio = entry.uploaded_audio()
+            if run.changed:
+                self.progress.changed += 1
+        if look_first:
+            # A creation may have been sent by an earlier run: find it by its token first.
+            found = await jobs.find(run.token)
+            if found is not None:
+                run.job_id, run.resumed = found, "adopted"
+                self._count("adopted")
+                await self._record_job(run)
+                return await self._wait(run)
+        if audio is not None:
+            run.resumed = "reused_upload"
+            self._count("reused_upload")
+            try:
+                await self._create(run, audio)
+            except (BadRequestError, NotFoundError, UnprocessableEntityError):
+                # The API refused the journalled audio_url (expired, deleted): upload again.
+                log.debug("journalled upload refused; uploading %s again", type(source).__name__)
+                run.resumed = None
+                self.progress.reused_uploads -= 1
+                self._changed()
+                await self._create(run, await self._upload(source, run))
         else:
-            async with self._uploads:
-                audio_url = (await jobs.upload(source)).audio_url
-            self.progress.uploaded += 1
-            self._changed()
-        body = {**self._body, "audio_url": audio_url}
+            await self._create(run, await self._upload(source, run))
+        return await self._wait(run)
+
+    def _count(self, what: Resumed) -> None:
+        if what == "skipped":
+            self.progress.skipped += 1
+        elif what == "adopted":
+            self.progress.adopted += 1
+        else:
+            self.progress.reused_uploads += 1
+        self._changed()
+
+    async def _upload(self, source: Any, run: _SourceRun) -> UploadedAudio | str:
+        if is_url(source):
+            return str(source)
+        async with self._uploads:
+            uploaded = await self._jobs.upload(source)
+        self.progress.uploaded += 1
+        self._changed()
+        if self._journal is not None and run.identity is not None:
+            # Before any creation: a crash from here on reuses this upload.
+            await self._journal.record_upload(run.identity, uploaded)
+        return uploaded
+
+    async def _create(self, run: _SourceRun, audio: UploadedAudio | str) -> None:
+        window = self.admission
+
+        async def refused(exc: RateLimitError) -> None:
+            # The account is full: give the place back, shrink, wait for a place again.
+            if run.ticket is not None:
+                window.rejected(run.ticket, exc.retry_after)
+            run.ticket = None
+            run.ticket = await window.acquire()
+
+        body = {**self._body, "audio_url": Jobs.audio_url(audio)}
         async with self._submissions:
-            created = await jobs.create(body, token=token)
+            # The place is taken inside the submission slot: a task holding a place never
+            # waits for a slot held by a task waiting for a place.
+            if run.ticket is None:
+                run.ticket = await window.acquire()
+            created = await self._jobs.create(body, token=run.token, on_refused=refused)
+        if run.ticket is not None:
+            window.accepted(run.ticket)
+        run.job_id = created.id
         self.progress.submitted += 1
         self._changed()
-        return created.id
+        await self._record_job(run)
 
-    async def _wait(self, job_id: str) -> TranscriptionJob:
+    async def _record_job(self, run: _SourceRun) -> None:
+        if self._journal is not None and run.identity is not None and run.job_id is not None:
+            await self._journal.record_job(run.identity, run.job_id)
+
+    async def _record_final(
+        self, run: _SourceRun, status: str, *, error: str | None = None, code: int | None = None
+    ) -> None:
+        if self._journal is None or run.identity is None or run.resumed == "skipped":
+            return
+        await self._journal.record_final(
+            run.identity, status=status, error=error, error_code=code, job_id=run.job_id
+        )
+
+    async def _finished(self, job_id: str) -> TranscriptionJob:
+        """The outcome of a job an earlier run saw finish (its final state, one request)."""
+        async with self._polls:
+            state = await self._jobs.get(job_id)
+        if state.status.value == "error":
+            raise JobFailedError(job_id, state.error_code, state)
+        return state
+
+    async def _wait(self, run: _SourceRun) -> TranscriptionJob | TranscriptionResult:
         """Poll one job under the shared poll limiter; the first poll waits one interval.
 
         A just-created job is never done, so polling at once would only cost a request. What
@@ -272,6 +473,12 @@ class BatchRun(AsyncOwner):
         waits as long as the quickest recent job took (server-side ``completed_at -
         created_at``), so most jobs are seen done on their first poll.
         """
+        job_id = run.job_id
+        assert job_id is not None
+        if self._wait_by is not None:  # by callback, polling only when it is late
+            result = await self._wait_by(job_id)
+            await self._record_final(run, "done")
+            return result
         policy = self._jobs.poll_policy
         seconds = self._timeout if self._timeout is not None else policy.deadline
         first = policy.interval(0)
@@ -284,7 +491,20 @@ class BatchRun(AsyncOwner):
             )
         if state.completed_at is not None:
             self._durations.append((state.completed_at - state.created_at).total_seconds())
+        await self._record_final(run, "done")
         return state
+
+
+@attrs.define(kw_only=True)
+class _SourceRun:
+    """What one source's task knows so far: identity, token, job, admission place."""
+
+    identity: SourceIdentity | None
+    token: str
+    job_id: str | None = None
+    resumed: Resumed | None = None
+    changed: bool = False
+    ticket: AdmissionTicket | None = None
 
 
 async def _aiter(sources: Iterable[Any] | AsyncIterable[Any]) -> AsyncGenerator[Any, None]:
@@ -305,8 +525,19 @@ def transcribe_many(
     on_progress: ProgressCallback | None = None,
     timeout: float | None = None,
     max_in_flight: int = 1000,
+    options: TranscriptionOptions | None = None,
+    journal: str | os.PathLike[str] | None = None,
+    namespace: str = "",
+    admission: AdmissionWindow | None = None,
+    wait_by: WaitBy | None = None,
 ) -> BatchRun:
     """Return the stream of outcomes for ``sources`` (see :class:`BatchRun`)."""
+    if journal is not None and not isinstance(journal, (str, os.PathLike)):
+        raise InvalidInput("journal", f"expected a file path or None, got {type(journal).__name__}")
+    if not isinstance(namespace, str):
+        raise InvalidInput("namespace", f"expected a string, got {type(namespace).__name__}")
+    if admission is not None and not isinstance(admission, AdmissionWindow):
+        raise InvalidInput("admission", "expected an AdmissionWindow or None")
     if isinstance(sources, (str, bytes, os.PathLike)):
         raise InvalidInput("sources", "expected an iterable of sources, got a single source")
     if not isinstance(sources, (Iterable, AsyncIterable)):
@@ -319,4 +550,9 @@ def transcribe_many(
         on_progress=on_progress,
         timeout=timeout,
         max_in_flight=max_in_flight,
+        options=options,
+        journal=Path(os.fspath(journal)) if journal is not None else None,
+        namespace=namespace,
+        admission=admission,
+        wait_by=wait_by,
     )

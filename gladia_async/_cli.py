@@ -29,6 +29,7 @@ import orjson
 from . import (
     GladiaError,
     GladiaSession,
+    GladiaTimeout,
     InvalidInput,
     Outcome,
     RetryPolicy,
@@ -47,6 +48,7 @@ from ._cli_inputs import (
 )
 from ._cli_messages import NO_KEY, explain
 from ._cli_render import ProgressView, Summary, note, retry_notes
+from ._cli_resume import JOURNAL_NAME, pending_job_ids, resume_counts, resume_hint
 from ._converter import unstructure
 from ._validation import check_job_id
 
@@ -150,6 +152,12 @@ def _parser() -> argparse.ArgumentParser:
         default=16,
         metavar="N",
         help="files uploaded/transcribed at once (default: 16)",
+    )
+    t.add_argument(
+        "--no-journal",
+        action="store_true",
+        help=f"keep no journal in --out ({JOURNAL_NAME}); by default a rerun of the same "
+        "command resumes from it",
     )
     t.add_argument(
         "--timeout",
@@ -363,8 +371,10 @@ async def _transcribe(
     await _preflight(args)
     out.mkdir(parents=True, exist_ok=True)  # noqa: ASYNC240 - once, before any work
     failures: list[tuple[str, str]] = []
+    timed_out: list[str] = []
     done = 0
     api_url = _api_url(args)
+    journal = None if args.no_journal else out / JOURNAL_NAME
     async with _session(args, max_concurrency=args.concurrency, retry=_BATCH_RETRY) as gladia:
         with (
             ProgressView(len(sources.items), sys.stderr) as view,
@@ -373,7 +383,11 @@ async def _transcribe(
             _cancel_on_ctrl_c(scope),
         ):
             async with gladia.transcribe_many(
-                sources.items, options, on_progress=view.update, timeout=args.timeout
+                sources.items,
+                options,
+                on_progress=view.update,
+                timeout=args.timeout,
+                journal=journal,
             ) as outcomes:
                 async for outcome in outcomes:
                     source = str(outcome.source)
@@ -388,7 +402,10 @@ async def _transcribe(
                         assert outcome.error is not None
                         message = explain(outcome.error, job_id=outcome.job_id, api_url=api_url)
                         failures.append((source, message))
+                        if isinstance(outcome.error, GladiaTimeout) and outcome.job_id:
+                            timed_out.append(outcome.job_id)
         interrupted = scope.cancel_called
+        counts = resume_counts(outcomes.progress)
     Summary(
         total=len(sources.items),
         done=done,
@@ -397,6 +414,12 @@ async def _transcribe(
         out=f"{out}{os.sep}",
         interrupted=interrupted,
     ).print(sys.stderr)
+    if counts is not None:
+        note(counts, sys.stderr)
+    if interrupted or timed_out:
+        pending = await pending_job_ids(journal, timed_out)
+        for line in resume_hint(pending, journal=journal is not None):
+            note(line, sys.stderr)
     if interrupted:
         return EXIT_INTERRUPTED
     return EXIT_FAILED if failures else EXIT_OK

@@ -5,6 +5,7 @@
     GladiaError
     ├── InvalidInput                  bad argument, raised before any request (also a ValueError)
     ├── ConfigurationError            no API key, malformed base URL
+    ├── JournalError                  a batch journal cannot be opened, read or written
     ├── UsageError                    the session is used in a way it cannot serve
     │   ├── SessionClosedError        a call on a session that was closed (it never reopens)
     │   └── WrongEventLoopError       a call from another event loop than the session's
@@ -48,6 +49,7 @@ __all__ = [
     "InvalidInput",
     "JobFailedError",
     "JobUnconfirmedError",
+    "JournalError",
     "NotFoundError",
     "PaginationLoopError",
     "PayloadTooLargeError",
@@ -157,6 +159,10 @@ class JobUnconfirmedError(TransportError):
         self.token = token
         self.job_id = job_id
         super().__init__(message)
+
+
+class JournalError(GladiaError):
+    """The journal file cannot be opened, read or written (disk full, locked, corrupt)."""
 
 
 class UsageError(GladiaError):

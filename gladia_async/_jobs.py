@@ -25,7 +25,7 @@ import contextlib
 import enum
 import logging
 import math
-from collections.abc import Mapping
+from collections.abc import Awaitable, Callable, Mapping
 from typing import TYPE_CHECKING, Any
 
 import anyio
@@ -66,6 +66,9 @@ _LAST_POLL_RESERVE = 0.25
 _AMBIGUOUS_4XX = frozenset({408, 425})
 _TOKEN_MAX_CHARS = 200
 _LOOKUP_PAGE_SIZE = 50
+#: Refusals (429) one creation waits out when a batch's admission window paces it: the window
+#: waits for a place and the server's Retry-After, so this only stops a server that never admits.
+_MAX_PACED_REFUSALS = 50
 
 
 def check_timeout(value: object, argument: str = "timeout") -> float | None:
@@ -222,11 +225,19 @@ class Jobs:
             "POST", self.transport.url(self.prefix), JobCreated, retry="never", json=body
         )
 
-    async def create(self, body: Mapping[str, Any], *, token: str | None = None) -> JobCreated:
+    async def create(
+        self,
+        body: Mapping[str, Any],
+        *,
+        token: str | None = None,
+        on_refused: Callable[[RateLimitError], Awaitable[None]] | None = None,
+    ) -> JobCreated:
         """Create a job from a checked body; with ``token``, exactly once (see module docs).
 
         Without a token, a failure that may have created the job is raised as is, and only a
-        429 is waited out and sent again.
+        429 is waited out and sent again. ``on_refused`` (a batch's admission window) is
+        awaited after each 429 instead of the ``Retry-After`` sleep: it decides when to send
+        again, and refusals are then capped at :data:`_MAX_PACED_REFUSALS`.
         """
         if token is not None:
             body = self.with_token(body, token)
@@ -240,12 +251,18 @@ class Jobs:
                 return await self._post(body)
             except RateLimitError as exc:  # refused before any work: nothing was created
                 refusals += 1
-                if refusals >= retry.attempts:
+                cap = retry.attempts if on_refused is None else _MAX_PACED_REFUSALS
+                if refusals >= cap:
                     if maybe_created is None:
                         raise
                     break
-                wait = exc.retry_after if exc.retry_after is not None else retry.backoff(refusals)
-                await anyio.sleep(wait)
+                if on_refused is not None:
+                    await on_refused(exc)
+                else:
+                    wait = (
+                        exc.retry_after if exc.retry_after is not None else retry.backoff(refusals)
+                    )
+                    await anyio.sleep(wait)
                 attempt -= 1  # a refusal is not a creation attempt
                 continue
             except APIStatusError as exc:
@@ -309,6 +326,11 @@ class Jobs:
             if elapsed >= policy.horizon:
                 return found
             delay = min(max(delay * 2, 0.01), policy.lookup_max, policy.horizon - elapsed)
+
+    async def find(self, token: str) -> str | None:
+        """Return the id of the job carrying ``token``, or None (absent, or the lookup failed)."""
+        found = await self._lookup(token)
+        return found if isinstance(found, str) else None
 
     async def _lookup(self, token: str) -> str | _Lookup:
         """Return the id of the job carrying ``token``, or whether it is ruled out."""

@@ -40,7 +40,7 @@ import attrs
 import orjson
 
 from ._converter import unstructure
-from ._errors import GladiaError, InvalidInput
+from ._errors import InvalidInput, JournalError
 from ._models import TranscriptionOptions, UploadedAudio
 
 __all__ = [
@@ -102,10 +102,6 @@ _RESET = (
     "audio_url = NULL, audio_meta = NULL, uploaded_at = NULL, job_id = NULL, created_at = NULL, "
     "status = NULL, error = NULL, error_code = NULL, result = NULL, finished_at = NULL"
 )
-
-
-class JournalError(GladiaError):
-    """The journal file cannot be opened, read or written (disk full, locked, corrupt)."""
 
 
 @attrs.frozen(kw_only=True)

@@ -12,12 +12,21 @@ from typing import TYPE_CHECKING, Any, Literal
 
 import anyio
 
+from ._admission import AdmissionWindow
 from ._batch import BatchRun, ProgressCallback, transcribe_many
+from ._callbacks import CallbackReceiver
 from ._closing import AsyncClosing
 from ._config import Limits, PollPolicy, RetryPolicy, Timeouts
 from ._errors import ConfigurationError, GladiaTimeout, InvalidInput, JobUnconfirmedError
 from ._jobs import Jobs, ReconcilePolicy, check_timeout, check_token
-from ._models import JobCreated, JobStatus, TranscriptionJob, TranscriptionOptions, UploadedAudio
+from ._models import (
+    JobCreated,
+    JobStatus,
+    TranscriptionJob,
+    TranscriptionOptions,
+    TranscriptionResult,
+    UploadedAudio,
+)
 from ._pagination import JobFilters, JobStream, PageStream
 from ._transport import Secret, Transport, deadline
 from ._uploads import AudioSource, is_url
@@ -429,6 +438,12 @@ class GladiaSession(AsyncClosing):
         on_progress: ProgressCallback | None = None,
         timeout: float | None = None,
         max_in_flight: int = 1000,
+        journal: str | os.PathLike[str] | None = None,
+        namespace: str = "",
+        admission: AdmissionWindow | None = None,
+        via: CallbackReceiver | None = None,
+        callback_url: str | None = None,
+        fallback_after: float = 30.0,
     ) -> BatchRun:
         """Transcribe many files or URLs concurrently: a stream of outcomes, as they complete.
 
@@ -441,8 +456,37 @@ class GladiaSession(AsyncClosing):
         to its final state. Gladia queues about 300 jobs per account and answers 429 beyond,
         which the batch absorbs by backing off. Stage limits come from the session's
         :class:`Limits`. Every argument is checked here, before any request.
+
+        Resumable: each path, URL or bytes source gets a deterministic idempotency token (from
+        the source, its size and mtime, the options and ``namespace``), so running the same
+        batch again adopts the jobs an earlier run created instead of paying for them twice.
+        With ``journal=PATH`` (one SQLite file) a rerun also skips finished sources, reuses
+        uploads and redoes changed files; :attr:`Outcome.resumed` says what was reused.
+        ``admission`` (default: a fresh :class:`AdmissionWindow`) paces job creations to
+        what the account accepts.
+
+        With ``via=receiver`` (served at ``callback_url``) each job is finished by its callback
+        instead of by polling (``outcome.result``; ``outcome.job`` stays None), polling only
+        when a callback is ``fallback_after`` seconds late. Tokens and the journal use the
+        options without the callback, so a rerun resumes with or without ``via``.
         """
-        body = self._jobs.options_body(options, None)
+        wait_by = None
+        if via is None:
+            body = self._jobs.options_body(options, None)
+        else:
+            if not isinstance(via, CallbackReceiver):
+                raise InvalidInput("via", f"expected a CallbackReceiver, got {type(via).__name__}")
+            if not isinstance(callback_url, str):
+                raise InvalidInput("callback_url", "via= needs the URL the receiver is served at")
+            self._jobs.options_body(options, None)  # checked as given (the identity's options)
+            body = self._jobs.options_body(via.options(callback_url, options), None)
+            receiver, late = via, fallback_after
+
+            async def wait_by(job_id: str) -> TranscriptionResult:
+                return await self.wait_result(
+                    job_id, via=receiver, fallback_after=late, timeout=timeout
+                )
+
         seconds = check_timeout(timeout)
         if (
             isinstance(max_in_flight, bool)
@@ -460,6 +504,11 @@ class GladiaSession(AsyncClosing):
             on_progress=on_progress,
             timeout=seconds,
             max_in_flight=max_in_flight,
+            options=options,
+            journal=journal,
+            namespace=namespace,
+            admission=admission,
+            wait_by=wait_by,
         )
 
     # -- live ------------------------------------------------------------------------------
@@ -525,3 +574,21 @@ class GladiaSession(AsyncClosing):
 
         job_id = job.id if isinstance(job, LiveSession) else job
         return await download_live_audio(self._transport, job_id, dest)
+
+    async def wait_result(
+        self,
+        job: JobRef,
+        *,
+        via: CallbackReceiver,
+        fallback_after: float = 30.0,
+        timeout: float | None = None,
+    ) -> TranscriptionResult:
+        """Return the job's transcription result once ``via`` receives its callback.
+
+        Polls this session as well when no callback has come ``fallback_after`` seconds in
+        (the first answer wins), so a lost callback costs latency, never the result. Raises
+        :class:`JobFailedError` for a failed job, :class:`GladiaTimeout` past ``timeout``.
+        """
+        if not isinstance(via, CallbackReceiver):
+            raise InvalidInput("via", f"expected a CallbackReceiver, got {type(via).__name__}")
+        return await via.wait(job, session=self, fallback_after=fallback_after, timeout=timeout)

@@ -856,3 +856,59 @@ async def test_the_asgi_app_answers_405_to_other_methods() -> None:
             status = resp.status
     assert status == 405
     assert inbox.deliveries == []
+
+
+# -- batches and wait_result by callback -----------------------------------------------------
+
+
+async def test_a_batch_via_callbacks_polls_nothing_and_every_source_gets_its_result(
+    tmp_path: Path,
+) -> None:
+    paths = [write_wav(tmp_path / f"c{i}.wav", seconds=0.1 + i / 100) for i in range(6)]
+    receiver = CallbackReceiver()
+    async with (
+        run_emulator(job_duration=0.05) as emu,
+        serve_aiohttp(receiver) as url,
+        session_for(emu) as gladia,
+    ):
+        batch = gladia.transcribe_many(paths, via=receiver, callback_url=url, fallback_after=30)
+        async with batch as outcomes:
+            got = [outcome async for outcome in outcomes]
+        polls = emu.stats.polls
+    assert sorted(o.index for o in got) == list(range(6))
+    assert all(o.ok and o.result is not None and o.job is None for o in got)
+    assert polls == 0, "the batch polled although every callback came"
+
+
+async def test_a_batch_via_callbacks_falls_back_to_polling_when_callbacks_are_lost(
+    tmp_path: Path,
+) -> None:
+    paths = [write_wav(tmp_path / f"c{i}.wav", seconds=0.1 + i / 100) for i in range(3)]
+    receiver = CallbackReceiver()
+    async with (
+        run_emulator(job_duration=0.05, callback_faults=CallbackFaults(lose=1.0)) as emu,
+        serve_aiohttp(receiver) as url,
+        session_for(emu) as gladia,
+    ):
+        with anyio.fail_after(20):
+            batch = gladia.transcribe_many(
+                paths, via=receiver, callback_url=url, fallback_after=0.2
+            )
+            async with batch as outcomes:
+                got = [outcome async for outcome in outcomes]
+    assert len(got) == 3 and all(o.ok and o.result is not None for o in got)
+
+
+async def test_wait_result_returns_the_callbacks_result(wav: Path) -> None:
+    receiver = CallbackReceiver()
+    async with (
+        run_emulator(job_duration=0.05) as emu,
+        serve_aiohttp(receiver) as url,
+        session_for(emu) as gladia,
+    ):
+        created = await gladia.submit(await gladia.upload(wav), receiver.options(url))
+        result = await gladia.wait_result(created, via=receiver, timeout=20)
+        job = await gladia.get(created)
+    assert result == job.result
+    with pytest.raises(InvalidInput, match="callback_url"):
+        gladia.transcribe_many([wav], via=receiver)

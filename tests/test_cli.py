@@ -43,6 +43,7 @@ from gladia_async import (
 from gladia_async._cli import _cancel_on_ctrl_c, _parser
 from gladia_async._cli_inputs import expand_sources, output_stems
 from gladia_async._cli_messages import explain
+from gladia_async._cli_resume import JOURNAL_NAME
 from gladia_async.testing import FaultPlan, FaultRule, start_emulator_process
 
 from .conftest import write_wav
@@ -155,7 +156,8 @@ def test_a_rerun_overwrites_its_results_and_leaves_no_stale_files(
     second = run(emulator, "transcribe", str(folder), "--out", str(out))
     assert second.returncode == 0, second.stderr
     assert "skipped" not in second.stderr, "the results folder is not an input"
-    assert sorted(p.name for p in out.iterdir()) == [f"clip{i}.json" for i in range(4)]
+    results = sorted(p.name for p in out.iterdir() if not p.name.startswith(JOURNAL_NAME))
+    assert results == [f"clip{i}.json" for i in range(4)]
     ids_after = {json.loads(p.read_text())["id"] for p in out.glob("*.json")}
     assert ids_after.isdisjoint(ids_before), "every file holds the second run's job"
 
@@ -380,6 +382,31 @@ async def test_a_job_not_finished_in_time_says_how_to_check_it_later(
     assert len(failed) == 1
     assert "gladia-async get " in failed[0] and "--timeout" in failed[0]
     assert not any(advice in failed[0] for advice in PYTHON_ADVICE)
+
+
+async def test_a_timeout_prints_the_pending_job_ids_and_a_rerun_adopts_them(
+    emu: Any, tmp_path: Path
+) -> None:
+    emu.emulator.job_duration = 3
+    wav = write_wav(tmp_path / "a.wav", seconds=0.2)
+    args = ("transcribe", str(wav), "--out", str(tmp_path / "o"))
+    code, _, stderr = await arun(emu, *args, "--timeout", "0.5")
+    assert code == 1
+    [job_id] = list(emu.emulator.jobs)
+    assert f"1 jobs still pending: {job_id}" in stderr
+    assert "run the same command again to resume" in stderr
+    code, _, stderr = await arun(emu, *args)
+    assert code == 0, stderr
+    assert "1 adopted" in stderr
+    assert list(emu.emulator.jobs) == [job_id], "the pending job was polled, not created again"
+
+
+async def test_no_journal_keeps_nothing_in_the_output_folder(emu: Any, tmp_path: Path) -> None:
+    wav = write_wav(tmp_path / "a.wav", seconds=0.2)
+    out = tmp_path / "o"
+    code, _, stderr = await arun(emu, "transcribe", str(wav), "--out", str(out), "--no-journal")
+    assert code == 0, stderr
+    assert sorted(p.name for p in out.iterdir()) == ["a.json"]
 
 
 @pytest.mark.parametrize(
@@ -710,15 +737,30 @@ def test_ctrl_c_in_a_terminal_keeps_finished_results_and_prints_a_summary(tmp_pa
             env_for(emu),
             interrupt_when=lambda _: out.exists() and any(out.glob("*.json")),
         )
-    assert code == 130, output
-    written = list(out.glob("*.json"))
-    assert 1 <= len(written) < 30
-    for path in written:
-        assert json.loads(path.read_text())["status"] == "done", "complete files only"
-    assert not list(out.glob(".*")), "no temporary files left"
-    text = "\n".join(_screen_lines(output))
-    assert "interrupted" in text and "Traceback" not in text
-    assert re.search(r"│\s*30\s*│", text), "the summary counts all 30 files"
+        assert code == 130, output
+        written = list(out.glob("*.json"))
+        assert 1 <= len(written) < 30
+        for path in written:
+            assert json.loads(path.read_text())["status"] == "done", "complete files only"
+        leftovers = [p for p in out.glob(".*") if not p.name.startswith(JOURNAL_NAME)]
+        assert not leftovers, "no temporary files left"
+        text = "\n".join(_screen_lines(output))
+        assert "interrupted" in text and "Traceback" not in text
+        assert re.search(r"│\s*30\s*│", text), "the summary counts all 30 files"
+        assert "run the same command again to resume" in text
+        pending = re.search(r"(\d+) jobs still pending: ([0-9a-f -]+)", text.replace("\n", " "))
+        assert pending is not None, "the pending job ids are printed"
+        # Running the same command again finishes the batch without paying twice.
+        again = run(emu, "transcribe", str(audio), "--out", str(out), "--concurrency", "2")
+        assert again.returncode == 0, again.stderr
+        assert re.search(r"resumed: [1-9]\d* skipped", again.stderr), again.stderr
+        assert len(list(out.glob("*.json"))) == 30
+        listed = run(emu, "jobs", "--json")
+        tokens = [
+            json.loads(line)["custom_metadata"]["gladia_async_token"]
+            for line in listed.stdout.splitlines()
+        ]
+        assert len(tokens) == len(set(tokens)) == 30, "one job per file, none created twice"
 
 
 def test_ctrl_c_through_a_pipe_prints_the_plain_summary(tmp_path: Path) -> None:

@@ -1,12 +1,14 @@
-"""Kill test of the proposed resume wiring: journal + deterministic tokens + token lookup.
+"""Kill tests of resumable batches: journal + deterministic tokens + token lookup.
 
-``transcribe_many(..., journal=PATH)`` is not wired yet. This test drives the wiring proposed
-for it (see ``_DRIVER``: the resume rules of ``BatchJournal.plan``, the journal written before
-each step it guards) in a child process, SIGKILLs the child at chosen points (mid-upload,
-between a creation request and its response, mid-poll, right after a record), reruns the same
-command until it finishes, and checks against the in-process emulator: every source exactly
-one job (0 duplicates), no source uploaded again after its upload was journalled, every source
-finished in the journal, and a sound journal file.
+``test_transcribe_many_killed_...`` drives the real ``transcribe_many(journal=PATH)`` in a child
+process, killed after the n-th progress event of a kind (uploads, creations, polls of the other
+sources in flight), rerun until it finishes, then once more (every source skipped). The first
+test drives the journal by hand (see ``_DRIVER``: the resume rules of ``BatchJournal.plan``, the
+journal written before each step it guards) in a child process, SIGKILLs the child at chosen
+points (mid-upload, between a creation request and its response, mid-poll, right after a
+record), reruns the same command until it finishes, and checks against the in-process emulator:
+every source exactly one job (0 duplicates), no source uploaded again after its upload was
+journalled, every source finished in the journal, and a sound journal file.
 """
 
 from __future__ import annotations
@@ -184,3 +186,122 @@ async def test_a_batch_killed_at_many_points_resumes_to_exactly_one_job_per_sour
     with sqlite3.connect(journal_path) as db:
         assert db.execute("PRAGMA integrity_check").fetchone()[0] == "ok"
     assert runs >= 10  # really killed that many times
+
+
+_BATCH_DRIVER = textwrap.dedent(
+    """
+    import sys
+    import anyio
+    from gladia_async import GladiaSession, PollPolicy, TranscriptionOptions
+
+    url, key, journal_path, *paths = sys.argv[1:]
+    options = TranscriptionOptions(diarization=True)
+    last = {}
+
+    def progress(p):
+        # One line per stage event: the test kills the process after the n-th of a kind.
+        for name in ("uploaded", "submitted", "done", "adopted", "reused_uploads"):
+            value = getattr(p, name)
+            if value != last.get(name, 0):
+                last[name] = value
+                print(name, value, flush=True)
+
+    async def main():
+        poll = PollPolicy(interval_initial=0.02, interval_max=0.05, deadline=60)
+        async with GladiaSession(api_key=key, base_url=url, poll=poll) as gladia:
+            async with gladia.transcribe_many(
+                paths, options, journal=journal_path, on_progress=progress
+            ) as outcomes:
+                async for outcome in outcomes:
+                    print("outcome", outcome.index, outcome.ok, outcome.resumed, flush=True)
+        print("finished", flush=True)
+
+    anyio.run(main)
+    """
+)
+
+#: transcribe_many's progress events: killing after one is mid-upload, mid-creation or
+#: mid-poll for the other sources in flight (8 uploads, 16 creations, 32 polls at once).
+_BATCH_EVENTS = ("uploaded", "submitted", "done")
+
+
+@pytest.mark.parametrize(
+    ("seed", "sig"), [(17, signal.SIGKILL), (18, signal.SIGKILL), (19, signal.SIGINT)]
+)
+async def test_transcribe_many_killed_at_many_points_resumes_exactly_once(
+    tmp_path: Path, seed: int, sig: signal.Signals
+) -> None:
+    rng = random.Random(seed)
+    n = 150
+    paths = [write_wav(tmp_path / f"s{i:03d}.wav", seconds=0.05 + i / 10_000) for i in range(n)]
+    journal_path = tmp_path / "batch.journal"
+    kills = [(_BATCH_EVENTS[i % len(_BATCH_EVENTS)], rng.randint(0, 8)) for i in range(20)]
+    # Upload ids the journal held after each run: a journalled upload is never replaced.
+    journalled: dict[str, str] = {}
+    async with run_emulator(job_duration=0.15, latency=0.01) as emu:
+        args = [emu.url, emu.api_key, str(journal_path), *map(str, paths)]
+        runs, finished, seen = 0, False, []
+        for kill_at in [*kills, None, None]:
+            runs += 1
+            finished, seen = await _run_batch_once(args, kill_at, sig)
+            if journal_path.exists():
+                async with BatchJournal.open(journal_path, exclusive=False) as journal:
+                    for entry in await journal.entries():
+                        if entry.audio_url is not None:
+                            previous = journalled.setdefault(entry.display, entry.audio_url)
+                            assert previous == entry.audio_url, "a journalled upload was redone"
+            if finished:
+                break
+        assert finished, "the batch never finished"
+        indices = [int(line.split()[1]) for line in seen if line.startswith("outcome ")]
+        assert sorted(indices) == list(range(n)), "every source exactly one outcome"
+        assert all(line.split()[2] == "True" for line in seen if line.startswith("outcome "))
+        _, last = await _run_batch_once(args, None)  # a rerun of a finished batch does nothing
+        jobs = list(emu.emulator.jobs.values())
+        uploads = list(emu.emulator._uploads.values())
+    assert {line.split()[3] for line in last if line.startswith("outcome ")} == {"skipped"}
+    tokens = Counter(job["custom_metadata"][TOKEN_KEY] for job in jobs)
+    assert len(tokens) == n and set(tokens.values()) == {1}, "duplicate jobs"
+    async with BatchJournal.open(journal_path) as journal:
+        entries = await journal.entries()
+    assert len(entries) == n and {e.status for e in entries} == {"done"}
+    assert {e.job_id for e in entries} == {job["id"] for job in jobs}
+    upload_ids = {u.id for u in uploads}
+    for entry in entries:
+        assert entry.audio_url is not None and entry.audio_url.rsplit("/", 1)[1] in upload_ids
+        assert journalled.get(entry.display, entry.audio_url) == entry.audio_url
+    with sqlite3.connect(journal_path) as db:
+        assert db.execute("PRAGMA integrity_check").fetchone()[0] == "ok"
+    assert runs >= 10  # really killed that many times
+
+
+async def _run_batch_once(
+    args: list[str], kill_at: tuple[str, int] | None, sig: signal.Signals = signal.SIGKILL
+) -> tuple[bool, list[str]]:
+    """Run the transcribe_many driver; send ``sig`` at ``kill_at``. (finished, lines seen)."""
+    seen: list[str] = []
+    async with await anyio.open_process(
+        [sys.executable, "-c", _BATCH_DRIVER, *args],
+        env=dict(os.environ, PYTHONUNBUFFERED="1"),
+    ) as process:
+        assert process.stdout is not None
+        buffer = b""
+        count = 0
+        killed = False
+        async for chunk in process.stdout:
+            buffer += chunk
+            *lines, buffer = buffer.split(b"\n")
+            for raw in lines:
+                line = raw.decode()
+                seen.append(line)
+                if kill_at is not None and not killed and line.startswith(kill_at[0] + " "):
+                    count += 1
+                    if count > kill_at[1]:
+                        process.send_signal(sig)
+                        killed = True
+        code = await process.wait()
+    if killed and code != 0:
+        assert code in (-sig, 1, 130), (code, seen[-5:])
+        return False, seen
+    assert code == 0, seen[-5:]
+    return "finished" in seen, seen
