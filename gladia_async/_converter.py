@@ -438,16 +438,6 @@ def _is_flat(cls: Any) -> bool:
     return all(_scalar_of(types_[f.name]) is not None for f in fields)
 
 
-def _enum_converter(t: Any) -> Callable[[Any], Any]:
-    members = t._value2member_map_
-
-    def convert(value: Any) -> Any:
-        member = members.get(value)
-        return member if member is not None else t(value)
-
-    return convert
-
-
 def _flat_source(cls: Any, env: dict[str, Any], indent: str) -> list[str]:
     """Statements building ``self`` (a ``cls``) from the dict ``o`` (any model class).
 
@@ -486,8 +476,9 @@ def _flat_source(cls: Any, env: dict[str, Any], indent: str) -> list[str]:
         flip = f"{indent}        fl = [{key!r}] if fl is None else [*fl, {key!r}]"
         scalar = _scalar_of(types_[f.name])
         if scalar is not None and _is_open_enum(scalar[0]):
-            env[f"__c{i}"] = _enum_converter(scalar[0])
-            value = f"__c{i}(v)"
+            # Known members looked up inline; only an unknown value calls the enum.
+            env[f"__m{i}"], env[f"__c{i}"] = scalar[0]._value2member_map_, scalar[0]
+            value = f"m if (m := __m{i}.get(v)) is not None else __c{i}(v)"
         elif scalar is not None:  # the common case inline: the value already has the right type
             env[f"__c{i}"], env[f"__t{i}"] = _STRICT[scalar[0]], scalar[0]
             value = f"v if type(v) is __t{i} else __c{i}(v)"
@@ -606,6 +597,15 @@ def _is_list(t: Any) -> bool:
 def _list_structure_factory(t: Any) -> Callable[[Any, Any], Any]:
     # cattrs would iterate anything: a string would become a list of its characters.
     (inner,) = typing.get_args(t) or (Any,)
+    if inner in _SCALARS:  # list[str] and the like: the value usually has the type already
+        strict = _STRICT[inner]
+
+        def structure_scalar_list(items: Any, _: Any = None) -> list[Any]:
+            if type(items) is not list:
+                raise TypeError(f"expected an array, got {_json_kind(items)}")
+            return [v if type(v) is inner else strict(v) for v in items]
+
+        return structure_scalar_list
     hook = converter.get_structure_hook(inner)
 
     def structure_list(items: Any, _: Any = None) -> list[Any]:
@@ -685,6 +685,10 @@ def loads(raw: bytes | str, cls: type[T]) -> T:
     return _structure_own(orjson.loads(raw), cls)
 
 
+#: Below this size a body's tree is too small for consuming it to matter (see ``_CONSUME``).
+_CONSUME_FROM_BYTES = 64 * 1024
+
+
 def _structure_own(data: Any, cls: type[T]) -> T:
     """Structure a tree this module parsed itself (it may be consumed: see ``_CONSUME``)."""
     token = _CONSUME.set(True)
@@ -705,6 +709,8 @@ def loads_or_raise(raw: bytes | str, cls: type[T]) -> T:
             invalid_json=True,
         ) from exc
     try:
+        if len(raw) < _CONSUME_FROM_BYTES:
+            return converter.structure(data, cls)
         return _structure_own(data, cls)
     except StructureError as exc:
         # The tree may be partly consumed: locate the bad value in a fresh parse.

@@ -31,6 +31,7 @@ import aiohttp
 import anyio
 import anyio.lowlevel
 import orjson
+from multidict import CIMultiDict, CIMultiDictProxy
 from yarl import URL
 
 from ._config import Limits, RetryPolicy, Timeouts
@@ -237,8 +238,13 @@ class Transport:
         self._loop: asyncio.AbstractEventLoop | None = None
         self._closed = False
         self._pool_slots: asyncio.Semaphore | None = None
-        self._plain_headers = {"User-Agent": self._user_agent}
-        self._keyed = _KeyedHeaders({**self._plain_headers, "x-gladia-key": api_key.reveal()})
+        # CIMultiDicts, as aiohttp wants them: it would otherwise convert a dict per request.
+        self._plain_headers = CIMultiDictProxy(CIMultiDict({"User-Agent": self._user_agent}))
+        self._keyed = _KeyedHeaders(
+            CIMultiDictProxy(
+                CIMultiDict({"User-Agent": self._user_agent, "x-gladia-key": api_key.reveal()})
+            )
+        )
         self._rng = random.Random()
         t = timeouts
         # Built once. The pool wait is ours (``Timeouts.pool``), so aiohttp's ``connect`` (which
@@ -496,7 +502,6 @@ class Transport:
         (pool, 429 pause, backoff) is checked against the time left before it starts.
         """
         policy = self.retry
-        what = f"{method} {url.path}"
         self._client()  # closed / wrong-loop checks before any wait
         assert self._loop is not None
         loop_time = self._loop.time
@@ -510,10 +515,10 @@ class Transport:
         while True:
             number += 1
             if self._paused_until:
-                await self._wait_if_paused(what, ends - loop_time())
+                await self._wait_if_paused(f"{method} {url.path}", ends - loop_time())
             left = ends - loop_time()
             if left <= 0:
-                raise self._deadline_error(what, number - 1, failure)
+                raise self._deadline_error(f"{method} {url.path}", number - 1, failure)
             timer = request_timer
             cut = False
             if kind == "request" and left < (request_total or math.inf):
@@ -549,7 +554,8 @@ class Transport:
             except GladiaError:
                 raise
             except Exception as exc:
-                failure, retryable = _unexpected(exc, what, self._api_key), False
+                failure = _unexpected(exc, f"{method} {url.path}", self._api_key)
+                retryable = False
             if not retryable or number >= policy.attempts:
                 break
             if delay is None:
@@ -566,7 +572,7 @@ class Transport:
             )
             await anyio.sleep(delay)
         if out_of_time:
-            raise self._deadline_error(what, number, previous or failure)
+            raise self._deadline_error(f"{method} {url.path}", number, previous or failure)
         raise failure
 
     def _timer(self, left: float) -> aiohttp.ClientTimeout:
@@ -796,9 +802,11 @@ class Transport:
             raise _too_large(response, limit)
         chunks: list[bytes] = []
         total = 0
-        with _body_errors(response, self._api_key):
+        readany = response.content.readany
+        failure: _MaybeSent | None = None
+        try:
             while True:
-                chunk = await response.content.readany()
+                chunk = await readany()
                 if not chunk:
                     break
                 total += len(chunk)
@@ -808,6 +816,10 @@ class Transport:
                     chunks.append(chunk[: len(chunk) - (total - limit)])
                     break
                 chunks.append(chunk)
+        except _BODY_ERRORS as exc:
+            failure = _body_failure(exc, response, self._api_key)
+        if failure is not None:  # raised outside the handler: no context to carry the key
+            raise failure
         return chunks[0] if len(chunks) == 1 else b"".join(chunks)
 
     async def _status_error(self, response: aiohttp.ClientResponse) -> APIStatusError:
@@ -898,29 +910,48 @@ class _Watchdog:
             return
 
 
-@contextmanager
-def _body_errors(response: aiohttp.ClientResponse, key: Secret) -> Iterator[None]:
-    """Map failures while reading a response body to the SDK's typed errors."""
+#: What reading a response body can raise besides cancellation (mapped by :func:`_body_failure`).
+_BODY_ERRORS = (
+    TimeoutError,
+    asyncio.TimeoutError,
+    aiohttp.ClientError,
+    ValueError,
+    LookupError,
+    OSError,
+)
+
+
+def _body_failure(exc: BaseException, response: aiohttp.ClientResponse, key: Secret) -> _MaybeSent:
+    """Map a failure while reading a response body to the SDK's typed error."""
     where = f"{response.method} {response.url.path}"
     failure: GladiaError
-    try:
-        yield
-        return
-    except (TimeoutError, asyncio.TimeoutError) as exc:  # before ClientConnectionError
+    if isinstance(exc, (TimeoutError, asyncio.TimeoutError)):  # before ClientConnectionError
         failure = GladiaTimeout(
             f"the body of {where} stalled or took too long; retry, or raise "
             "Timeouts.read (transfers) / Timeouts.request"
         )
         _chain(failure, exc, key)
-    except (aiohttp.ClientPayloadError, aiohttp.ClientConnectionError) as exc:
+    elif isinstance(exc, (aiohttp.ClientPayloadError, aiohttp.ClientConnectionError)):
         failure = ConnectionFailed(
             f"the connection dropped while reading the body of {where} "
             f"({type(exc).__name__}); retry the call"
         )
         _chain(failure, exc, key)
-    except (aiohttp.ClientError, ValueError, LookupError, OSError) as exc:
+    else:
         failure = _unexpected(exc, f"reading the body of {where}", key)
-    raise _MaybeSent(failure)
+    return _MaybeSent(failure)
+
+
+@contextmanager
+def _body_errors(response: aiohttp.ClientResponse, key: Secret) -> Iterator[None]:
+    """Map failures while reading a response body to the SDK's typed errors."""
+    failure: _MaybeSent | None = None
+    try:
+        yield
+    except _BODY_ERRORS as exc:
+        failure = _body_failure(exc, response, key)
+    if failure is not None:  # raised outside the handler: no context to carry the key
+        raise failure
 
 
 def _too_large(response: aiohttp.ClientResponse, limit: int) -> ResponseTooLargeError:
