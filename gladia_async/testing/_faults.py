@@ -40,6 +40,8 @@ import orjson
 
 __all__ = ["FaultKind", "FaultPlan", "FaultRule", "InjectedFault"]
 
+#: What a rule does to a matching request: one of the kinds the module docstring lists
+#: docstring (``status``, ``html_502``, ``delay``, ``reset_before_body``, ...).
 FaultKind = Literal[
     "status",
     "html_502",
