@@ -224,10 +224,12 @@ class GladiaEmulator:
 
     @property
     def jobs(self) -> Mapping[str, dict[str, Any]]:
+        """Every job by id, as the API would render it now (a read-only, live view)."""
         return _JobsView(self)
 
     @property
     def uploads(self) -> Mapping[str, dict[str, Any]]:
+        """Every uploaded file by id: its metadata (a read-only, live view)."""
         return _UploadsView(self._uploads)
 
     @property
@@ -240,9 +242,11 @@ class GladiaEmulator:
         return self._wall_base + timedelta(seconds=self.clock() - self._clock_base)
 
     def job_count(self, *, kind: str | None = None, status: str | None = None) -> int:
+        """The number of jobs, of one ``kind`` and/or ``status`` if given, at the clock's time."""
         return self._store.count(kind=kind, status=status, now=self.clock())
 
     def job_status(self, job_id: str) -> str:
+        """The status of job ``job_id`` at the clock's time (``KeyError``: no such job)."""
         return self._store.by_id[job_id].status_at(self.clock())
 
     def seed_jobs(

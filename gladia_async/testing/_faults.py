@@ -40,6 +40,8 @@ import orjson
 
 __all__ = ["FaultKind", "FaultPlan", "FaultRule", "InjectedFault"]
 
+#: What a rule does to a matching request: one of the kinds the module docstring lists
+#: docstring (``status``, ``html_502``, ``delay``, ``reset_before_body``, ...).
 FaultKind = Literal[
     "status",
     "html_502",
@@ -80,10 +82,12 @@ class FaultRule:
             object.__setattr__(self, "sequence", tuple(bool(x) for x in self.sequence))
 
     def matches(self, route_key: str) -> bool:
+        """Whether this rule applies to ``route_key`` (``"METHOD /template"``, ``fnmatch``)."""
         return self.route == "*" or fnmatch.fnmatchcase(route_key, self.route)
 
     @classmethod
     def from_dict(cls, data: Mapping[str, Any]) -> FaultRule:
+        """The rule a JSON object describes (``ValueError`` for an unknown key)."""
         known = set(cls.__dataclass_fields__)
         unknown = set(data) - known
         if unknown:
@@ -91,6 +95,7 @@ class FaultRule:
         return cls(**dict(data))
 
     def to_dict(self) -> dict[str, Any]:
+        """This rule as a JSON object (every field, tuples as lists)."""
         out: dict[str, Any] = {}
         for name in self.__dataclass_fields__:
             value = getattr(self, name)
@@ -156,6 +161,7 @@ class FaultPlan:
 
     @classmethod
     def from_dict(cls, data: Mapping[str, Any]) -> FaultPlan:
+        """The plan a JSON object ``{"seed": ..., "rules": [...]}`` describes."""
         rules = [FaultRule.from_dict(r) for r in data.get("rules", ())]
         return cls(seed=int(data.get("seed", 0)), rules=rules)
 
@@ -169,10 +175,12 @@ class FaultPlan:
         return cls.from_dict(data)
 
     def to_dict(self) -> dict[str, Any]:
+        """This plan as a JSON object, as ``from_dict`` and ``--faults`` read it."""
         return {"seed": self.seed, "rules": [r.to_dict() for r in self.rules]}
 
     @classmethod
     def of(cls, *rules: FaultRule, seed: int = 0) -> FaultPlan:
+        """A plan of these rules, checked in order, with its random generator seeded."""
         return cls(seed=seed, rules=rules)
 
     def extend(self, rules: Iterable[FaultRule]) -> FaultPlan:

@@ -37,10 +37,12 @@ class RunningEmulator:
 
     @property
     def stats(self) -> EmulatorStats:
+        """The emulator's counters (requests per route, jobs created, polls, faults, ...)."""
         return self.emulator.stats
 
     @property
     def requests(self) -> list[RecordedRequest]:
+        """Every request received so far, oldest first (a copy)."""
         return list(self.emulator.requests)
 
     @property
@@ -93,6 +95,7 @@ class EmulatorProcess:
 
     @property
     def headers(self) -> dict[str, str]:
+        """Auth headers for raw HTTP clients: ``{"x-gladia-key": api_key}``."""
         return {"x-gladia-key": self.api_key}
 
 

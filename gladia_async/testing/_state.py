@@ -41,12 +41,14 @@ class ManualClock:
         self._now = float(start)
 
     def now(self) -> float:
+        """The clock's current time, in seconds."""
         return self._now
 
     def __call__(self) -> float:
         return self._now
 
     def advance(self, seconds: float) -> None:
+        """Move the clock forward by ``seconds`` (``ValueError`` if negative)."""
         if seconds < 0:
             raise ValueError("a clock cannot go backwards")
         self._now += seconds
