@@ -27,7 +27,10 @@
     │   ├── UnprocessableEntityError  422
     │   ├── RateLimitError            429, with ``retry_after``
     │   └── ServerError               5xx
-    └── JobFailedError                the job ended with status ``error``
+    ├── JobFailedError                the job ended with status ``error``
+    ├── LiveSessionError              a live session failed (defined in ``_live``)
+    └── MalformedCallbackError        a callback/webhook body is not what the spec describes
+                                      (defined in ``_callbacks``; also a ValueError)
 
 Every message says what happened and what to do next. No message ever contains the API key.
 """

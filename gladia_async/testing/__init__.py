@@ -99,6 +99,7 @@ from ._app import GladiaEmulator
 from ._callbacks import CallbackFaults, DeliveryRecord
 from ._faults import FaultKind, FaultPlan, FaultRule, InjectedFault
 from ._limits import AccountLimits
+from ._live import LiveFaults
 from ._runner import EmulatorProcess, RunningEmulator, run_emulator, start_emulator_process
 from ._state import EmulatorStats, ManualClock, RecordedRequest
 from ._transcripts import build_result
@@ -114,6 +115,7 @@ __all__ = [
     "FaultRule",
     "GladiaEmulator",
     "InjectedFault",
+    "LiveFaults",
     "ManualClock",
     "RecordedRequest",
     "RunningEmulator",
