@@ -82,6 +82,7 @@ __all__ = ["TOKEN_KEY", "BatchRun", "Outcome", "Progress", "ProgressCallback", "
 #: (``"skipped"``), its job was found and polled, never created again (``"adopted"``), or its
 #: journalled upload was submitted without uploading again (``"reused_upload"``).
 Resumed = Literal["skipped", "adopted", "reused_upload"]
+"""How a batch used an earlier run's work for a source (see ``Outcome.resumed``)."""
 
 log = logging.getLogger("gladia_async")
 
@@ -101,8 +102,11 @@ class Outcome:
     job: TranscriptionJob | None = None
     job_id: str | None = None
     error: BaseException | None = None
+    #: The source's idempotency token, stored in the job's ``custom_metadata``.
     token: str | None = None
+    #: How an earlier run's work was used: ``"skipped"``, ``"adopted"``, ``"reused_upload"``.
     resumed: Resumed | None = None
+    #: True when the source's file changed since the journal entry, so it was redone.
     changed: bool = False
     #: The transcription result when it came by callback (``via=``; ``job`` is then None).
     result: TranscriptionResult | None = None

@@ -42,3 +42,21 @@ def test_readme_program_runs(program: str, tmp_path: Path) -> None:
         )
     assert result.returncode == 0, result.stderr
     assert result.stdout.strip(), "the example prints its transcript"
+
+
+def test_readme_examples_type_check_strictly(tmp_path: Path) -> None:
+    blocks = re.findall(r"```python\n(.*?)```", README.read_text(), flags=re.S)
+    files = []
+    for n, block in enumerate(blocks):
+        path = tmp_path / f"readme_example_{n}.py"
+        path.write_text(block)
+        files.append(str(path))
+    result = subprocess.run(
+        [sys.executable, "-m", "mypy", "--strict", "--no-incremental", *files],
+        cwd=tmp_path,
+        capture_output=True,
+        text=True,
+        timeout=600,
+        check=False,
+    )
+    assert result.returncode == 0, result.stdout
