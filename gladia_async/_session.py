@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import builtins
 import logging
 import os
 import tempfile
@@ -383,20 +384,33 @@ class GladiaSession(AsyncClosing):
     async def delete_jobs(
         self,
         *,
-        status: Sequence[str | JobStatus] | None = ("done", "error"),
+        status: Sequence[str | JobStatus] | None = None,
         kind: Sequence[str] | None = None,
         date: datetime | None = None,
         after_date: datetime | None = None,
         before_date: datetime | None = None,
         custom_metadata: Mapping[str, Any] | None = None,
+        all: bool = False,
         concurrency: int = 8,
         max_items: int | None = None,
     ) -> list[tuple[str, BaseException | None]]:
         """Delete every job matching the filters; return ``(job_id, error or None)`` for each.
 
-        The listing is walked first (deleting while paging would shift the pages), then the
-        jobs are deleted ``concurrency`` at a time. One failure never stops the others.
+        At least one filter, or ``all=True``, is required: a bare ``delete_jobs()`` raises
+        :class:`InvalidInput` before any request, so a forgotten filter never deletes an
+        account's history. Without ``status``, only finished jobs (``done``, ``error``) are
+        deleted. The listing is walked first (deleting while paging would shift the pages), then
+        the jobs are deleted ``concurrency`` at a time. One failure never stops the others.
         """
+        filters = (status, kind, date, after_date, before_date, custom_metadata)
+        if not all and builtins.all(f is None for f in filters):
+            raise InvalidInput(
+                "filters",
+                "delete_jobs() needs at least one filter (status, kind, date, after_date, "
+                "before_date, custom_metadata) or all=True to delete every finished job",
+            )
+        if status is None:
+            status = ("done", "error")
         if isinstance(concurrency, bool) or not isinstance(concurrency, int) or concurrency < 1:
             raise InvalidInput("concurrency", f"must be an integer >= 1, got {concurrency!r}")
         targets: list[tuple[str, str]] = []

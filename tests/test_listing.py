@@ -309,7 +309,7 @@ async def test_delete_jobs_on_a_looping_listing_ends() -> None:
         GladiaSession(api_key=API_KEY, base_url=url) as gladia,
     ):
         with anyio.fail_after(5), pytest.raises(PaginationLoopError):
-            await gladia.delete_jobs()
+            await gladia.delete_jobs(all=True)
 
 
 async def test_delete_jobs_deletes_live_jobs_on_the_live_route(
@@ -317,7 +317,7 @@ async def test_delete_jobs_deletes_live_jobs_on_the_live_route(
 ) -> None:
     live = listing_emu.emulator.seed_jobs(3, kind="live")
     recorded = listing_emu.emulator.seed_jobs(2, kind="pre-recorded")
-    outcomes = await session.delete_jobs()
+    outcomes = await session.delete_jobs(all=True)
     assert sorted(i for i, _ in outcomes) == sorted(live + recorded)
     assert all(error is None for _, error in outcomes), outcomes
     deletes = [r.path for r in listing_emu.requests if r.method == "DELETE"]
@@ -331,6 +331,6 @@ async def test_delete_jobs_deletes_at_most_concurrency_at_once() -> None:
     async with serve_fake(fake) as url, GladiaSession(api_key=API_KEY, base_url=url) as gladia:
         for i in range(12):
             await gladia.submit(f"https://example.com/{i}.wav")
-        outcomes = await gladia.delete_jobs(concurrency=3)
+        outcomes = await gladia.delete_jobs(all=True, concurrency=3)
     assert len(outcomes) == 12 and fake.jobs == []
     assert fake.max_in_flight["DELETE /v2/pre-recorded/{id}"] == 3

@@ -257,7 +257,7 @@ def _operations(tmp_path: Path, wav: Path) -> dict[str, Callable[[GladiaSession]
             return [o async for o in run]
 
     async def delete_jobs(g: GladiaSession) -> Any:
-        return await g.delete_jobs()
+        return await g.delete_jobs(all=True)
 
     async def download(g: GladiaSession) -> Any:
         job = await g.transcribe("https://example.com/a.wav")

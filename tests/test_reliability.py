@@ -430,7 +430,8 @@ BAD_CALLS: list[tuple[str, Callable[[GladiaSession, Path], Any], str]] = [
     ("download no folder", lambda g, p: g.download_audio(JOB_ID, p / "x" / "y.wav"), "dest"),
     ("download bad id", lambda g, p: g.download_audio("x", p / "a.wav"), "job"),
     ("transcribe empty", lambda g, p: g.transcribe(b""), "source"),
-    ("delete_jobs zero", lambda g, p: g.delete_jobs(concurrency=0), "concurrency"),
+    ("delete_jobs without a filter", lambda g, p: g.delete_jobs(), "filters"),
+    ("delete_jobs zero", lambda g, p: g.delete_jobs(all=True, concurrency=0), "concurrency"),
     (
         "delete_jobs naive",
         lambda g, p: g.delete_jobs(after_date=dt.datetime(2026, 1, 1)),
