@@ -28,6 +28,7 @@ import re
 import subprocess
 import sys
 import textwrap
+import typing
 from collections.abc import AsyncIterator, Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -369,6 +370,8 @@ def test_every_public_class_and_function_has_a_docstring(module: ModuleType) -> 
     missing = []
     for name in module.__all__:
         obj = getattr(module, name)
+        if typing.get_origin(obj) is not None:
+            continue  # a generic alias (Callable[...]); on 3.10 it even passes for a type
         if not (isinstance(obj, type) or inspect.isfunction(obj)):
             continue  # constants and aliases: checked from the source by the next test
         if not own_doc(obj).strip():
