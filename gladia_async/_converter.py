@@ -79,6 +79,14 @@ _FRACTION = re.compile(r"(\.\d+)")
 
 
 def _parse_datetime(value: Any, _: Any = None) -> datetime.datetime:
+    if type(value) is str and value[-1:] == "Z":  # the API's form: one call, no regex
+        try:
+            naive = datetime.datetime.fromisoformat(value[:-1])
+        except ValueError:
+            pass  # 3.10's narrower fromisoformat, or a malformed value: the full path below
+        else:
+            if naive.tzinfo is None:
+                return naive.replace(tzinfo=_UTC)
     if isinstance(value, datetime.datetime):
         parsed = value
     elif isinstance(value, str):
@@ -457,6 +465,8 @@ def _flat_source(cls: Any, env: dict[str, Any], indent: str) -> list[str]:
             "__frozen": frozenset,
             "__kind": _json_kind,
             "__missing": _MISSING,
+            "__defer": _DEFER.get,
+            "__Deferred": _Deferred,
         }
     )
     # Each slot is written through its own (pre-bound) descriptor: no attribute lookup per store.
@@ -489,6 +499,21 @@ def _flat_source(cls: Any, env: dict[str, Any], indent: str) -> list[str]:
             env[f"__h{i}"], env[f"__T{i}"] = converter.get_structure_hook(target), target
             value = f"__h{i}(v, __T{i})"
         default = f.default
+        if f.name in _DEFERRED.get(cls, ()) and default is None and scalar is None:
+            # A job's heavy blocks: kept as the parsed dict, built on first read (_LazyField).
+            lines.append(f"{indent}v = o.get({key!r})")
+            lines.append(f"{indent}if v is None:")
+            lines.append(f"{indent}    {setter}(self, None)")
+            lines.append(f"{indent}    if {key!r} in o:")
+            lines.append(f"{indent}        n += 1")
+            lines.append(flip)
+            lines.append(f"{indent}else:")
+            lines.append(f"{indent}    n += 1")
+            lines.append(f"{indent}    if __defer() and type(v) is __dict:")
+            lines.append(f"{indent}        {setter}(self, __Deferred(v))")
+            lines.append(f"{indent}    else:")
+            lines.append(f"{indent}        {setter}(self, {value})")
+            continue
         if default is attrs.NOTHING:
             required += 1
             lines.append(f"{indent}v = o[{key!r}]")
@@ -533,10 +558,88 @@ def _flat_source(cls: Any, env: dict[str, Any], indent: str) -> list[str]:
 
 _MISSING = object()
 
+# -- deferred blocks: a job's result and request echo, built on first read ------------------
+# A finished job's ``result`` is most of its body, and most reads of a job (polling, listings)
+# look at its status and id only. For bodies the SDK parsed itself (see ``loads_or_raise``)
+# those blocks stay as the parsed dict until first read; ``_LazyField`` (the class attribute in
+# place of the slot's own descriptor) builds the model then, stores it in the slot, and every
+# later read is a plain slot read. Equality, hashing, repr, pickling, ``attrs.evolve`` and
+# serialization all read through it, so a deferred block is indistinguishable from an eager one;
+# the only visible difference is *when* a malformed block is reported: on that first read, as a
+# ``ResponseFormatError`` naming its JSON path. Only the kind is checked eagerly (an object).
+
+#: Fields of these classes are deferred (the model classes must be generated slotted).
+_DEFERRED: dict[Any, tuple[str, ...]] = {
+    _models.TranscriptionJob: ("request_params", "result"),
+    _models.LiveJob: ("request_params", "result"),
+}
+
+#: True while structuring a tree ``loads_or_raise`` parsed itself, where deferring is safe.
+_DEFER: contextvars.ContextVar[bool] = contextvars.ContextVar("gladia_defer", default=False)
+
+
+class _Deferred:
+    """A parsed JSON object waiting in a slot to become its model."""
+
+    __slots__ = ("data",)
+
+    def __init__(self, data: dict[str, Any]) -> None:
+        self.data = data
+
+
+class _LazyField:
+    """The class attribute of a deferred field: reads build the model once, writes pass through."""
+
+    __slots__ = ("key", "name", "slot", "tp")
+
+    def __init__(self, cls: type, name: str) -> None:
+        self.slot: Any = cls.__dict__[name]
+        self.name = name
+        self.key = _shape(cls).key_of[name]
+        hint = typing.get_type_hints(cls)[name]
+        (self.tp,) = [m for m in _union_members(hint) if m is not type(None)]
+
+    def __get__(self, obj: Any, owner: Any = None) -> Any:
+        if obj is None:
+            return self
+        value = self.slot.__get__(obj, owner)
+        if type(value) is _Deferred:
+            value = self._build(obj, value.data)
+        return value
+
+    def __set__(self, obj: Any, value: Any) -> None:
+        self.slot.__set__(obj, value)
+
+    def __delete__(self, obj: Any) -> None:
+        self.slot.__delete__(obj)
+
+    def _build(self, obj: Any, data: dict[str, Any]) -> Any:
+        try:
+            value = converter.structure(data, self.tp)
+        except StructureError as exc:
+            path, reason = locate_error(data, self.tp, f"$.{self.key}")
+            name = type(obj).__name__
+            error = ResponseFormatError(
+                f"the response does not match {name}: at {path}: {reason}", cls_name=name
+            )
+            error.json_path = path  # type: ignore[attr-defined]
+            raise error from exc
+        self.slot.__set__(obj, value)
+        return value
+
+
+def _install_deferred() -> None:
+    for cls, names in _DEFERRED.items():
+        for name in names:
+            if not isinstance(cls.__dict__.get(name), _LazyField):
+                setattr(cls, name, _LazyField(cls, name))
+
 
 def _slot_setter(cls: type, name: str) -> Callable[[Any, Any], None]:
     for klass in cls.__mro__:
         descriptor = klass.__dict__.get(name)
+        if isinstance(descriptor, _LazyField):
+            descriptor = descriptor.slot
         if descriptor is not None:
             return typing.cast(Callable[[Any, Any], None], descriptor.__set__)
     raise AttributeError(f"{cls.__name__} has no slot {name!r}")  # pragma: no cover
@@ -709,8 +812,13 @@ def loads_or_raise(raw: bytes | str, cls: type[T]) -> T:
             invalid_json=True,
         ) from exc
     try:
-        if len(raw) < _CONSUME_FROM_BYTES:
-            return converter.structure(data, cls)
+        if len(raw) < _CONSUME_FROM_BYTES or cls in _PAGES:
+            # Small bodies and listing pages: a job's heavy blocks are built on first read.
+            token = _DEFER.set(True)
+            try:
+                return converter.structure(data, cls)
+            finally:
+                _DEFER.reset(token)
         return _structure_own(data, cls)
     except StructureError as exc:
         # The tree may be partly consumed: locate the bad value in a fresh parse.
@@ -830,6 +938,11 @@ def _reason(exc: BaseException) -> str:
         return f"missing field {exc}"
     return str(exc) or type(exc).__name__
 
+
+#: Listing pages: deferred whatever their size (a listing is read for ids and states).
+_PAGES = frozenset({_models.JobPage, _models.TranscriptionJobPage, _models.LiveJobPage})
+
+_install_deferred()
 
 # Build the structure functions of the hot classes once, at import (nested classes come along).
 for _cls in (

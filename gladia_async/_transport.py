@@ -19,6 +19,7 @@ a ``repr``), the retry rules, and the bounds that hold against a hostile server:
 from __future__ import annotations
 
 import asyncio
+import functools
 import logging
 import math
 import random
@@ -31,6 +32,7 @@ import aiohttp
 import anyio
 import anyio.lowlevel
 import orjson
+from aiohttp.client_proto import ResponseHandler
 from multidict import CIMultiDict, CIMultiDictProxy
 from yarl import URL
 
@@ -156,6 +158,50 @@ class TransferProgress:
         self.finished = False
 
 
+def _lazy_read_timeout_class() -> type[ResponseHandler] | None:
+    """aiohttp's connection protocol with a ``sock_read`` timer armed once per stall.
+
+    aiohttp cancels and re-creates its read timer on every chunk received (three loop timers
+    per small response). This one records the time of the last chunk and keeps one timer: when
+    it fires early (data came meanwhile) it re-arms for the remaining time, else it fails the
+    read exactly as aiohttp does. Same bound, a fraction of the timer work. Used only when
+    aiohttp's protocol has the hooks it overrides (else aiohttp's own timer runs).
+    """
+    hooks = ("_reschedule_timeout", "_drop_timeout", "_on_read_timeout", "start_timeout")
+    if not all(callable(getattr(ResponseHandler, hook, None)) for hook in hooks):
+        return None  # pragma: no cover - another aiohttp
+
+    class LazyReadTimeout(ResponseHandler):
+        _read_deadline = 0.0
+
+        def _reschedule_timeout(self) -> None:
+            timeout = self._read_timeout
+            if not timeout:
+                self._drop_timeout()
+                return
+            self._read_deadline = self._loop.time() + timeout
+            if self._read_timeout_handle is None:
+                self._read_timeout_handle = self._loop.call_at(
+                    self._read_deadline, self._check_read_timeout
+                )
+
+        def _check_read_timeout(self) -> None:
+            self._read_timeout_handle = None
+            if not self._read_timeout:
+                return
+            if self._loop.time() < self._read_deadline:  # data came since: wait the rest
+                self._read_timeout_handle = self._loop.call_at(
+                    self._read_deadline, self._check_read_timeout
+                )
+                return
+            self._on_read_timeout()
+
+    return LazyReadTimeout
+
+
+_LazyReadTimeout = _lazy_read_timeout_class()
+
+
 def origin_of(url: URL) -> tuple[str, str, int | None]:
     """Return the (scheme, host, port) triple that decides where the key may go."""
     return (url.scheme, (url.host or "").lower(), url.port)
@@ -223,6 +269,7 @@ class Transport:
         max_response_bytes: int | None = None,
     ) -> None:
         self.base_url = parse_base_url(base_url)
+        self._base_path = self.base_url.path.rstrip("/")
         self.origin = origin_of(self.base_url)
         self._api_key = Secret(check_api_key(api_key.reveal()))
         self.timeouts = timeouts
@@ -295,6 +342,8 @@ class Transport:
             # dropped; every attempt must be ours, counted and bounded by the retry policy.
             if hasattr(self._session, "_retry_connection"):
                 self._session._retry_connection = False
+            if _LazyReadTimeout is not None and hasattr(self._connector, "_factory"):
+                self._connector._factory = functools.partial(_LazyReadTimeout, loop=loop)
             self._pool_slots = asyncio.Semaphore(self._max_connections)
         elif loop is not self._loop:
             raise WrongEventLoopError(
@@ -316,7 +365,7 @@ class Transport:
 
     def url(self, path: str) -> URL:
         """Resolve an API path (``/v2/...``) against the base URL."""
-        return self.base_url.with_path(self.base_url.path.rstrip("/") + path)
+        return self.base_url.with_path(self._base_path + path)
 
     def check_same_origin(self, url: URL | str, what: str) -> URL:
         """Return ``url`` if it is on the API origin, else raise :class:`ForeignURLError`.
@@ -677,7 +726,8 @@ class Transport:
                 response = await self._request(
                     client, method, url, json, body, params, timeout, headers
                 )
-            log.debug("%s %s -> %d", method, url.path, response.status)
+            if log.isEnabledFor(logging.DEBUG):
+                log.debug("%s %s -> %d", method, url.path, response.status)
             if response.status in (301, 302, 303, 307, 308) and "Location" in response.headers:
                 location_text = response.headers["Location"]
                 response.release()
