@@ -23,6 +23,7 @@ import contextvars
 import datetime
 import linecache
 import re
+import sys
 import types
 import typing
 from collections.abc import Callable
@@ -75,18 +76,20 @@ converter = cattrs.Converter(
 # -- datetimes -----------------------------------------------------------------------------
 
 _UTC = datetime.timezone.utc
+#: ``fromisoformat`` reads "Z" and any number of fractional digits from 3.11 on.
+_ISO_Z = sys.version_info >= (3, 11)
 _FRACTION = re.compile(r"(\.\d+)")
 
 
 def _parse_datetime(value: Any, _: Any = None) -> datetime.datetime:
-    if type(value) is str and value[-1:] == "Z":  # the API's form: one call, no regex
+    if _ISO_Z and type(value) is str:  # the API's form ("...Z"): one call, no regex
         try:
-            naive = datetime.datetime.fromisoformat(value[:-1])
+            parsed = datetime.datetime.fromisoformat(value)
         except ValueError:
             pass  # 3.10's narrower fromisoformat, or a malformed value: the full path below
         else:
-            if naive.tzinfo is None:
-                return naive.replace(tzinfo=_UTC)
+            if parsed.tzinfo is not None:
+                return parsed
     if isinstance(value, datetime.datetime):
         parsed = value
     elif isinstance(value, str):

@@ -25,7 +25,7 @@ import contextlib
 import enum
 import logging
 import math
-from collections.abc import Awaitable, Callable, Mapping
+from collections.abc import Awaitable, Callable, Coroutine, Mapping
 from typing import TYPE_CHECKING, Any
 
 import anyio
@@ -371,9 +371,9 @@ class Jobs:
         )
         return JobStream(PageStream(self.transport, filters, prefetch=False), None)
 
-    async def get(self, job_id: str) -> TranscriptionJob:
-        """Return the job's current state."""
-        return await self.transport.request_json(
+    def get(self, job_id: str) -> Coroutine[Any, Any, TranscriptionJob]:
+        """Return the job's current state (await it)."""
+        return self.transport.request_json(
             "GET", self.job_url(job_id), TranscriptionJob, retry="always", ok=(200,)
         )
 

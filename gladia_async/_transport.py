@@ -24,7 +24,15 @@ import logging
 import math
 import random
 import traceback
-from collections.abc import AsyncIterator, Awaitable, Callable, Collection, Iterator, Mapping
+from collections.abc import (
+    AsyncIterator,
+    Awaitable,
+    Callable,
+    Collection,
+    Coroutine,
+    Iterator,
+    Mapping,
+)
 from contextlib import asynccontextmanager, contextmanager
 from typing import Any, Literal, TypeVar
 
@@ -202,6 +210,10 @@ def _lazy_read_timeout_class() -> type[ResponseHandler] | None:
 _LazyReadTimeout = _lazy_read_timeout_class()
 
 
+#: URLs :meth:`Transport.url` keeps resolved (cleared whole when full).
+_URL_CACHE_SIZE = 1024
+
+
 def origin_of(url: URL) -> tuple[str, str, int | None]:
     """Return the (scheme, host, port) triple that decides where the key may go."""
     return (url.scheme, (url.host or "").lower(), url.port)
@@ -270,6 +282,8 @@ class Transport:
     ) -> None:
         self.base_url = parse_base_url(base_url)
         self._base_path = self.base_url.path.rstrip("/")
+        self._urls: dict[str, URL] = {}
+        self._api_url_ids: set[int] = set()
         self.origin = origin_of(self.base_url)
         self._api_key = Secret(check_api_key(api_key.reveal()))
         self.timeouts = timeouts
@@ -365,7 +379,14 @@ class Transport:
 
     def url(self, path: str) -> URL:
         """Resolve an API path (``/v2/...``) against the base URL."""
-        return self.base_url.with_path(self._base_path + path)
+        url = self._urls.get(path)
+        if url is None:  # a job polled many times resolves its URL once
+            if len(self._urls) >= _URL_CACHE_SIZE:
+                self._urls.clear()
+                self._api_url_ids.clear()
+            url = self._urls[path] = self.base_url.with_path(self._base_path + path)
+            self._api_url_ids.add(id(url))  # alive while cached, so the id is its own
+        return url
 
     def check_same_origin(self, url: URL | str, what: str) -> URL:
         """Return ``url`` if it is on the API origin, else raise :class:`ForeignURLError`.
@@ -394,12 +415,13 @@ class Transport:
 
     def _headers(self, url: URL, extra: Mapping[str, str] | None) -> Mapping[str, str]:
         # Pre-built per origin (aiohttp copies them): the key only for the API's own origin.
-        base = self._keyed.headers if origin_of(url) == self.origin else self._plain_headers
+        api = id(url) in self._api_url_ids or origin_of(url) == self.origin
+        base = self._keyed.headers if api else self._plain_headers
         return {**base, **extra} if extra else base
 
     # -- requests --------------------------------------------------------------------------
 
-    async def request_json(
+    def request_json(
         self,
         method: str,
         url: URL,
@@ -411,12 +433,13 @@ class Transport:
         params: Any = None,
         ok: Collection[int] = (200, 201),
         timeout: Literal["request", "upload"] = "request",
-    ) -> T:
+    ) -> Coroutine[Any, Any, T]:
         """Send a request and structure its JSON body into ``cls``, retrying as ``retry`` allows.
 
         The whole call (attempts, waits, body reads) is bounded by ``RetryPolicy.deadline``.
         The body is capped at ``Limits.max_response_bytes``. For a request that is safe to
         repeat, a body cut short (dropped connection, truncated or malformed JSON) is retried.
+        Returns the retry loop's coroutine itself (await it): no wrapper frame on the hot path.
         """
 
         async def attempt(budget: _Budget) -> T:
@@ -438,7 +461,7 @@ class Transport:
         # An upload in flight is bounded by its stall timeouts and Timeouts.upload, not cut by
         # the deadline (a large file on a slow link is legitimately slow); no new attempt starts
         # past the deadline.
-        return await self._call(method, url, retry, attempt, timeout)
+        return self._call(method, url, retry, attempt, timeout)
 
     async def request_empty(
         self, method: str, url: URL, *, retry: Retry, ok: Collection[int] = (200, 202, 204)
@@ -768,7 +791,7 @@ class Transport:
         timeout: aiohttp.ClientTimeout,
         headers: Mapping[str, str] | None,
     ) -> aiohttp.ClientResponse:
-        failure: _Failure
+        failure: _Failure | None = None
         try:
             return await client.request(
                 method,
@@ -786,33 +809,39 @@ class Transport:
             with anyio.CancelScope(shield=True):
                 await anyio.lowlevel.checkpoint()
             raise
-        except GladiaError as exc:  # raised by our own upload body (a one-shot iterable)
-            failure = _Unsent(exc)
-        except aiohttp.ClientConnectorError as exc:
+        except Exception as exc:
+            failure = self._failure_of(exc, method, url)
+            if failure is None:
+                raise
+        raise failure  # outside the handler: no context to carry aiohttp's exception
+
+    def _failure_of(self, exc: Exception, method: str, url: URL) -> _Failure | None:
+        """The typed failure of an exception from ``client.request``; None: not ours to map."""
+        failure: _Failure
+        if isinstance(exc, GladiaError):  # raised by our own upload body (a one-shot iterable)
+            return _Unsent(exc)
+        if isinstance(exc, aiohttp.ClientConnectorError):
             failure = _Unsent(
                 ConnectionFailed(
                     f"could not connect to {url.scheme}://{url.host}:{url.port} "
                     f"({type(exc).__name__}); check base_url and the network"
                 )
             )
-            _chain(failure.error, exc, self._api_key)
-        except aiohttp.ConnectionTimeoutError as exc:
+        elif isinstance(exc, aiohttp.ConnectionTimeoutError):
             failure = _Unsent(
                 GladiaTimeout(
                     f"connecting to {url.host} timed out after {self.timeouts.connect}s; "
                     "check the network or raise Timeouts.connect"
                 )
             )
-            _chain(failure.error, exc, self._api_key)
-        except (TimeoutError, asyncio.TimeoutError) as exc:  # before ClientConnectionError
+        elif isinstance(exc, (TimeoutError, asyncio.TimeoutError)):  # before ClientConnectionError
             failure = _MaybeSent(
                 GladiaTimeout(
                     f"{method} {url.path} got no complete answer in time; raise "
                     "Timeouts.request/read/upload if the server or the file is slow"
                 )
             )
-            _chain(failure.error, exc, self._api_key)
-        except aiohttp.ClientResponseError as exc:  # malformed HTTP (status line, headers)
+        elif isinstance(exc, aiohttp.ClientResponseError):  # malformed HTTP (status, headers)
             failure = _MaybeSent(
                 ResponseFormatError(
                     f"{method} {url.path}: the server's answer is not valid HTTP "
@@ -820,18 +849,19 @@ class Transport:
                     invalid_json=True,
                 )
             )
-            _chain(failure.error, exc, self._api_key)
-        except (aiohttp.ClientConnectionError, aiohttp.ClientPayloadError) as exc:
+        elif isinstance(exc, (aiohttp.ClientConnectionError, aiohttp.ClientPayloadError)):
             failure = _MaybeSent(
                 ConnectionFailed(
                     f"the connection dropped during {method} {url.path} "
                     f"({type(exc).__name__}); the server may or may not have processed it"
                 )
             )
-            _chain(failure.error, exc, self._api_key)
-        except (aiohttp.ClientError, ValueError, TypeError, LookupError, OSError) as exc:
-            failure = _MaybeSent(_unexpected(exc, f"{method} {url.path}", self._api_key))
-        raise failure
+        elif isinstance(exc, (aiohttp.ClientError, ValueError, TypeError, LookupError, OSError)):
+            return _MaybeSent(_unexpected(exc, f"{method} {url.path}", self._api_key))
+        else:
+            return None
+        _chain(failure.error, exc, self._api_key)
+        return failure
 
     async def _read_capped(
         self, response: aiohttp.ClientResponse, cap: int | None = None, *, strict: bool = True
