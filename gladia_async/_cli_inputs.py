@@ -29,6 +29,7 @@ from ._models import (
     TranscriptionLanguageCode,
     TranscriptionOptions,
 )
+from ._option_values import enum_member
 from ._validation import check_model
 
 __all__ = [
@@ -199,20 +200,13 @@ def language_codes() -> list[str]:
 
 
 def _language(text: str) -> TranscriptionLanguageCode:
-    code = text.strip().lower()
-    known = language_codes()
-    if code in known:
-        return TranscriptionLanguageCode(code)
-    guesses: list[str] = []
-    base = code.replace("_", "-").split("-", 1)[0]
-    if base in known:
-        guesses.append(base)  # en-US, pt_BR: the language part is what Gladia takes
-    guesses += [g for g in difflib.get_close_matches(code, known, n=3, cutoff=0.6) if g != base]
-    hint = f" Did you mean {' or '.join(guesses)}?" if guesses else ""
-    raise CommandLineError(
-        f"--language: {text!r} is not a language code Gladia knows (ISO 639-1 codes such as "
-        f"en, fr, es).{hint} `gladia-async languages` lists them all."
-    )
+    try:  # the Python API's own check: case-insensitive, with its "did you mean"
+        return enum_member(text, TranscriptionLanguageCode, "--language")
+    except InvalidInput as exc:
+        end = " " if exc.problem.endswith("?") else ". "
+        raise CommandLineError(
+            f"--language: {exc.problem}{end}`gladia-async languages` lists them all."
+        ) from None
 
 
 def _subtitle_formats(text: str) -> list[SubtitlesFormat]:
@@ -222,12 +216,13 @@ def _subtitle_formats(text: str) -> list[SubtitlesFormat]:
         name = raw.strip().lower().lstrip(".")
         if not name:
             continue
-        if name not in known:
+        try:
+            formats.append(enum_member(name, SubtitlesFormat, "--subtitles"))
+        except InvalidInput:
             raise CommandLineError(
                 f"--subtitles: {raw.strip()!r} is not a subtitle format; use one or more of "
                 f"{','.join(known)} (comma-separated)"
-            )
-        formats.append(SubtitlesFormat(name))
+            ) from None
     if not formats:
         raise CommandLineError(f"--subtitles: give one or more of {','.join(known)}")
     return formats

@@ -65,9 +65,9 @@ async def run_live(args: argparse.Namespace, gladia: Any) -> int:
 
             language["language_config"] = LanguageConfig(languages=[args.language])
         options = LiveOptions(
-            encoding="wav/pcm",  # type: ignore[arg-type]
-            sample_rate=audio.getframerate(),  # type: ignore[arg-type]
-            bit_depth=audio.getsampwidth() * 8,  # type: ignore[arg-type]
+            encoding="wav/pcm",
+            sample_rate=audio.getframerate(),
+            bit_depth=audio.getsampwidth() * 8,
             channels=audio.getnchannels(),
             messages_config=MessagesConfig(receive_partial_transcripts=True),
             **language,

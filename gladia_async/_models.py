@@ -10,14 +10,22 @@ exceptions). Fields the spec requires are required here, everything else default
 Every class keeps the JSON keys it does not declare (:attr:`GladiaModel.extra`) and writes them
 back when serialized. The spec is read through ``spec/ERRATA.md`` (where the service differs).
 Parse and serialize them with :mod:`gladia_async._converter`.
+
+Request-side classes (``TranscriptionOptions``, ``LanguageConfig``, ...) also take an enum
+field's plain value (``languages=["en"]``) and a config field as a dict of its JSON fields
+(``language_config={"languages": ["en"]}``, typed by ``LanguageConfigDict``), converted when the
+object is built; a bad value raises ``InvalidInput`` naming the field.
 """
 
 import datetime
 import enum
 import threading
-from typing import TYPE_CHECKING, Any
+from collections.abc import Sequence
+from typing import TYPE_CHECKING, Any, TypedDict
 
 import attrs
+
+from . import _option_values as _values
 
 _PSEUDO_LOCK = threading.Lock()
 _PSEUDO_MEMBERS: dict[tuple[type, Any], Any] = {}
@@ -700,6 +708,14 @@ class UploadedAudio(GladiaModel):
     audio_metadata: AudioMetadata
 
 
+def _custom_vocabulary_entry_language(
+    value: TranscriptionLanguageCode | str | None,
+) -> TranscriptionLanguageCode | None:
+    if value is None or type(value) is TranscriptionLanguageCode:
+        return value
+    return _values.enum_member(value, TranscriptionLanguageCode, "language")
+
+
 @attrs.frozen(kw_only=True)
 class CustomVocabularyEntry(GladiaModel):
     """One custom vocabulary entry, with intensity and pronunciations.
@@ -718,7 +734,32 @@ class CustomVocabularyEntry(GladiaModel):
 
     #: Specify the language in which it will be pronounced when sound comparison occurs. Default to
     #: transcription language.
-    language: TranscriptionLanguageCode | None = None
+    language: TranscriptionLanguageCode | None = attrs.field(
+        default=None, converter=_custom_vocabulary_entry_language
+    )
+
+
+class _CustomVocabularyEntryDictRequired(TypedDict):
+    value: str
+
+
+class CustomVocabularyEntryDict(_CustomVocabularyEntryDictRequired, total=False):
+    """A :class:`CustomVocabularyEntry` as a dict of its JSON fields, for mypy to check the keys.
+
+    Where a request takes a ``CustomVocabularyEntry``, this dict is accepted too, and turned into
+    one when the request object is built: it is checked as strict JSON options are, and a bad key
+    or value raises ``InvalidInput``.
+    """
+
+    intensity: float | None
+    pronunciations: list[str] | None
+    language: TranscriptionLanguageCode | str | None
+
+
+def _custom_vocabulary_config_vocabulary(
+    value: Sequence[CustomVocabularyEntry | CustomVocabularyEntryDict | str],
+) -> list[CustomVocabularyEntry | str]:
+    return _values.config_or_text_list(value, CustomVocabularyEntry, "vocabulary")
 
 
 @attrs.frozen(kw_only=True)
@@ -730,10 +771,33 @@ class CustomVocabularyConfig(GladiaModel):
 
     #: Specific vocabulary list to feed the transcription model with. Each item can be a string or
     #: an object with the following properties: value, intensity, pronunciations, language.
-    vocabulary: list[CustomVocabularyEntry | str]
+    vocabulary: list[CustomVocabularyEntry | str] = attrs.field(
+        converter=_custom_vocabulary_config_vocabulary
+    )
 
     #: Default intensity for the custom vocabulary
     default_intensity: float | None = None
+
+
+class _CustomVocabularyConfigDictRequired(TypedDict):
+    vocabulary: Sequence[CustomVocabularyEntry | CustomVocabularyEntryDict | str]
+
+
+class CustomVocabularyConfigDict(_CustomVocabularyConfigDictRequired, total=False):
+    """A :class:`CustomVocabularyConfig` as a dict of its JSON fields, for mypy to check the keys.
+
+    Where a request takes a ``CustomVocabularyConfig``, this dict is accepted too, and turned
+    into one when the request object is built: it is checked as strict JSON options are, and a
+    bad key or value raises ``InvalidInput``.
+    """
+
+    default_intensity: float | None
+
+
+def _callback_config_method(value: CallbackMethod | str | None) -> CallbackMethod | None:
+    if value is None or type(value) is CallbackMethod:
+        return value
+    return _values.enum_member(value, CallbackMethod, "method")
 
 
 @attrs.frozen(kw_only=True)
@@ -747,7 +811,36 @@ class CallbackConfig(GladiaModel):
     url: str
 
     #: The HTTP method to be used. Allowed values are `POST` or `PUT` (default: `POST`)
-    method: CallbackMethod | None = None
+    method: CallbackMethod | None = attrs.field(default=None, converter=_callback_config_method)
+
+
+class _CallbackConfigDictRequired(TypedDict):
+    url: str
+
+
+class CallbackConfigDict(_CallbackConfigDictRequired, total=False):
+    """A :class:`CallbackConfig` as a dict of its JSON fields, for mypy to check the keys.
+
+    Where a request takes a ``CallbackConfig``, this dict is accepted too, and turned into one
+    when the request object is built: it is checked as strict JSON options are, and a bad key or
+    value raises ``InvalidInput``.
+    """
+
+    method: CallbackMethod | str | None
+
+
+def _subtitles_config_formats(
+    value: Sequence[SubtitlesFormat | str] | None,
+) -> list[SubtitlesFormat] | None:
+    if value is None:
+        return None
+    return _values.enum_list(value, SubtitlesFormat, "formats")
+
+
+def _subtitles_config_style(value: SubtitlesStyle | str | None) -> SubtitlesStyle | None:
+    if value is None or type(value) is SubtitlesStyle:
+        return value
+    return _values.enum_member(value, SubtitlesStyle, "style")
 
 
 @attrs.frozen(kw_only=True)
@@ -758,7 +851,9 @@ class SubtitlesConfig(GladiaModel):
     """
 
     #: Subtitles formats you want your transcription to be formatted to
-    formats: list[SubtitlesFormat] | None = None
+    formats: list[SubtitlesFormat] | None = attrs.field(
+        default=None, converter=_subtitles_config_formats
+    )
 
     #: Minimum duration of a subtitle in seconds
     minimum_duration: float | None = None
@@ -775,7 +870,23 @@ class SubtitlesConfig(GladiaModel):
     #: Style of the subtitles. Compliance mode refers to : https://loc.gov/preservation/digital/form
     #: ats//fdd/fdd000569.shtml#:~:text=SRT%20files%20are%20basic%20text,alongside%2C%20example%3A%2
     #: 0%22MyVideo123
-    style: SubtitlesStyle | None = None
+    style: SubtitlesStyle | None = attrs.field(default=None, converter=_subtitles_config_style)
+
+
+class SubtitlesConfigDict(TypedDict, total=False):
+    """A :class:`SubtitlesConfig` as a dict of its JSON fields, for mypy to check the keys.
+
+    Where a request takes a ``SubtitlesConfig``, this dict is accepted too, and turned into one
+    when the request object is built: it is checked as strict JSON options are, and a bad key or
+    value raises ``InvalidInput``.
+    """
+
+    formats: Sequence[SubtitlesFormat | str] | None
+    minimum_duration: float | None
+    maximum_duration: float | None
+    maximum_characters_per_row: int | None
+    maximum_rows_per_caption: int | None
+    style: SubtitlesStyle | str | None
 
 
 @attrs.frozen(kw_only=True)
@@ -795,6 +906,31 @@ class DiarizationConfig(GladiaModel):
     max_speakers: int | None = None
 
 
+class DiarizationConfigDict(TypedDict, total=False):
+    """A :class:`DiarizationConfig` as a dict of its JSON fields, for mypy to check the keys.
+
+    Where a request takes a ``DiarizationConfig``, this dict is accepted too, and turned into one
+    when the request object is built: it is checked as strict JSON options are, and a bad key or
+    value raises ``InvalidInput``.
+    """
+
+    number_of_speakers: int | None
+    min_speakers: int | None
+    max_speakers: int | None
+
+
+def _translation_config_target_languages(
+    value: Sequence[TranslationLanguageCode | str],
+) -> list[TranslationLanguageCode]:
+    return _values.enum_list(value, TranslationLanguageCode, "target_languages")
+
+
+def _translation_config_model(value: TranslationModel | str | None) -> TranslationModel | None:
+    if value is None or type(value) is TranslationModel:
+        return value
+    return _values.enum_member(value, TranslationModel, "model")
+
+
 @attrs.frozen(kw_only=True)
 class TranslationConfig(GladiaModel):
     """Settings of the translation feature.
@@ -803,10 +939,12 @@ class TranslationConfig(GladiaModel):
     """
 
     #: Target language in `iso639-1` format you want the transcription translated to
-    target_languages: list[TranslationLanguageCode]
+    target_languages: list[TranslationLanguageCode] = attrs.field(
+        converter=_translation_config_target_languages
+    )
 
     #: Model you want the translation model to use to translate
-    model: TranslationModel | None = None
+    model: TranslationModel | None = attrs.field(default=None, converter=_translation_config_model)
 
     #: Align translated utterances with the original ones
     match_original_utterances: bool | None = None
@@ -825,6 +963,32 @@ class TranslationConfig(GladiaModel):
     informal: bool | None = None
 
 
+class _TranslationConfigDictRequired(TypedDict):
+    target_languages: Sequence[TranslationLanguageCode | str]
+
+
+class TranslationConfigDict(_TranslationConfigDictRequired, total=False):
+    """A :class:`TranslationConfig` as a dict of its JSON fields, for mypy to check the keys.
+
+    Where a request takes a ``TranslationConfig``, this dict is accepted too, and turned into one
+    when the request object is built: it is checked as strict JSON options are, and a bad key or
+    value raises ``InvalidInput``.
+    """
+
+    model: TranslationModel | str | None
+    match_original_utterances: bool | None
+    lipsync: bool | None
+    context_adaptation: bool | None
+    context: str | None
+    informal: bool | None
+
+
+def _summarization_config_type(value: SummaryTypes | str | None) -> SummaryTypes | None:
+    if value is None or type(value) is SummaryTypes:
+        return value
+    return _values.enum_member(value, SummaryTypes, "type")
+
+
 @attrs.frozen(kw_only=True)
 class SummarizationConfig(GladiaModel):
     """Settings of the summarization feature.
@@ -833,7 +997,18 @@ class SummarizationConfig(GladiaModel):
     """
 
     #: The type of summarization to apply
-    type: SummaryTypes | None = None
+    type: SummaryTypes | None = attrs.field(default=None, converter=_summarization_config_type)
+
+
+class SummarizationConfigDict(TypedDict, total=False):
+    """A :class:`SummarizationConfig` as a dict of its JSON fields, for mypy to check the keys.
+
+    Where a request takes a ``SummarizationConfig``, this dict is accepted too, and turned into
+    one when the request object is built: it is checked as strict JSON options are, and a bad key
+    or value raises ``InvalidInput``.
+    """
+
+    type: SummaryTypes | str | None
 
 
 @attrs.frozen(kw_only=True)
@@ -845,6 +1020,19 @@ class CustomSpellingConfig(GladiaModel):
 
     #: The list of spelling applied on the audio transcription
     spelling_dictionary: dict[str, list[str]]
+
+
+class _CustomSpellingConfigDictRequired(TypedDict):
+    spelling_dictionary: dict[str, list[str]]
+
+
+class CustomSpellingConfigDict(_CustomSpellingConfigDictRequired, total=False):
+    """A :class:`CustomSpellingConfig` as a dict of its JSON fields, for mypy to check the keys.
+
+    Where a request takes a ``CustomSpellingConfig``, this dict is accepted too, and turned into
+    one when the request object is built: it is checked as strict JSON options are, and a bad key
+    or value raises ``InvalidInput``.
+    """
 
 
 @attrs.frozen(kw_only=True)
@@ -862,6 +1050,37 @@ class AudioToLlmListConfig(GladiaModel):
     model: str | None = None
 
 
+class _AudioToLlmListConfigDictRequired(TypedDict):
+    prompts: list[str | list[Any]]
+
+
+class AudioToLlmListConfigDict(_AudioToLlmListConfigDictRequired, total=False):
+    """A :class:`AudioToLlmListConfig` as a dict of its JSON fields, for mypy to check the keys.
+
+    Where a request takes a ``AudioToLlmListConfig``, this dict is accepted too, and turned into
+    one when the request object is built: it is checked as strict JSON options are, and a bad key
+    or value raises ``InvalidInput``.
+    """
+
+    model: str | None
+
+
+def _pii_redaction_config_entity_types(
+    value: Sequence[PiiRedactionEntityType | str] | None,
+) -> list[PiiRedactionEntityType] | None:
+    if value is None:
+        return None
+    return _values.enum_list(value, PiiRedactionEntityType, "entity_types")
+
+
+def _pii_redaction_config_processed_text_type(
+    value: PiiProcessedTextType | str | None,
+) -> PiiProcessedTextType | None:
+    if value is None or type(value) is PiiProcessedTextType:
+        return value
+    return _values.enum_member(value, PiiProcessedTextType, "processed_text_type")
+
+
 @attrs.frozen(kw_only=True)
 class PiiRedactionConfig(GladiaModel):
     """Settings of the PII redaction feature.
@@ -870,10 +1089,34 @@ class PiiRedactionConfig(GladiaModel):
     """
 
     #: The entity types to redact
-    entity_types: list[PiiRedactionEntityType] | None = None
+    entity_types: list[PiiRedactionEntityType] | None = attrs.field(
+        default=None, converter=_pii_redaction_config_entity_types
+    )
 
     #: The type of processed text to return (marker or mask)
-    processed_text_type: PiiProcessedTextType | None = None
+    processed_text_type: PiiProcessedTextType | None = attrs.field(
+        default=None, converter=_pii_redaction_config_processed_text_type
+    )
+
+
+class PiiRedactionConfigDict(TypedDict, total=False):
+    """A :class:`PiiRedactionConfig` as a dict of its JSON fields, for mypy to check the keys.
+
+    Where a request takes a ``PiiRedactionConfig``, this dict is accepted too, and turned into
+    one when the request object is built: it is checked as strict JSON options are, and a bad key
+    or value raises ``InvalidInput``.
+    """
+
+    entity_types: Sequence[PiiRedactionEntityType | str] | None
+    processed_text_type: PiiProcessedTextType | str | None
+
+
+def _language_config_languages(
+    value: Sequence[TranscriptionLanguageCode | str] | None,
+) -> list[TranscriptionLanguageCode] | None:
+    if value is None:
+        return None
+    return _values.enum_list(value, TranscriptionLanguageCode, "languages")
 
 
 @attrs.frozen(kw_only=True)
@@ -885,12 +1128,114 @@ class LanguageConfig(GladiaModel):
 
     #: If one language is set, it will be used for the transcription. Otherwise, language will be
     #: auto-detected by the model.
-    languages: list[TranscriptionLanguageCode] | None = None
+    languages: list[TranscriptionLanguageCode] | None = attrs.field(
+        default=None, converter=_language_config_languages
+    )
 
     #: If true, language will be auto-detected on each utterance. Otherwise, language will be auto-
     #: detected on first utterance and then used for the rest of the transcription. If one language
     #: is set, this option will be ignored.
     code_switching: bool | None = None
+
+
+class LanguageConfigDict(TypedDict, total=False):
+    """A :class:`LanguageConfig` as a dict of its JSON fields, for mypy to check the keys.
+
+    Where a request takes a ``LanguageConfig``, this dict is accepted too, and turned into one
+    when the request object is built: it is checked as strict JSON options are, and a bad key or
+    value raises ``InvalidInput``.
+    """
+
+    languages: Sequence[TranscriptionLanguageCode | str] | None
+    code_switching: bool | None
+
+
+def _transcription_request_custom_vocabulary_config(
+    value: CustomVocabularyConfig | CustomVocabularyConfigDict | None,
+) -> CustomVocabularyConfig | None:
+    if value is None or type(value) is CustomVocabularyConfig:
+        return value
+    return _values.config(value, CustomVocabularyConfig, "custom_vocabulary_config")
+
+
+def _transcription_request_callback_config(
+    value: CallbackConfig | CallbackConfigDict | None,
+) -> CallbackConfig | None:
+    if value is None or type(value) is CallbackConfig:
+        return value
+    return _values.config(value, CallbackConfig, "callback_config")
+
+
+def _transcription_request_subtitles_config(
+    value: SubtitlesConfig | SubtitlesConfigDict | None,
+) -> SubtitlesConfig | None:
+    if value is None or type(value) is SubtitlesConfig:
+        return value
+    return _values.config(value, SubtitlesConfig, "subtitles_config")
+
+
+def _transcription_request_diarization_config(
+    value: DiarizationConfig | DiarizationConfigDict | None,
+) -> DiarizationConfig | None:
+    if value is None or type(value) is DiarizationConfig:
+        return value
+    return _values.config(value, DiarizationConfig, "diarization_config")
+
+
+def _transcription_request_translation_config(
+    value: TranslationConfig | TranslationConfigDict | None,
+) -> TranslationConfig | None:
+    if value is None or type(value) is TranslationConfig:
+        return value
+    return _values.config(value, TranslationConfig, "translation_config")
+
+
+def _transcription_request_summarization_config(
+    value: SummarizationConfig | SummarizationConfigDict | None,
+) -> SummarizationConfig | None:
+    if value is None or type(value) is SummarizationConfig:
+        return value
+    return _values.config(value, SummarizationConfig, "summarization_config")
+
+
+def _transcription_request_custom_spelling_config(
+    value: CustomSpellingConfig | CustomSpellingConfigDict | None,
+) -> CustomSpellingConfig | None:
+    if value is None or type(value) is CustomSpellingConfig:
+        return value
+    return _values.config(value, CustomSpellingConfig, "custom_spelling_config")
+
+
+def _transcription_request_audio_to_llm_config(
+    value: AudioToLlmListConfig | AudioToLlmListConfigDict | None,
+) -> AudioToLlmListConfig | None:
+    if value is None or type(value) is AudioToLlmListConfig:
+        return value
+    return _values.config(value, AudioToLlmListConfig, "audio_to_llm_config")
+
+
+def _transcription_request_pii_redaction_config(
+    value: PiiRedactionConfig | PiiRedactionConfigDict | None,
+) -> PiiRedactionConfig | None:
+    if value is None or type(value) is PiiRedactionConfig:
+        return value
+    return _values.config(value, PiiRedactionConfig, "pii_redaction_config")
+
+
+def _transcription_request_language_config(
+    value: LanguageConfig | LanguageConfigDict | None,
+) -> LanguageConfig | None:
+    if value is None or type(value) is LanguageConfig:
+        return value
+    return _values.config(value, LanguageConfig, "language_config")
+
+
+def _transcription_request_model(
+    value: TranscriptionModel | str | None,
+) -> TranscriptionModel | None:
+    if value is None or type(value) is TranscriptionModel:
+        return value
+    return _values.enum_member(value, TranscriptionModel, "model")
 
 
 @attrs.frozen(kw_only=True)
@@ -908,7 +1253,9 @@ class TranscriptionRequest(GladiaModel):
     custom_vocabulary: bool | None = None
 
     #: **[Beta]** Custom vocabulary configuration, if `custom_vocabulary` is enabled
-    custom_vocabulary_config: CustomVocabularyConfig | None = None
+    custom_vocabulary_config: CustomVocabularyConfig | None = attrs.field(
+        default=None, converter=_transcription_request_custom_vocabulary_config
+    )
 
     #: **[Deprecated]** Use `callback`/`callback_config` instead. Callback URL we will do a `POST`
     #: request to with the result of the transcription
@@ -919,31 +1266,41 @@ class TranscriptionRequest(GladiaModel):
     callback: bool | None = None
 
     #: Customize the callback behaviour (url and http method)
-    callback_config: CallbackConfig | None = None
+    callback_config: CallbackConfig | None = attrs.field(
+        default=None, converter=_transcription_request_callback_config
+    )
 
     #: Enable subtitles generation for this transcription
     subtitles: bool | None = None
 
     #: Configuration for subtitles generation if `subtitles` is enabled
-    subtitles_config: SubtitlesConfig | None = None
+    subtitles_config: SubtitlesConfig | None = attrs.field(
+        default=None, converter=_transcription_request_subtitles_config
+    )
 
     #: Enable speaker recognition (diarization) for this audio
     diarization: bool | None = None
 
     #: Speaker recognition configuration, if `diarization` is enabled
-    diarization_config: DiarizationConfig | None = None
+    diarization_config: DiarizationConfig | None = attrs.field(
+        default=None, converter=_transcription_request_diarization_config
+    )
 
     #: **[Beta]** Enable translation for this audio
     translation: bool | None = None
 
     #: **[Beta]** Translation configuration, if `translation` is enabled
-    translation_config: TranslationConfig | None = None
+    translation_config: TranslationConfig | None = attrs.field(
+        default=None, converter=_transcription_request_translation_config
+    )
 
     #: Enable summarization for this audio
     summarization: bool | None = None
 
     #: Summarization configuration, if `summarization` is enabled
-    summarization_config: SummarizationConfig | None = None
+    summarization_config: SummarizationConfig | None = attrs.field(
+        default=None, converter=_transcription_request_summarization_config
+    )
 
     #: **[Alpha]** Enable named entity recognition for this audio
     named_entity_recognition: bool | None = None
@@ -952,7 +1309,9 @@ class TranscriptionRequest(GladiaModel):
     custom_spelling: bool | None = None
 
     #: **[Alpha]** Custom spelling configuration, if `custom_spelling` is enabled
-    custom_spelling_config: CustomSpellingConfig | None = None
+    custom_spelling_config: CustomSpellingConfig | None = attrs.field(
+        default=None, converter=_transcription_request_custom_spelling_config
+    )
 
     #: Enable sentiment analysis for this audio
     sentiment_analysis: bool | None = None
@@ -961,13 +1320,17 @@ class TranscriptionRequest(GladiaModel):
     audio_to_llm: bool | None = None
 
     #: Audio to LLM configuration, if `audio_to_llm` is enabled
-    audio_to_llm_config: AudioToLlmListConfig | None = None
+    audio_to_llm_config: AudioToLlmListConfig | None = attrs.field(
+        default=None, converter=_transcription_request_audio_to_llm_config
+    )
 
     #: Enable PII redaction for this audio
     pii_redaction: bool | None = None
 
     #: PII redaction configuration, if `pii_redaction` is enabled
-    pii_redaction_config: PiiRedactionConfig | None = None
+    pii_redaction_config: PiiRedactionConfig | None = attrs.field(
+        default=None, converter=_transcription_request_pii_redaction_config
+    )
 
     #: Custom metadata you can attach to this transcription
     custom_metadata: dict[str, Any] | None = None
@@ -979,10 +1342,14 @@ class TranscriptionRequest(GladiaModel):
     punctuation_enhanced: bool | None = None
 
     #: Specify the language configuration
-    language_config: LanguageConfig | None = None
+    language_config: LanguageConfig | None = attrs.field(
+        default=None, converter=_transcription_request_language_config
+    )
 
     #: The model used to process the audio. "solaria-1" is used by default.
-    model: TranscriptionModel | None = None
+    model: TranscriptionModel | None = attrs.field(
+        default=None, converter=_transcription_request_model
+    )
 
     #: Enable moderation
     moderation: bool | None = None
@@ -2073,6 +2440,42 @@ class PreProcessingConfig(GladiaModel):
     speech_threshold: float | None = None
 
 
+class PreProcessingConfigDict(TypedDict, total=False):
+    """A :class:`PreProcessingConfig` as a dict of its JSON fields, for mypy to check the keys.
+
+    Where a request takes a ``PreProcessingConfig``, this dict is accepted too, and turned into
+    one when the request object is built: it is checked as strict JSON options are, and a bad key
+    or value raises ``InvalidInput``.
+    """
+
+    audio_enhancer: bool | None
+    speech_threshold: float | None
+
+
+def _realtime_processing_config_custom_vocabulary_config(
+    value: CustomVocabularyConfig | CustomVocabularyConfigDict | None,
+) -> CustomVocabularyConfig | None:
+    if value is None or type(value) is CustomVocabularyConfig:
+        return value
+    return _values.config(value, CustomVocabularyConfig, "custom_vocabulary_config")
+
+
+def _realtime_processing_config_custom_spelling_config(
+    value: CustomSpellingConfig | CustomSpellingConfigDict | None,
+) -> CustomSpellingConfig | None:
+    if value is None or type(value) is CustomSpellingConfig:
+        return value
+    return _values.config(value, CustomSpellingConfig, "custom_spelling_config")
+
+
+def _realtime_processing_config_translation_config(
+    value: TranslationConfig | TranslationConfigDict | None,
+) -> TranslationConfig | None:
+    if value is None or type(value) is TranslationConfig:
+        return value
+    return _values.config(value, TranslationConfig, "translation_config")
+
+
 @attrs.frozen(kw_only=True)
 class RealtimeProcessingConfig(GladiaModel):
     """Settings of the realtime processing feature.
@@ -2084,25 +2487,57 @@ class RealtimeProcessingConfig(GladiaModel):
     custom_vocabulary: bool | None = None
 
     #: Custom vocabulary configuration, if `custom_vocabulary` is enabled
-    custom_vocabulary_config: CustomVocabularyConfig | None = None
+    custom_vocabulary_config: CustomVocabularyConfig | None = attrs.field(
+        default=None, converter=_realtime_processing_config_custom_vocabulary_config
+    )
 
     #: If true, enable custom spelling for the transcription.
     custom_spelling: bool | None = None
 
     #: Custom spelling configuration, if `custom_spelling` is enabled
-    custom_spelling_config: CustomSpellingConfig | None = None
+    custom_spelling_config: CustomSpellingConfig | None = attrs.field(
+        default=None, converter=_realtime_processing_config_custom_spelling_config
+    )
 
     #: If true, enable translation for the transcription
     translation: bool | None = None
 
     #: Translation configuration, if `translation` is enabled
-    translation_config: TranslationConfig | None = None
+    translation_config: TranslationConfig | None = attrs.field(
+        default=None, converter=_realtime_processing_config_translation_config
+    )
 
     #: If true, enable named entity recognition for the transcription.
     named_entity_recognition: bool | None = None
 
     #: If true, enable sentiment analysis for the transcription.
     sentiment_analysis: bool | None = None
+
+
+class RealtimeProcessingConfigDict(TypedDict, total=False):
+    """A :class:`RealtimeProcessingConfig` as a dict of its JSON fields, for mypy to check the keys.
+
+    Where a request takes a ``RealtimeProcessingConfig``, this dict is accepted too, and turned
+    into one when the request object is built: it is checked as strict JSON options are, and a
+    bad key or value raises ``InvalidInput``.
+    """
+
+    custom_vocabulary: bool | None
+    custom_vocabulary_config: CustomVocabularyConfig | CustomVocabularyConfigDict | None
+    custom_spelling: bool | None
+    custom_spelling_config: CustomSpellingConfig | CustomSpellingConfigDict | None
+    translation: bool | None
+    translation_config: TranslationConfig | TranslationConfigDict | None
+    named_entity_recognition: bool | None
+    sentiment_analysis: bool | None
+
+
+def _post_processing_config_summarization_config(
+    value: SummarizationConfig | SummarizationConfigDict | None,
+) -> SummarizationConfig | None:
+    if value is None or type(value) is SummarizationConfig:
+        return value
+    return _values.config(value, SummarizationConfig, "summarization_config")
 
 
 @attrs.frozen(kw_only=True)
@@ -2116,10 +2551,25 @@ class PostProcessingConfig(GladiaModel):
     summarization: bool | None = None
 
     #: Summarization configuration, if `summarization` is enabled
-    summarization_config: SummarizationConfig | None = None
+    summarization_config: SummarizationConfig | None = attrs.field(
+        default=None, converter=_post_processing_config_summarization_config
+    )
 
     #: If true, generates chapters for the whole transcription.
     chapterization: bool | None = None
+
+
+class PostProcessingConfigDict(TypedDict, total=False):
+    """A :class:`PostProcessingConfig` as a dict of its JSON fields, for mypy to check the keys.
+
+    Where a request takes a ``PostProcessingConfig``, this dict is accepted too, and turned into
+    one when the request object is built: it is checked as strict JSON options are, and a bad key
+    or value raises ``InvalidInput``.
+    """
+
+    summarization: bool | None
+    summarization_config: SummarizationConfig | SummarizationConfigDict | None
+    chapterization: bool | None
 
 
 @attrs.frozen(kw_only=True)
@@ -2155,6 +2605,25 @@ class MessagesConfig(GladiaModel):
 
     #: If true, lifecycle events will be sent to websocket.
     receive_lifecycle_events: bool | None = None
+
+
+class MessagesConfigDict(TypedDict, total=False):
+    """A :class:`MessagesConfig` as a dict of its JSON fields, for mypy to check the keys.
+
+    Where a request takes a ``MessagesConfig``, this dict is accepted too, and turned into one
+    when the request object is built: it is checked as strict JSON options are, and a bad key or
+    value raises ``InvalidInput``.
+    """
+
+    receive_partial_transcripts: bool | None
+    receive_final_transcripts: bool | None
+    receive_speech_events: bool | None
+    receive_pre_processing_events: bool | None
+    receive_realtime_processing_events: bool | None
+    receive_post_processing_events: bool | None
+    receive_acknowledgments: bool | None
+    receive_errors: bool | None
+    receive_lifecycle_events: bool | None
 
 
 @attrs.frozen(kw_only=True)
@@ -2193,6 +2662,26 @@ class LiveCallbackConfig(GladiaModel):
 
     #: If true, lifecycle events will be sent to the defined callback.
     receive_lifecycle_events: bool | None = None
+
+
+class LiveCallbackConfigDict(TypedDict, total=False):
+    """A :class:`LiveCallbackConfig` as a dict of its JSON fields, for mypy to check the keys.
+
+    Where a request takes a ``LiveCallbackConfig``, this dict is accepted too, and turned into
+    one when the request object is built: it is checked as strict JSON options are, and a bad key
+    or value raises ``InvalidInput``.
+    """
+
+    url: str | None
+    receive_partial_transcripts: bool | None
+    receive_final_transcripts: bool | None
+    receive_speech_events: bool | None
+    receive_pre_processing_events: bool | None
+    receive_realtime_processing_events: bool | None
+    receive_post_processing_events: bool | None
+    receive_acknowledgments: bool | None
+    receive_errors: bool | None
+    receive_lifecycle_events: bool | None
 
 
 @attrs.frozen(kw_only=True)
@@ -3218,6 +3707,86 @@ class CallbackLiveSpeechEndMessage(GladiaModel):
     payload: SpeechEndMessage
 
 
+def _streaming_request_encoding(
+    value: StreamingSupportedEncoding | str | None,
+) -> StreamingSupportedEncoding | None:
+    if value is None or type(value) is StreamingSupportedEncoding:
+        return value
+    return _values.enum_member(value, StreamingSupportedEncoding, "encoding")
+
+
+def _streaming_request_bit_depth(
+    value: StreamingSupportedBitDepth | int | None,
+) -> StreamingSupportedBitDepth | None:
+    if value is None or type(value) is StreamingSupportedBitDepth:
+        return value
+    return _values.enum_member(value, StreamingSupportedBitDepth, "bit_depth")
+
+
+def _streaming_request_sample_rate(
+    value: StreamingSupportedSampleRate | int | None,
+) -> StreamingSupportedSampleRate | None:
+    if value is None or type(value) is StreamingSupportedSampleRate:
+        return value
+    return _values.enum_member(value, StreamingSupportedSampleRate, "sample_rate")
+
+
+def _streaming_request_model(
+    value: StreamingSupportedModels | str | None,
+) -> StreamingSupportedModels | None:
+    if value is None or type(value) is StreamingSupportedModels:
+        return value
+    return _values.enum_member(value, StreamingSupportedModels, "model")
+
+
+def _streaming_request_language_config(
+    value: LanguageConfig | LanguageConfigDict | None,
+) -> LanguageConfig | None:
+    if value is None or type(value) is LanguageConfig:
+        return value
+    return _values.config(value, LanguageConfig, "language_config")
+
+
+def _streaming_request_pre_processing(
+    value: PreProcessingConfig | PreProcessingConfigDict | None,
+) -> PreProcessingConfig | None:
+    if value is None or type(value) is PreProcessingConfig:
+        return value
+    return _values.config(value, PreProcessingConfig, "pre_processing")
+
+
+def _streaming_request_realtime_processing(
+    value: RealtimeProcessingConfig | RealtimeProcessingConfigDict | None,
+) -> RealtimeProcessingConfig | None:
+    if value is None or type(value) is RealtimeProcessingConfig:
+        return value
+    return _values.config(value, RealtimeProcessingConfig, "realtime_processing")
+
+
+def _streaming_request_post_processing(
+    value: PostProcessingConfig | PostProcessingConfigDict | None,
+) -> PostProcessingConfig | None:
+    if value is None or type(value) is PostProcessingConfig:
+        return value
+    return _values.config(value, PostProcessingConfig, "post_processing")
+
+
+def _streaming_request_messages_config(
+    value: MessagesConfig | MessagesConfigDict | None,
+) -> MessagesConfig | None:
+    if value is None or type(value) is MessagesConfig:
+        return value
+    return _values.config(value, MessagesConfig, "messages_config")
+
+
+def _streaming_request_callback_config(
+    value: LiveCallbackConfig | LiveCallbackConfigDict | None,
+) -> LiveCallbackConfig | None:
+    if value is None or type(value) is LiveCallbackConfig:
+        return value
+    return _values.config(value, LiveCallbackConfig, "callback_config")
+
+
 @attrs.frozen(kw_only=True)
 class StreamingRequest(GladiaModel):
     """Body of a request creating a live transcription session.
@@ -3228,13 +3797,19 @@ class StreamingRequest(GladiaModel):
     #: The encoding format of the audio stream. Supported formats: - PCM: 8, 16, 24, and 32 bits -
     #: A-law: 8 bits - mu-law: 8 bits Note: No need to add WAV headers to raw audio as the API
     #: supports both formats.
-    encoding: StreamingSupportedEncoding | None = None
+    encoding: StreamingSupportedEncoding | None = attrs.field(
+        default=None, converter=_streaming_request_encoding
+    )
 
     #: The bit depth of the audio stream
-    bit_depth: StreamingSupportedBitDepth | None = None
+    bit_depth: StreamingSupportedBitDepth | None = attrs.field(
+        default=None, converter=_streaming_request_bit_depth
+    )
 
     #: The sample rate of the audio stream
-    sample_rate: StreamingSupportedSampleRate | None = None
+    sample_rate: StreamingSupportedSampleRate | None = attrs.field(
+        default=None, converter=_streaming_request_sample_rate
+    )
 
     #: The number of channels of the audio stream
     channels: int | None = None
@@ -3243,7 +3818,9 @@ class StreamingRequest(GladiaModel):
     custom_metadata: dict[str, Any] | None = None
 
     #: The model used to process the audio. "solaria-1" is used by default.
-    model: StreamingSupportedModels | None = None
+    model: StreamingSupportedModels | None = attrs.field(
+        default=None, converter=_streaming_request_model
+    )
 
     #: The endpointing duration in seconds. Endpointing is the duration of silence which will cause
     #: an utterance to be considered as finished
@@ -3254,25 +3831,37 @@ class StreamingRequest(GladiaModel):
     maximum_duration_without_endpointing: float | None = None
 
     #: Specify the language configuration
-    language_config: LanguageConfig | None = None
+    language_config: LanguageConfig | None = attrs.field(
+        default=None, converter=_streaming_request_language_config
+    )
 
     #: Specify the pre-processing configuration
-    pre_processing: PreProcessingConfig | None = None
+    pre_processing: PreProcessingConfig | None = attrs.field(
+        default=None, converter=_streaming_request_pre_processing
+    )
 
     #: Specify the realtime processing configuration
-    realtime_processing: RealtimeProcessingConfig | None = None
+    realtime_processing: RealtimeProcessingConfig | None = attrs.field(
+        default=None, converter=_streaming_request_realtime_processing
+    )
 
     #: Specify the post-processing configuration
-    post_processing: PostProcessingConfig | None = None
+    post_processing: PostProcessingConfig | None = attrs.field(
+        default=None, converter=_streaming_request_post_processing
+    )
 
     #: Specify the websocket messages configuration
-    messages_config: MessagesConfig | None = None
+    messages_config: MessagesConfig | None = attrs.field(
+        default=None, converter=_streaming_request_messages_config
+    )
 
     #: If true, messages will be sent to configured url.
     callback: bool | None = None
 
     #: Specify the callback configuration
-    callback_config: LiveCallbackConfig | None = None
+    callback_config: LiveCallbackConfig | None = attrs.field(
+        default=None, converter=_streaming_request_callback_config
+    )
 
 
 @attrs.frozen(kw_only=True)
@@ -3428,6 +4017,94 @@ class WebhookLiveEndSessionPayload(GladiaModel):
     payload: LiveEventPayload
 
 
+def _transcription_options_custom_vocabulary_config(
+    value: CustomVocabularyConfig | CustomVocabularyConfigDict | None,
+) -> CustomVocabularyConfig | None:
+    if value is None or type(value) is CustomVocabularyConfig:
+        return value
+    return _values.config(value, CustomVocabularyConfig, "custom_vocabulary_config")
+
+
+def _transcription_options_callback_config(
+    value: CallbackConfig | CallbackConfigDict | None,
+) -> CallbackConfig | None:
+    if value is None or type(value) is CallbackConfig:
+        return value
+    return _values.config(value, CallbackConfig, "callback_config")
+
+
+def _transcription_options_subtitles_config(
+    value: SubtitlesConfig | SubtitlesConfigDict | None,
+) -> SubtitlesConfig | None:
+    if value is None or type(value) is SubtitlesConfig:
+        return value
+    return _values.config(value, SubtitlesConfig, "subtitles_config")
+
+
+def _transcription_options_diarization_config(
+    value: DiarizationConfig | DiarizationConfigDict | None,
+) -> DiarizationConfig | None:
+    if value is None or type(value) is DiarizationConfig:
+        return value
+    return _values.config(value, DiarizationConfig, "diarization_config")
+
+
+def _transcription_options_translation_config(
+    value: TranslationConfig | TranslationConfigDict | None,
+) -> TranslationConfig | None:
+    if value is None or type(value) is TranslationConfig:
+        return value
+    return _values.config(value, TranslationConfig, "translation_config")
+
+
+def _transcription_options_summarization_config(
+    value: SummarizationConfig | SummarizationConfigDict | None,
+) -> SummarizationConfig | None:
+    if value is None or type(value) is SummarizationConfig:
+        return value
+    return _values.config(value, SummarizationConfig, "summarization_config")
+
+
+def _transcription_options_custom_spelling_config(
+    value: CustomSpellingConfig | CustomSpellingConfigDict | None,
+) -> CustomSpellingConfig | None:
+    if value is None or type(value) is CustomSpellingConfig:
+        return value
+    return _values.config(value, CustomSpellingConfig, "custom_spelling_config")
+
+
+def _transcription_options_audio_to_llm_config(
+    value: AudioToLlmListConfig | AudioToLlmListConfigDict | None,
+) -> AudioToLlmListConfig | None:
+    if value is None or type(value) is AudioToLlmListConfig:
+        return value
+    return _values.config(value, AudioToLlmListConfig, "audio_to_llm_config")
+
+
+def _transcription_options_pii_redaction_config(
+    value: PiiRedactionConfig | PiiRedactionConfigDict | None,
+) -> PiiRedactionConfig | None:
+    if value is None or type(value) is PiiRedactionConfig:
+        return value
+    return _values.config(value, PiiRedactionConfig, "pii_redaction_config")
+
+
+def _transcription_options_language_config(
+    value: LanguageConfig | LanguageConfigDict | None,
+) -> LanguageConfig | None:
+    if value is None or type(value) is LanguageConfig:
+        return value
+    return _values.config(value, LanguageConfig, "language_config")
+
+
+def _transcription_options_model(
+    value: TranscriptionModel | str | None,
+) -> TranscriptionModel | None:
+    if value is None or type(value) is TranscriptionModel:
+        return value
+    return _values.enum_member(value, TranscriptionModel, "model")
+
+
 @attrs.frozen(kw_only=True)
 class TranscriptionOptions(GladiaModel):
     """Options of a pre-recorded transcription: what ``submit(audio, options)`` takes.
@@ -3443,7 +4120,9 @@ class TranscriptionOptions(GladiaModel):
     custom_vocabulary: bool | None = None
 
     #: **[Beta]** Custom vocabulary configuration, if `custom_vocabulary` is enabled
-    custom_vocabulary_config: CustomVocabularyConfig | None = None
+    custom_vocabulary_config: CustomVocabularyConfig | None = attrs.field(
+        default=None, converter=_transcription_options_custom_vocabulary_config
+    )
 
     #: **[Deprecated]** Use `callback`/`callback_config` instead. Callback URL we will do a `POST`
     #: request to with the result of the transcription
@@ -3454,31 +4133,41 @@ class TranscriptionOptions(GladiaModel):
     callback: bool | None = None
 
     #: Customize the callback behaviour (url and http method)
-    callback_config: CallbackConfig | None = None
+    callback_config: CallbackConfig | None = attrs.field(
+        default=None, converter=_transcription_options_callback_config
+    )
 
     #: Enable subtitles generation for this transcription
     subtitles: bool | None = None
 
     #: Configuration for subtitles generation if `subtitles` is enabled
-    subtitles_config: SubtitlesConfig | None = None
+    subtitles_config: SubtitlesConfig | None = attrs.field(
+        default=None, converter=_transcription_options_subtitles_config
+    )
 
     #: Enable speaker recognition (diarization) for this audio
     diarization: bool | None = None
 
     #: Speaker recognition configuration, if `diarization` is enabled
-    diarization_config: DiarizationConfig | None = None
+    diarization_config: DiarizationConfig | None = attrs.field(
+        default=None, converter=_transcription_options_diarization_config
+    )
 
     #: **[Beta]** Enable translation for this audio
     translation: bool | None = None
 
     #: **[Beta]** Translation configuration, if `translation` is enabled
-    translation_config: TranslationConfig | None = None
+    translation_config: TranslationConfig | None = attrs.field(
+        default=None, converter=_transcription_options_translation_config
+    )
 
     #: Enable summarization for this audio
     summarization: bool | None = None
 
     #: Summarization configuration, if `summarization` is enabled
-    summarization_config: SummarizationConfig | None = None
+    summarization_config: SummarizationConfig | None = attrs.field(
+        default=None, converter=_transcription_options_summarization_config
+    )
 
     #: **[Alpha]** Enable named entity recognition for this audio
     named_entity_recognition: bool | None = None
@@ -3487,7 +4176,9 @@ class TranscriptionOptions(GladiaModel):
     custom_spelling: bool | None = None
 
     #: **[Alpha]** Custom spelling configuration, if `custom_spelling` is enabled
-    custom_spelling_config: CustomSpellingConfig | None = None
+    custom_spelling_config: CustomSpellingConfig | None = attrs.field(
+        default=None, converter=_transcription_options_custom_spelling_config
+    )
 
     #: Enable sentiment analysis for this audio
     sentiment_analysis: bool | None = None
@@ -3496,13 +4187,17 @@ class TranscriptionOptions(GladiaModel):
     audio_to_llm: bool | None = None
 
     #: Audio to LLM configuration, if `audio_to_llm` is enabled
-    audio_to_llm_config: AudioToLlmListConfig | None = None
+    audio_to_llm_config: AudioToLlmListConfig | None = attrs.field(
+        default=None, converter=_transcription_options_audio_to_llm_config
+    )
 
     #: Enable PII redaction for this audio
     pii_redaction: bool | None = None
 
     #: PII redaction configuration, if `pii_redaction` is enabled
-    pii_redaction_config: PiiRedactionConfig | None = None
+    pii_redaction_config: PiiRedactionConfig | None = attrs.field(
+        default=None, converter=_transcription_options_pii_redaction_config
+    )
 
     #: Custom metadata you can attach to this transcription
     custom_metadata: dict[str, Any] | None = None
@@ -3514,10 +4209,14 @@ class TranscriptionOptions(GladiaModel):
     punctuation_enhanced: bool | None = None
 
     #: Specify the language configuration
-    language_config: LanguageConfig | None = None
+    language_config: LanguageConfig | None = attrs.field(
+        default=None, converter=_transcription_options_language_config
+    )
 
     #: The model used to process the audio. "solaria-1" is used by default.
-    model: TranscriptionModel | None = None
+    model: TranscriptionModel | None = attrs.field(
+        default=None, converter=_transcription_options_model
+    )
 
     #: Enable moderation
     moderation: bool | None = None

@@ -17,6 +17,8 @@ import attrs
 from . import _converter
 from ._errors import InvalidInput
 from ._models import TranscriptionOptions
+from ._option_values import enum_member
+from ._option_values import json_kind as _json_kind
 
 __all__ = ["check_job_id", "check_model", "options_from_dict"]
 
@@ -94,12 +96,8 @@ def _check(value: Any, tp: Any, argument: str) -> None:
             raise InvalidInput(argument, f"expected an object (dict), got {type(value).__name__}")
         return
     if isinstance(tp, type) and issubclass(tp, enum.Enum):
-        if isinstance(value, tp):
-            return
-        known = [m.value for m in tp]
-        if value not in known:
-            shown = ", ".join(map(str, known[:12])) + (", ..." if len(known) > 12 else "")
-            raise InvalidInput(argument, f"{value!r} is not one of {shown}")
+        if not isinstance(value, tp):
+            enum_member(value, tp, argument)  # the one check of enum values
         return
     if isinstance(tp, type) and attrs.has(tp):
         if not isinstance(value, tp):
@@ -161,96 +159,74 @@ def options_from_dict(
 
     Strict, unlike parsing a response: a wrong type (``"false"`` for a boolean, ``"3"`` for a
     number), an unknown key (with a "did you mean" hint) or an unknown enum value raises
-    :class:`InvalidInput` naming the JSON path, before any request. ``allow_unknown_values``
-    lets enum values the SDK does not know yet through (a model Gladia just released).
+    :class:`InvalidInput` naming the JSON path, before any request. Enum values are matched as
+    the models' own fields match them (``"EN"`` is ``en``). ``allow_unknown_values`` lets enum
+    values the SDK does not know yet through (a model Gladia just released).
     """
     target = TranscriptionOptions if cls is None else cls
-    _check_json(data, target, argument, allow_unknown_values)
-    return _converter.structure(data, target)
+    return _converter.structure(_check_json(data, target, argument, allow_unknown_values), target)
 
 
-def _check_json(value: Any, tp: Any, path: str, allow: bool) -> None:
+def _check_json(value: Any, tp: Any, path: str, allow: bool) -> Any:
+    """Return ``value`` checked against ``tp``, in the form the converter structures.
+
+    Enum values become their canonical text; model objects met inside (a ``LanguageConfig``
+    within a dict of options) become their JSON fields.
+    """
     origin = typing.get_origin(tp)
     if tp is Any or tp is object:
-        return
+        return value
     if origin in (Union, types.UnionType):
         options = [o for o in typing.get_args(tp) if o is not type(None)]
         if value is None:
             if len(options) < len(typing.get_args(tp)):
-                return
+                return None
             raise InvalidInput(path, "must not be null")
         problems: list[InvalidInput] = []
         for option in options:
             try:
-                _check_json(value, option, path, allow)
-                return
+                return _check_json(value, option, path, allow)
             except InvalidInput as exc:
                 problems.append(exc)
         if len(problems) == 1:
             raise problems[0]
         raise InvalidInput(path, f"{value!r:.60} matches none of {_describe(tp)}")
     if isinstance(tp, type) and attrs.has(tp):
+        if isinstance(value, tp):  # built already, its fields converted and checked
+            return _converter.unstructure(value)
         if not isinstance(value, Mapping):
             raise InvalidInput(path, f"expected an object, got {_json_kind(value)}")
         shape = _converter._shape(tp)
         hints = _hints(tp)
+        out = {}
         for key, item in value.items():
             name = shape.name_of.get(key) if isinstance(key, str) else None
             if name is None:
                 close = difflib.get_close_matches(str(key), sorted(shape.known), n=1)
                 hint = f"; did you mean {close[0]!r}?" if close else ""
                 raise InvalidInput(f"{path}.{key}", f"unknown option{hint}")
-            _check_json(item, hints[name], f"{path}.{key}", allow)
+            out[key] = _check_json(item, hints[name], f"{path}.{key}", allow)
         for f in shape.fields:
             if f.default is attrs.NOTHING and shape.key_of[f.name] not in value:
                 raise InvalidInput(f"{path}.{shape.key_of[f.name]}", "required")
-        return
+        return out
     if origin is list or tp is list:
-        if not isinstance(value, list):
+        # A tuple is fine from Python (the models' dict types say Sequence); never a string.
+        if not isinstance(value, (list, tuple)):
             raise InvalidInput(path, f"expected an array, got {_json_kind(value)}")
         (item_type,) = typing.get_args(tp) or (Any,)
-        for i, item in enumerate(value):
-            _check_json(item, item_type, f"{path}[{i}]", allow)
-        return
+        return [_check_json(item, item_type, f"{path}[{i}]", allow) for i, item in enumerate(value)]
     if origin is dict or tp is dict:
         if not isinstance(value, Mapping) or not all(isinstance(k, str) for k in value):
             raise InvalidInput(path, f"expected an object, got {_json_kind(value)}")
         args = typing.get_args(tp)
-        for key, item in value.items():
-            _check_json(item, args[1] if len(args) == 2 else Any, f"{path}.{key}", allow)
-        return
+        item_type = args[1] if len(args) == 2 else Any
+        return {k: _check_json(item, item_type, f"{path}.{k}", allow) for k, item in value.items()}
     if isinstance(tp, type) and issubclass(tp, enum.Enum):
-        if isinstance(value, tp):
-            return
-        known = [m.value for m in tp]
-        base = int if issubclass(tp, int) else str
-        if isinstance(value, bool) or not isinstance(value, base):
-            raise InvalidInput(path, f"expected one of {_shown(known)}, got {_json_kind(value)}")
-        if value not in known and not allow:
-            raise InvalidInput(path, f"{value!r} is not one of {_shown(known)}")
-        return
+        return enum_member(value, tp, path, allow_unknown=allow).value
     if tp is datetime:
         if not isinstance(value, str):
             raise InvalidInput(path, f"expected an ISO 8601 date-time, got {_json_kind(value)}")
-        return
+        return value
     _check(value, tp, path)
-
-
-def _shown(known: list[Any]) -> str:
-    return ", ".join(map(str, known[:12])) + (", ..." if len(known) > 12 else "")
-
-
-def _json_kind(value: Any) -> str:
-    if value is None:
-        return "null"
-    if isinstance(value, bool):
-        return f"a boolean ({str(value).lower()})"
-    if isinstance(value, (int, float)):
-        return f"a number ({value})"
-    if isinstance(value, str):
-        return f"a string ({value!r:.40})"
-    if isinstance(value, (list, tuple)):
-        return "an array"
-    if isinstance(value, Mapping):
-        return "an object"
-    return type(value).__name__
+    return value

@@ -272,11 +272,6 @@ async def test_bad_submit_arguments_fail_before_any_request(
             TranscriptionOptions(diarization_config=DiarizationConfig(min_speakers="2")),  # type: ignore[arg-type]
             "options.diarization_config.min_speakers",
         ),
-        (
-            url,
-            TranscriptionOptions(language_config=LanguageConfig(languages=["klingon"])),  # type: ignore[list-item]
-            "options.language_config.languages[0]",
-        ),
     ]
     for audio, options, argument in bad:
         with pytest.raises(InvalidInput) as caught:

@@ -9,6 +9,11 @@ Every object schema in ``components.schemas`` becomes a frozen, slotted attrs cl
 string enum (named or inline on a property) becomes an :class:`OpenEnum`; numeric enums become an
 :class:`OpenIntEnum`. The output is deterministic: running the script twice gives the same bytes,
 and ``--check`` exits 1 when the committed file is stale.
+
+Request-side classes (the bodies of the spec's requests, ``TranscriptionOptions`` and the config
+classes they hold) get attrs converters on their enum and config-object fields: an enum field
+also takes the enum's plain value, a config field also takes a dict of its JSON fields (typed by
+a generated ``TypedDict``, ``<Config>Dict``). Response-only classes get none.
 """
 
 from __future__ import annotations
@@ -258,6 +263,16 @@ class EnumDef:
 
 
 @dataclass
+class Converter:
+    """The attrs converter of one request-side field: a generated function."""
+
+    function: str  # its name in the module
+    shape: str  # the _option_values function: enum_member, enum_list, config, ...
+    target: str  # the enum or config class
+    accepts: str  # what ``__init__`` takes (the function's parameter type), without None
+
+
+@dataclass
 class FieldDef:
     name: str
     json_key: str
@@ -266,6 +281,7 @@ class FieldDef:
     always_emit: bool  # required by the spec but nullable: default None, still serialized
     description: str
     default: str | None = None  # Python source of a non-None default (``x-sdk-default``)
+    converter: Converter | None = None  # request-side enum / config fields only
 
 
 @dataclass
@@ -275,6 +291,11 @@ class ClassDef:
     doc: list[str]
     fields: list[FieldDef]
     deps: list[str]
+    typed_dict: bool = False  # also render ``<name>Dict`` (a config class a request holds)
+
+
+def snake(name: str) -> str:
+    return re.sub(r"(?<=[a-z0-9])([A-Z])", r"_\1", name).lower()
 
 
 class Generator:
@@ -478,6 +499,59 @@ class Generator:
                             }
                             self.discriminators[union] = (disc["propertyName"], mapping)
 
+    # -- request side: converters and TypedDicts ------------------------------------------
+    def request_classes(self) -> list[str]:
+        """Classes a request body holds: the spec's request bodies, their configs, the options."""
+        roots = ["TranscriptionOptions"]
+        for ops in self.spec.get("paths", {}).values():
+            for op in ops.values():
+                if not isinstance(op, dict):
+                    continue
+                for content in op.get("requestBody", {}).get("content", {}).values():
+                    ref = content.get("schema", {}).get("$ref")
+                    if ref:
+                        roots.append(class_name(ref_name(ref)))
+        found: list[str] = []
+
+        def visit(cname: str) -> None:
+            if cname not in found:
+                found.append(cname)
+                for dep in self.classes[cname].deps:
+                    visit(class_name(dep))
+
+        for root in roots:
+            visit(root)
+        return found
+
+    def add_converters(self) -> None:
+        for cname in self.request_classes():
+            for f in self.classes[cname].fields:
+                f.converter = self.converter_for(cname, f)
+                if f.converter and f.converter.shape.startswith("config"):
+                    self.classes[f.converter.target].typed_dict = True
+
+    def converter_for(self, cname: str, f: FieldDef) -> Converter | None:
+        names = set(re.findall(r"[A-Za-z_][A-Za-z0-9_.]*", f.type_))
+        if not names & (set(self.enums) | set(self.classes)):
+            return None
+        function = f"_{snake(cname)}_{f.name}"
+        inner = re.fullmatch(r"list\[(.*)\]", f.type_)
+        if f.type_ in self.enums:
+            plain = "int" if self.enums[f.type_].numeric else "str"
+            return Converter(function, "enum_member", f.type_, f"{f.type_} | {plain}")
+        if f.type_ in self.classes:
+            return Converter(function, "config", f.type_, f"{f.type_} | {f.type_}Dict")
+        if inner and inner.group(1) in self.enums:
+            target = inner.group(1)
+            plain = "int" if self.enums[target].numeric else "str"
+            return Converter(function, "enum_list", target, f"Sequence[{target} | {plain}]")
+        parts = inner.group(1).split(" | ") if inner else []
+        if len(parts) == 2 and parts[0] in self.classes and parts[1] == "str":
+            target = parts[0]
+            accepts = f"Sequence[{target} | {target}Dict | str]"
+            return Converter(function, "config_or_text_list", target, accepts)
+        raise SystemExit(f"{cname}.{f.name}: no converter for a field of type {f.type_}")
+
     def class_order(self) -> list[ClassDef]:
         order: list[ClassDef] = []
         state: dict[str, int] = {}
@@ -501,12 +575,18 @@ class Generator:
     def render(self) -> str:
         self.collect_enums()
         self.collect_classes()
+        self.add_converters()
         out: list[str] = [HEADER]
         for enum in self.enums.values():
             out.append(render_enum(enum))
         ordered = self.class_order()
         for cls in ordered:
+            for f in cls.fields:
+                if f.converter:
+                    out.append(render_converter(cls, f, f.converter))
             out.append(render_class(cls))
+            if cls.typed_dict:
+                out.append(render_typed_dict(cls))
         out.append(self.render_tables(ordered))
         return "\n\n\n".join(part.rstrip("\n") for part in out) + "\n"
 
@@ -576,14 +656,22 @@ exceptions). Fields the spec requires are required here, everything else default
 Every class keeps the JSON keys it does not declare (:attr:`GladiaModel.extra`) and writes them
 back when serialized. The spec is read through ``spec/ERRATA.md`` (where the service differs).
 Parse and serialize them with :mod:`gladia_async._converter`.
+
+Request-side classes (``TranscriptionOptions``, ``LanguageConfig``, ...) also take an enum
+field's plain value (``languages=["en"]``) and a config field as a dict of its JSON fields
+(``language_config={"languages": ["en"]}``, typed by ``LanguageConfigDict``), converted when the
+object is built; a bad value raises ``InvalidInput`` naming the field.
 """
 
 import datetime
 import enum
 import threading
-from typing import TYPE_CHECKING, Any
+from collections.abc import Sequence
+from typing import TYPE_CHECKING, Any, TypedDict
 
 import attrs
+
+from . import _option_values as _values
 
 _PSEUDO_LOCK = threading.Lock()
 _PSEUDO_MEMBERS: dict[tuple[type, Any], Any] = {}
@@ -716,6 +804,85 @@ def render_enum(enum: EnumDef) -> str:
     return "\n".join(lines)
 
 
+def call(head: str, args: list[str], tail: str, indent: str) -> list[str]:
+    """``head(args)tail`` as ruff format writes it: one line, else args on one or many lines."""
+    one = f"{indent}{head}({', '.join(args)}){tail}"
+    if len(one) <= LINE:
+        return [one]
+    inner = indent + "    " + ", ".join(args)
+    if len(inner) <= LINE:
+        return [f"{indent}{head}(", inner, f"{indent}){tail}"]
+    return [f"{indent}{head}(", *[f"{indent}    {a}," for a in args], f"{indent}){tail}"]
+
+
+def render_converter(cls: ClassDef, f: FieldDef, conv: Converter) -> str:
+    optional = "" if f.required else " | None"
+    returns = f" -> {f.type_}{optional}:"
+    lines = call(f"def {conv.function}", [f"value: {conv.accepts}{optional}"], returns, "")
+    if len(lines) == 3:  # ruff splits a lone parameter with a trailing comma
+        lines[1] += ","
+    argument = q(f.name)  # the keyword the caller wrote
+    if conv.shape in ("enum_member", "config"):
+        check = f"type(value) is {conv.target}"
+        lines.append(f"    if {'value is None or ' if optional else ''}{check}:")
+        lines.append("        return value")
+    elif optional:
+        lines += ["    if value is None:", "        return None"]
+    lines += call(f"return _values.{conv.shape}", ["value", conv.target, argument], "", "    ")
+    return "\n".join(lines)
+
+
+def render_typed_dict(cls: ClassDef) -> str:
+    name = f"{cls.name}Dict"
+    required = [f for f in cls.fields if f.required]
+    optional = [f for f in cls.fields if not f.required]
+    for f in cls.fields:
+        if f.json_key != f.name or "datetime" in f.type_:
+            raise SystemExit(f"{cls.name}.{f.json_key}: not representable in {name}")
+
+    def entries(fields: list[FieldDef]) -> list[str]:
+        lines = []
+        for f in fields:
+            type_ = f.converter.accepts if f.converter else f.type_
+            lines.append(f"    {f.name}: {type_}{'' if f.required else ' | None'}")
+        return lines
+
+    doc = [
+        f"A :class:`{cls.name}` as a dict of its JSON fields, for mypy to check the keys.",
+        "",
+        f"Where a request takes a ``{cls.name}``, this dict is accepted too, and turned into one "
+        "when the request object is built: it is checked as strict JSON options are, and a bad "
+        "key or value raises ``InvalidInput``.",
+    ]
+    out: list[str] = []
+    base = "TypedDict"
+    if required:
+        base = f"_{name}Required"
+        out += [f"class {base}(TypedDict):", *entries(required), "", ""]
+    out += [f"class {name}({base}, total=False):", *docstring(doc, "    ")]
+    if optional:
+        out += ["", *entries(optional)]
+    return "\n".join(out)
+
+
+def render_field(f: FieldDef) -> list[str]:
+    if f.converter is None:
+        if f.required:
+            return [f"    {f.name}: {f.type_}"]
+        if f.default is not None:
+            return [f"    {f.name}: {f.type_} = {f.default}"]
+        return [f"    {f.name}: {f.type_} | None = None"]
+    args = [f"converter={f.converter.function}"]
+    if not f.required:
+        default = f.default or "None"
+        if default.startswith("attrs.field(factory="):
+            args.insert(0, default[len("attrs.field(") : -1])
+        else:
+            args.insert(0, f"default={default}")
+    optional = "" if f.required else " | None"
+    return call(f"{f.name}: {f.type_}{optional} = attrs.field", args, "", "    ")
+
+
 def render_class(cls: ClassDef) -> str:
     lines = [
         "@attrs.frozen(kw_only=True)",
@@ -726,12 +893,7 @@ def render_class(cls: ClassDef) -> str:
         lines.append("")
         if f.description:
             lines += wrap_comment(f.description, "    ")
-        if f.required:
-            lines.append(f"    {f.name}: {f.type_}")
-        elif f.default is not None:
-            lines.append(f"    {f.name}: {f.type_} = {f.default}")
-        else:
-            lines.append(f"    {f.name}: {f.type_} | None = None")
+        lines += render_field(f)
     return "\n".join(lines)
 
 
