@@ -375,8 +375,8 @@ class BatchRun(AsyncOwner):
                 run.job_id, run.resumed = entry.job_id, "adopted"
                 self._count("adopted")
                 return await self._wait(run)
-            if step.action == "submit" and entry is not None:
-                audio = entry.uploaded_audio()
+            if step.action == "submit" and entry is not None and not is_url(source):
+                audio = entry.uploaded_audio()  # (a URL source has no upload to reuse)
             if run.changed:
                 self.progress.changed += 1
         if look_first:
@@ -413,12 +413,16 @@ class BatchRun(AsyncOwner):
         self._changed()
 
     async def _upload(self, source: Any, run: _SourceRun) -> UploadedAudio | str:
+        uploaded: UploadedAudio | str
         if is_url(source):
-            return str(source)
-        async with self._uploads:
-            uploaded = await self._jobs.upload(source)
-        self.progress.uploaded += 1
-        self._changed()
+            # Nothing to upload, but journalled all the same before the creation: a crash
+            # between the creation and its answer then leads a rerun to the token lookup.
+            uploaded = str(source)
+        else:
+            async with self._uploads:
+                uploaded = await self._jobs.upload(source)
+            self.progress.uploaded += 1
+            self._changed()
         if self._journal is not None and run.identity is not None:
             # Before any creation: a crash from here on reuses this upload. Shielded (a local
             # write): cancellation (Ctrl-C, a timeout) never loses an upload already paid for.

@@ -8,13 +8,16 @@ command line prints it) and a rerun adopts it without a lookup, and reuses the u
 
 from __future__ import annotations
 
+from collections.abc import Awaitable, Callable
 from pathlib import Path
+from typing import Any
 
 import anyio
 import pytest
+from aiohttp import web
 
 from gladia_async import BatchJournal, GladiaSession, PollPolicy, Progress, TranscriptionOptions
-from gladia_async.testing import run_emulator
+from gladia_async.testing import GladiaEmulator, run_emulator
 
 from .conftest import write_wav
 
@@ -58,3 +61,47 @@ async def test_a_batch_cancelled_right_after_an_answer_keeps_it_in_the_journal(
     else:
         assert len(known) >= 3, "every upload the batch received is in the journal"
         assert known <= uploads
+
+
+class _CancelAfterCreation(GladiaEmulator):
+    """Creates the job, then cancels the client before it reads the answer (a crash there)."""
+
+    scope: anyio.CancelScope | None = None
+
+    def make_app(self) -> web.Application:
+        app = super().make_app()
+        app.middlewares.insert(0, self._cancel_after_creation)
+        return app
+
+    @web.middleware
+    async def _cancel_after_creation(
+        self, request: web.Request, handler: Callable[[web.Request], Awaitable[Any]]
+    ) -> Any:
+        response = await handler(request)
+        if self.scope is not None and self._route_key(request) == "POST /v2/pre-recorded":
+            self.scope.cancel()
+            await anyio.sleep_forever()  # the answer never leaves
+        return response
+
+
+async def test_a_url_source_stopped_between_creation_and_answer_is_adopted_not_recreated(
+    tmp_path: Path,
+) -> None:
+    journal_path = tmp_path / "batch.journal"
+    emulator = _CancelAfterCreation(job_duration=0.05)
+    async with run_emulator(emulator=emulator) as emu:
+        sources = [f"{emu.url}/audio/call.wav"]
+        poll = PollPolicy(interval_initial=0.02, interval_max=0.05)
+        async with GladiaSession(api_key=emu.api_key, base_url=emu.url, poll=poll) as gladia:
+            with anyio.CancelScope() as emulator.scope:
+                async with gladia.transcribe_many(
+                    sources, OPTIONS, journal=journal_path
+                ) as outcomes:
+                    async for _ in outcomes:
+                        pass
+            emulator.scope = None
+            assert len(emu.emulator.jobs) == 1, "the job was created, its answer never read"
+            async with gladia.transcribe_many(sources, OPTIONS, journal=journal_path) as rerun:
+                [outcome] = [outcome async for outcome in rerun]
+        assert outcome.ok and outcome.resumed == "adopted"
+        assert len(emu.emulator.jobs) == 1, "0 duplicate jobs"
