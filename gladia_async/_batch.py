@@ -375,8 +375,8 @@ class BatchRun(AsyncOwner):
                 run.job_id, run.resumed = entry.job_id, "adopted"
                 self._count("adopted")
                 return await self._wait(run)
-            if step.action == "submit" and entry is not None:
-                audio = entry.uploaded_audio()
+            if step.action == "submit" and entry is not None and not is_url(source):
+                audio = entry.uploaded_audio()  # (a URL source has no upload to reuse)
             if run.changed:
                 self.progress.changed += 1
         if look_first:
@@ -413,15 +413,21 @@ class BatchRun(AsyncOwner):
         self._changed()
 
     async def _upload(self, source: Any, run: _SourceRun) -> UploadedAudio | str:
+        uploaded: UploadedAudio | str
         if is_url(source):
-            return str(source)
-        async with self._uploads:
-            uploaded = await self._jobs.upload(source)
-        self.progress.uploaded += 1
-        self._changed()
+            # Nothing to upload, but journalled all the same before the creation: a crash
+            # between the creation and its answer then leads a rerun to the token lookup.
+            uploaded = str(source)
+        else:
+            async with self._uploads:
+                uploaded = await self._jobs.upload(source)
+            self.progress.uploaded += 1
+            self._changed()
         if self._journal is not None and run.identity is not None:
-            # Before any creation: a crash from here on reuses this upload.
-            await self._journal.record_upload(run.identity, uploaded)
+            # Before any creation: a crash from here on reuses this upload. Shielded (a local
+            # write): cancellation (Ctrl-C, a timeout) never loses an upload already paid for.
+            with anyio.CancelScope(shield=True):
+                await self._journal.record_upload(run.identity, uploaded)
         return uploaded
 
     async def _create(self, run: _SourceRun, audio: UploadedAudio | str) -> None:
@@ -450,16 +456,20 @@ class BatchRun(AsyncOwner):
 
     async def _record_job(self, run: _SourceRun) -> None:
         if self._journal is not None and run.identity is not None and run.job_id is not None:
-            await self._journal.record_job(run.identity, run.job_id)
+            # Shielded: a job the API created stays pending in the journal even when the batch
+            # is being cancelled, so its id is printed and a rerun adopts it.
+            with anyio.CancelScope(shield=True):
+                await self._journal.record_job(run.identity, run.job_id)
 
     async def _record_final(
         self, run: _SourceRun, status: str, *, error: str | None = None, code: int | None = None
     ) -> None:
         if self._journal is None or run.identity is None or run.resumed == "skipped":
             return
-        await self._journal.record_final(
-            run.identity, status=status, error=error, error_code=code, job_id=run.job_id
-        )
+        with anyio.CancelScope(shield=True):  # a final state seen is never lost to a cancel
+            await self._journal.record_final(
+                run.identity, status=status, error=error, error_code=code, job_id=run.job_id
+            )
 
     async def _finished(self, job_id: str) -> TranscriptionJob:
         """The outcome of a job an earlier run saw finish (its final state, one request)."""

@@ -49,6 +49,7 @@ from ._cli_inputs import (
 from ._cli_messages import NO_KEY, explain
 from ._cli_render import ProgressView, Summary, note, retry_notes
 from ._cli_resume import JOURNAL_NAME, pending_job_ids, resume_counts, resume_hint
+from ._cli_status import add_batch_parser, batch_status
 from ._converter import unstructure
 from ._validation import check_job_id
 
@@ -209,6 +210,7 @@ def _parser() -> argparse.ArgumentParser:
     from ._live_cli import add_live_parser
 
     add_live_parser(sub, common)
+    add_batch_parser(sub, _EPILOG)
 
     command("languages", "list the language codes --language accepts", api=False)
 
@@ -636,6 +638,7 @@ _COMMANDS: dict[str, Callable[[argparse.Namespace], Any]] = {
     "languages": _languages,
     "demo": _demo,
     "live": _live,
+    "batch": batch_status,
 }
 
 

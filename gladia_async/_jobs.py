@@ -247,9 +247,15 @@ class Jobs:
         attempt = refusals = 0
         while True:
             attempt += 1
+            paused_until = self.transport.paused_until
             try:
                 return await self._post(body)
             except RateLimitError as exc:  # refused before any work: nothing was created
+                if on_refused is not None:
+                    # The admission window owns a paced creation's 429 (it waits out the
+                    # Retry-After before any creation): the session's polls and uploads go
+                    # on, since finishing jobs is what frees the account's places.
+                    self.transport.restore_pause(paused_until)
                 refusals += 1
                 cap = retry.attempts if on_refused is None else _MAX_PACED_REFUSALS
                 if refusals >= cap:

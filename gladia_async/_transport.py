@@ -663,6 +663,20 @@ class Transport:
     def _pause(self, seconds: float) -> None:
         self._paused_until = max(self._paused_until, anyio.current_time() + seconds)
 
+    @property
+    def paused_until(self) -> float:
+        """When the session-wide 429 pause ends (event loop time; 0.0: never paused)."""
+        return self._paused_until
+
+    def restore_pause(self, until: float) -> None:
+        """Put the session-wide 429 pause back to ``until``, read from :attr:`paused_until`.
+
+        For a caller that paces its own 429s (a batch's admission window owns its job
+        creations' refusals): their ``Retry-After`` then holds back its creations, not every
+        request of the session.
+        """
+        self._paused_until = until
+
     async def _wait_if_paused(self, what: str, left: float) -> None:
         wait = self._paused_until - anyio.current_time()
         if wait <= 0:
