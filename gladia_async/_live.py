@@ -22,7 +22,6 @@ The API key never goes over the socket: the URL's temporary token is its only cr
 
 from __future__ import annotations
 
-import asyncio
 import base64
 import enum
 import logging
@@ -48,10 +47,12 @@ from anyio.streams.memory import MemoryObjectReceiveStream, MemoryObjectSendStre
 
 from ._converter import structure, unstructure
 from ._errors import (
+    APIStatusError,
     ConnectionFailed,
     GladiaError,
     InvalidInput,
     ResponseFormatError,
+    TransportError,
     UsageError,
 )
 from ._live_models import (
@@ -99,12 +100,6 @@ _STOP = '{"type":"stop_recording"}'
 # base64 grows a chunk by 4/3: keep JSON frames under the 512 KiB frame limit too.
 _JSON_FRAME_BYTES = (MAX_FRAME_BYTES - 1024) // 4 * 3
 _MAX_SERVER_MESSAGE = 64 * 1024 * 1024
-# aiohttp < 3.11 takes a float close timeout; later versions a ClientWSTimeout.
-_WS_TIMEOUT: dict[str, Any] = (
-    {"timeout": aiohttp.ClientWSTimeout(ws_close=5.0)}
-    if hasattr(aiohttp, "ClientWSTimeout")
-    else {"timeout": 5.0}
-)
 _FORCED = {"receive_acknowledgments": True, "receive_lifecycle_events": True}
 
 
@@ -746,31 +741,28 @@ class LiveSession:
         self._ws = self._socket = None
 
     async def _open_socket(self) -> aiohttp.ClientWebSocketResponse:
-        client = self._transport._client()
+        """Open the session's socket; a transient failure raises :class:`ConnectionFailed`
+        (retried by the caller), a refused token :class:`LiveSessionError`."""
         try:
-            # Typed as Any: aiohttp made the class generic only in recent versions.
-            ws: Any = await client.ws_connect(
+            # The token URL is its own credential: the API key never goes over the socket.
+            return await self._transport.ws_connect(
                 self._url,
+                authenticate=False,
                 heartbeat=self._keepalive,
-                autoping=True,
                 max_msg_size=_MAX_SERVER_MESSAGE,
-                **_WS_TIMEOUT,
+                what=f"live session {self.id}'s socket",
             )
-            return ws  # type: ignore[no-any-return]
-        except aiohttp.WSServerHandshakeError as exc:
+        except APIStatusError as exc:
             if exc.status in (401, 403, 404, 410):
                 raise LiveSessionError(
                     f"live session {self.id}: the server refused its socket URL "
                     f"({exc.status}); the session is over or its token expired",
                     session_id=self.id,
-                ) from None
-            raise ConnectionFailed(
-                f"live session {self.id}: the socket handshake failed ({exc.status})"
-            ) from None
-        except (aiohttp.ClientError, OSError, TimeoutError, asyncio.TimeoutError) as exc:
-            raise ConnectionFailed(
-                f"live session {self.id}: could not open the socket ({type(exc).__name__})"
-            ) from None
+                ) from exc
+            # The transport's errors are scrubbed of the key already: safe as causes.
+            raise ConnectionFailed(f"live session {self.id}: {exc}") from exc
+        except TransportError as exc:  # refused, dropped, timed out, not a WebSocket answer
+            raise ConnectionFailed(f"live session {self.id}: {exc}") from exc
 
     async def _connect_with_retries(
         self, *, close_code: int | None, initial: bool
