@@ -212,3 +212,21 @@ async def test_a_live_socket_refused_with_500_fails_typed_after_the_retries(
             pass
     assert "500" in str(caught.value)
     assert len(rec.handshakes) == 3  # one per attempt, then a typed error
+
+
+async def test_a_failed_authenticated_handshake_carries_no_key_in_its_causes(
+    recorder: Callable[[int], Awaitable[Recorder]], emu: object
+) -> None:
+    rec = await recorder(500)
+    api_key: str = emu.api_key  # type: ignore[attr-defined]
+    http_twin = rec.url.replace("ws://", "http://").split("/socket")[0]
+    async with GladiaSession(api_key=api_key, base_url=http_twin) as gladia:
+        with pytest.raises(ServerError) as caught:
+            await transport_of(gladia).ws_connect(rec.url, authenticate=True)
+    assert api_key in "".join(rec.handshakes[0].values())  # it was sent, to the API origin
+    error: BaseException | None = caught.value
+    while error is not None:
+        text = repr(error) + str(error) + repr(vars(error)) + repr(error.args)
+        assert api_key not in text
+        assert error.__traceback__ is None or error is caught.value
+        error = error.__cause__ or error.__context__
