@@ -9,6 +9,9 @@ One session is one ``POST /v2/live`` plus one WebSocket (reopened after a drop).
   the same URL with backoff and replays the unacknowledged audio, in frames of at most
   512 KiB, before any new audio. Acknowledged byte ranges count from the session start
   (see :func:`gladia_async._live_models.acked_end`).
+* **Bounded messages**: at most ``max_buffered_messages`` received messages wait unread;
+  beyond that the reader stops reading the socket until the user reads (back-pressure,
+  lossless: the alternative, dropping messages, would lose transcripts).
 * **Messages** arrive typed (``async for message in live``); the SDK adds
   :class:`Reconnecting` / :class:`Reconnected` events. A refused chunk or an unrecoverable
   socket fails the session with :class:`LiveSessionError` / :class:`ConnectionFailed`.
@@ -25,7 +28,6 @@ from __future__ import annotations
 import base64
 import enum
 import logging
-import math
 import os
 import pathlib
 import random
@@ -43,7 +45,6 @@ import anyio
 import attrs
 import orjson
 from anyio.abc import TaskGroup
-from anyio.streams.memory import MemoryObjectReceiveStream, MemoryObjectSendStream
 
 from ._converter import structure, unstructure
 from ._errors import (
@@ -284,9 +285,17 @@ class LiveSession:
 
     Entering creates the session (``POST /v2/live``) and opens the socket; leaving sends
     ``stop_recording``, waits for the post-processing messages and ``end_session``, and sets
-    :attr:`result`. Messages are buffered until read; acknowledgements and lifecycle events
-    are always requested (the session runs on them) but delivered only when
-    ``options.messages_config`` sets them to True explicitly.
+    :attr:`result`. Acknowledgements and lifecycle events are always requested (the session
+    runs on them) but delivered only when ``options.messages_config`` sets them to True
+    explicitly.
+
+    Messages wait in a buffer until read. While ``max_buffered_messages`` of them wait, the
+    session stops reading the socket (back-pressure: nothing is dropped, memory stays
+    bounded); a user who never reads therefore also holds back the acknowledgements, and
+    :meth:`send` waits once ``max_unacked_bytes`` are unacknowledged. Read the messages (or
+    raise the bound) to keep audio flowing. Once :meth:`finish` runs (leaving the block),
+    the bound is lifted: nobody reads any more, and what is left to come is bounded by the
+    audio already sent.
     """
 
     def __init__(
@@ -300,8 +309,17 @@ class LiveSession:
         reconnect: ReconnectPolicy | None = None,
         audio_format: Literal["binary", "json"] = "binary",
         finish_timeout: float | None = 120.0,
+        max_buffered_messages: int = 1000,
     ) -> None:
         self._body, self._asked = options_body(options)
+        if (
+            isinstance(max_buffered_messages, bool)
+            or not isinstance(max_buffered_messages, int)
+            or max_buffered_messages < 1
+        ):
+            raise InvalidInput(
+                "max_buffered_messages", f"must be an integer >= 1, got {max_buffered_messages!r}"
+            )
         if region is not None and region not in _REGIONS:
             raise InvalidInput("region", f"must be one of {_REGIONS}, got {region!r}")
         if (
@@ -342,9 +360,14 @@ class LiveSession:
         self._ws: aiohttp.ClientWebSocketResponse | None = None
         self._socket: aiohttp.ClientWebSocketResponse | None = None
         self._send_lock = anyio.Lock()
-        self._out: MemoryObjectSendStream[LiveMessage | LiveEvent]
-        self._in: MemoryObjectReceiveStream[LiveMessage | LiveEvent]
-        self._out, self._in = anyio.create_memory_object_stream[LiveMessage | LiveEvent](math.inf)
+        # Received messages not yet read. The reader stops reading the socket while
+        # `max_buffered_messages` wait here (back-pressure, nothing dropped).
+        self._max_buffered = max_buffered_messages
+        self._buffer: deque[LiveMessage | LiveEvent] = deque()
+        self._buffer_ended = False
+        self._readable: anyio.Event | None = None  # set when the user waits for a message
+        self._space: anyio.Event | None = None  # set when the reader waits for room
+        self._finishing = False
         # Audio accounting, all in session offsets (bytes since the session start).
         self._sent_end = 0
         self._acked = 0
@@ -440,8 +463,8 @@ class LiveSession:
         return False
 
     def _close_streams(self) -> None:
-        self._out.close()
-        self._in.close()
+        self._end_buffer()
+        self._buffer.clear()  # the block is over: nobody can read them any more
         self._done.set()
         self._progress.set()
 
@@ -523,6 +546,12 @@ class LiveSession:
         """
         if self._failure is not None:
             raise self._failure
+        # From here nobody may read the messages (leaving the block does not): the reader
+        # keeps reading, or end_session could never arrive.
+        self._finishing = True
+        space, self._space = self._space, None
+        if space is not None:
+            space.set()
         if self._state == "open" and not self._stop_requested:
             await self.stop_recording()
         with deadline(self._finish_timeout, f"finishing live session {self.id}"):
@@ -599,18 +628,48 @@ class LiveSession:
 
     async def __anext__(self) -> LiveMessage | LiveEvent:
         """Return the next message or event; stops after ``end_session``."""
-        try:
-            return await self._in.receive()
-        except (anyio.EndOfStream, anyio.ClosedResourceError):
-            if self._failure is not None:
-                raise self._failure from None
-            raise StopAsyncIteration from None
+        buffer = self._buffer
+        while not buffer:
+            if self._buffer_ended:
+                if self._failure is not None:
+                    raise self._failure from None
+                raise StopAsyncIteration
+            readable = self._readable
+            if readable is None:  # shared, should two tasks read the same session
+                readable = self._readable = anyio.Event()
+            await readable.wait()
+        # A buffered message returns at once, without a trip through the event loop: on a
+        # busy loop each trip costs a whole loop iteration of latency.
+        item = buffer.popleft()
+        space = self._space
+        if space is not None and len(buffer) < self._max_buffered:
+            self._space = None
+            space.set()
+        return item
 
     def _emit(self, item: LiveMessage | LiveEvent) -> None:
-        try:
-            self._out.send_nowait(item)
-        except (anyio.ClosedResourceError, anyio.BrokenResourceError):
-            pass  # nobody will read it any more
+        if self._buffer_ended:
+            return  # nobody will read it any more
+        self._buffer.append(item)
+        readable = self._readable
+        if readable is not None:
+            self._readable = None
+            readable.set()
+
+    def _end_buffer(self) -> None:
+        """No more messages: the user's iteration ends once the buffer is read."""
+        self._buffer_ended = True
+        for event in (self._readable, self._space):
+            if event is not None:
+                event.set()
+        self._readable = self._space = None
+
+    async def _wait_for_room(self) -> None:
+        """Back-pressure: wait while ``max_buffered_messages`` wait unread (unless finishing:
+        then nobody may be reading, and what is left to come is bounded by the audio sent)."""
+        while len(self._buffer) >= self._max_buffered and not self._finishing:
+            space = self._space = anyio.Event()
+            await space.wait()
 
     def _fail(self, error: GladiaError) -> None:
         if self._failure is None:
@@ -691,6 +750,8 @@ class LiveSession:
         try:
             while True:
                 while True:
+                    if len(self._buffer) >= self._max_buffered:
+                        await self._wait_for_room()
                     msg = await ws.receive()
                     if msg.type == aiohttp.WSMsgType.TEXT or msg.type == aiohttp.WSMsgType.BINARY:
                         self._failed_attempts = 0  # the connection works: attempts start over
@@ -730,7 +791,7 @@ class LiveSession:
         finally:
             self._done.set()
             self._progress.set()
-            self._out.close()
+            self._end_buffer()
             with anyio.CancelScope(shield=True):
                 await self._drop_socket()
 

@@ -478,3 +478,58 @@ async def test_many_drops_in_one_long_session(gladia: GladiaSession, emu: object
     async with gladia.live(PCM, reconnect=FAST_RECONNECT) as live:
         await live.send_from(chunked(sent, 3200))
     assert bytes(session_of(emu, live.id).audio) == sent
+
+
+async def test_unread_messages_stay_bounded_then_drain_in_order(
+    gladia: GladiaSession, emu: object
+) -> None:
+    options = LiveOptions(
+        encoding="wav/pcm",
+        sample_rate=16_000,
+        messages_config=MessagesConfig(receive_acknowledgments=True),
+    )
+    sent = audio(4, seed=7)
+    chunks = chunked(sent, 320)  # 400 chunks: 400 acknowledgements, nobody reading them
+    bound = 16
+    with anyio.fail_after(30):
+        async with gladia.live(
+            options, max_buffered_messages=bound, max_unacked_bytes=1 << 24
+        ) as live:
+            for chunk in chunks:
+                await live.send(chunk)
+                assert len(live._buffer) <= bound
+            state = session_of(emu, live.id)
+            # The server has sent every acknowledgement (its counter: nothing to await).
+            while state.messages < len(chunks):  # noqa: ASYNC110
+                await anyio.sleep(0.01)
+            assert len(live._buffer) <= bound  # ...and the session holds no more than the bound
+            await live.stop_recording()
+            messages = await collect(live)  # draining delivers everything, in order
+    acks = [m for m in messages if isinstance(m, AudioChunkAckMessage)]
+    assert len(acks) == len(chunks)
+    ends = [m.data.byte_range[1] for m in acks if m.data is not None and m.data.byte_range]
+    assert ends == [320 * (i + 1) - 1 for i in range(len(chunks))]  # inclusive ranges
+    assert isinstance(messages[-1], (PostFinalTranscriptMessage, EndSessionMessage)) or any(
+        isinstance(m, PostFinalTranscriptMessage) for m in messages
+    )
+    assert state.kept_bytes == len(sent)
+
+
+async def test_bad_max_buffered_messages_is_rejected(gladia: GladiaSession) -> None:
+    for bad in (0, -1, 1.5, True, "10"):
+        with pytest.raises(InvalidInput, match="max_buffered_messages"):
+            gladia.live(PCM, max_buffered_messages=bad)  # type: ignore[arg-type]
+
+
+async def test_leaving_the_block_without_reading_still_finishes(gladia: GladiaSession) -> None:
+    options = LiveOptions(
+        encoding="wav/pcm",
+        sample_rate=16_000,
+        messages_config=MessagesConfig(receive_acknowledgments=True),
+    )
+    with anyio.fail_after(20):  # the reader held back by unread messages would hang the exit
+        async with gladia.live(options, max_buffered_messages=4, finish_timeout=10) as live:
+            for chunk in chunked(audio(2), 640):  # 100 acknowledgements, none read
+                await live.send(chunk)
+    assert live.result is not None
+    assert live.acknowledged_bytes == 2 * SECOND
