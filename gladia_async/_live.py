@@ -101,6 +101,15 @@ _STOP = '{"type":"stop_recording"}'
 # base64 grows a chunk by 4/3: keep JSON frames under the 512 KiB frame limit too.
 _JSON_FRAME_BYTES = (MAX_FRAME_BYTES - 1024) // 4 * 3
 _MAX_SERVER_MESSAGE = 64 * 1024 * 1024
+_CLOSED_TYPES = (
+    aiohttp.WSMsgType.CLOSE,
+    aiohttp.WSMsgType.CLOSING,
+    aiohttp.WSMsgType.CLOSED,
+    aiohttp.WSMsgType.ERROR,
+)
+#: The reader task takes the socket over once the user has been out of ``async for`` this
+#: long (acknowledgements must flow even when nobody iterates).
+_TAKEOVER_AFTER = 0.05
 _FORCED = {"receive_acknowledgments": True, "receive_lifecycle_events": True}
 
 
@@ -368,6 +377,14 @@ class LiveSession:
         self._readable: anyio.Event | None = None  # set when the user waits for a message
         self._space: anyio.Event | None = None  # set when the reader waits for room
         self._finishing = False
+        # Who reads the socket: the user's task while it iterates (no hand-over between
+        # tasks on the latency path), the reader task otherwise. One reader at a time.
+        self._readable_ws: aiohttp.ClientWebSocketResponse | None = None
+        self._reading = False
+        self._iterating = 0
+        self._left_at = 0.0
+        self._stash: aiohttp.WSMessage | None = None
+        self._pump_event: anyio.Event | None = None
         # Audio accounting, all in session offsets (bytes since the session start).
         self._sent_end = 0
         self._acked = 0
@@ -627,19 +644,54 @@ class LiveSession:
         return self
 
     async def __anext__(self) -> LiveMessage | LiveEvent:
-        """Return the next message or event; stops after ``end_session``."""
+        """Return the next message or event; stops after ``end_session``.
+
+        A buffered message returns at once. Otherwise the caller's own task reads the socket
+        when it is free (the reader task stands by while someone iterates): a message goes
+        from aiohttp to the caller with no hand-over between tasks, each of which would cost
+        a whole event-loop iteration on a busy loop.
+        """
+        buffer = self._buffer
+        if not buffer:
+            self._iterating += 1
+            try:
+                await self._wait_for_message()
+            finally:
+                self._iterating -= 1
+                self._left_at = time.monotonic()
+                self._wake_pump()
+        return self._pop()
+
+    async def _wait_for_message(self) -> None:
         buffer = self._buffer
         while not buffer:
             if self._buffer_ended:
                 if self._failure is not None:
                     raise self._failure from None
                 raise StopAsyncIteration
+            ws = self._readable_ws
+            if ws is not None and not self._reading and self._stash is None:
+                self._reading = True
+                try:
+                    msg = await ws.receive()
+                finally:
+                    self._reading = False
+                if msg.type is aiohttp.WSMsgType.TEXT or msg.type is aiohttp.WSMsgType.BINARY:
+                    self._failed_attempts = 0
+                    self._on_text(msg.data)
+                    if self._failure is not None:
+                        self._wake_pump()  # the reader task ends the session
+                elif msg.type in _CLOSED_TYPES:
+                    self._stash = msg  # closes and reconnections are the reader task's job
+                    self._wake_pump()
+                continue
             readable = self._readable
             if readable is None:  # shared, should two tasks read the same session
                 readable = self._readable = anyio.Event()
             await readable.wait()
-        # A buffered message returns at once, without a trip through the event loop: on a
-        # busy loop each trip costs a whole loop iteration of latency.
+
+    def _pop(self) -> LiveMessage | LiveEvent:
+        buffer = self._buffer
         item = buffer.popleft()
         space = self._space
         if space is not None and len(buffer) < self._max_buffered:
@@ -655,6 +707,44 @@ class LiveSession:
         if readable is not None:
             self._readable = None
             readable.set()
+
+    def _wake_reader(self) -> None:
+        readable = self._readable
+        if readable is not None:
+            self._readable = None
+            readable.set()
+
+    def _wake_pump(self) -> None:
+        pump = self._pump_event
+        if pump is not None:
+            self._pump_event = None
+            pump.set()
+
+    async def _pump_turn(self) -> aiohttp.WSMessage | None:
+        """Wait until the reader task should read the socket; return a message the user's
+        task left for it (a close), or None to read the socket."""
+        while True:
+            stash = self._stash
+            if stash is not None:
+                self._stash = None
+                return stash
+            if self._failure is not None:
+                return None
+            if len(self._buffer) >= self._max_buffered and not self._finishing:
+                await self._wait_for_room()
+                continue
+            if self._iterating:  # the user's task reads the socket: stand by
+                self._wake_reader()  # (it may be waiting for the socket to be free)
+                pump = self._pump_event = anyio.Event()
+                await pump.wait()
+                continue
+            # The user just left __anext__ and will likely be back in a moment: reading
+            # now would put a hand-over back on the path of the next message.
+            idle = time.monotonic() - self._left_at
+            if idle < _TAKEOVER_AFTER:
+                await anyio.sleep(_TAKEOVER_AFTER - idle)
+                continue
+            return None
 
     def _end_buffer(self) -> None:
         """No more messages: the user's iteration ends once the buffer is read."""
@@ -746,25 +836,28 @@ class LiveSession:
         """Read the socket, reconnecting after drops, until the session ends or fails."""
         ws = self._ws
         assert ws is not None
-        self._socket = ws
+        self._socket = self._readable_ws = ws
         try:
             while True:
                 while True:
-                    if len(self._buffer) >= self._max_buffered:
-                        await self._wait_for_room()
-                    msg = await ws.receive()
-                    if msg.type == aiohttp.WSMsgType.TEXT or msg.type == aiohttp.WSMsgType.BINARY:
+                    msg = await self._pump_turn()
+                    if self._failure is not None:
+                        return
+                    if msg is None:
+                        self._reading = True
+                        try:
+                            msg = await ws.receive()
+                        finally:
+                            self._reading = False
+                            self._wake_reader()  # the socket is free for the user's task
+                    if msg.type is aiohttp.WSMsgType.TEXT or msg.type is aiohttp.WSMsgType.BINARY:
                         self._failed_attempts = 0  # the connection works: attempts start over
                         self._on_text(msg.data)
                         if self._failure is not None:
                             return
-                    elif msg.type in (
-                        aiohttp.WSMsgType.CLOSE,
-                        aiohttp.WSMsgType.CLOSING,
-                        aiohttp.WSMsgType.CLOSED,
-                        aiohttp.WSMsgType.ERROR,
-                    ):
+                    elif msg.type in _CLOSED_TYPES:
                         break
+                self._readable_ws = None  # until the reconnection: the user's task waits
                 code = None if ws.close_code is None else int(ws.close_code)
                 if self._ended or code == 1000:
                     return
@@ -780,6 +873,8 @@ class LiveSession:
                     self._ws = None
                 await _close_quietly(ws)
                 ws = self._socket = await self._connect_with_retries(close_code=code, initial=False)
+                self._readable_ws = ws
+                self._wake_reader()
         except GladiaError as exc:
             self._fail(exc)
         except (aiohttp.ClientError, OSError) as exc:
@@ -789,6 +884,7 @@ class LiveSession:
                 )
             )
         finally:
+            self._readable_ws = None
             self._done.set()
             self._progress.set()
             self._end_buffer()
