@@ -368,7 +368,9 @@ class Transport:
     ) -> aiohttp.ClientWebSocketResponse:
         """Open a WebSocket to ``url``; return aiohttp's socket, or raise a typed error.
 
-        The handshake is bounded by ``Timeouts.connect``. The API key goes only with
+        The handshake is bounded by ``Timeouts.connect`` plus ``Timeouts.read`` (opening the
+        connection, then waiting for the server's upgrade answer; aiohttp takes no
+        per-call timer for a handshake, so the two share one bound). The API key goes only with
         ``authenticate=True`` and only to the API origin (``wss://`` on the API's host counts);
         an authenticated call to any other origin raises :class:`ForeignURLError`. A URL that
         carries its own token (the live session's) is opened with ``authenticate=False``.
@@ -399,9 +401,12 @@ class Transport:
         where = f"{what} at {target.scheme}://{host}:{port}"
         failure: GladiaError
         cause: BaseException
-        connect = self.timeouts.connect
+        t = self.timeouts
+        bound = (t.connect if t.connect is not None else math.inf) + (
+            t.read if t.read is not None else math.inf
+        )
         try:
-            with anyio.fail_after(connect if connect is not None else math.inf):
+            with anyio.fail_after(bound):
                 ws: Any = await client.ws_connect(
                     target,
                     headers=headers,
@@ -435,8 +440,8 @@ class Transport:
         except (TimeoutError, asyncio.TimeoutError) as exc:
             cause = exc
             failure = GladiaTimeout(
-                f"opening {where} took longer than Timeouts.connect ({connect}s); check the "
-                "network or raise Timeouts.connect"
+                f"opening {where} took longer than Timeouts.connect + Timeouts.read "
+                f"({bound:g}s); check the network or raise those timeouts"
             )
         except aiohttp.ClientResponseError as exc:  # not HTTP at all
             cause = exc

@@ -126,7 +126,7 @@ async def test_a_handshake_answered_with_garbage_is_typed(
         tg.cancel_scope.cancel()
 
 
-async def test_a_silent_server_times_out_at_the_connect_timeout(emu: object) -> None:
+async def test_a_silent_server_times_out_at_connect_plus_read(emu: object) -> None:
     async def serve(stream: anyio.abc.SocketStream) -> None:
         async with stream:
             await anyio.sleep_forever()
@@ -137,7 +137,7 @@ async def test_a_silent_server_times_out_at_the_connect_timeout(emu: object) -> 
         GladiaSession(
             api_key=emu.api_key,  # type: ignore[attr-defined]
             base_url=emu.url,  # type: ignore[attr-defined]
-            timeouts=Timeouts(connect=0.2),
+            timeouts=Timeouts(connect=0.2, read=0.2),
         ) as gladia,
         listener,
         anyio.create_task_group() as tg,
