@@ -12,6 +12,10 @@ One session is one ``POST /v2/live`` plus one WebSocket (reopened after a drop).
 * **Bounded messages**: at most ``max_buffered_messages`` received messages wait unread;
   beyond that the reader stops reading the socket until the user reads (back-pressure,
   lossless: the alternative, dropping messages, would lose transcripts).
+* **Latency**: the task iterating ``async for`` reads the socket itself; the reader task
+  stands by meanwhile and reads only when nobody iterates (acknowledgements must flow). A
+  message thus reaches the user with no hand-over between tasks, each of which would cost a
+  whole event-loop iteration on a busy loop.
 * **Messages** arrive typed (``async for message in live``); the SDK adds
   :class:`Reconnecting` / :class:`Reconnected` events. A refused chunk or an unrecoverable
   socket fails the session with :class:`LiveSessionError` / :class:`ConnectionFailed`.
