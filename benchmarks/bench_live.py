@@ -1,14 +1,17 @@
 """Live sessions: 200 concurrent real-time streams in one process, and memory under a flood.
 
-``python -m benchmarks.bench_live [--quick]``. The emulator runs in its own process
-(``storage="discard"``: it counts and hashes the audio without keeping it).
+``python -m benchmarks.bench_live [--quick] [--no-flood] [--feed-stamps]``. The emulator runs
+in its own process (``storage="discard"``: it counts and hashes the audio without keeping it).
 
 * **concurrent**: ``SESSIONS`` live sessions stream 16 kHz 16-bit mono PCM in 100 ms chunks at
   real-time pace for ``SECONDS`` (acknowledgements delivered to the user), each session at its
   own random phase within the 100 ms period. Figures: client
   CPU per session (``time.process_time()`` over the streaming window / wall time / sessions)
   and the latency from an acknowledgement's arrival on the socket (the frame handed to the
-  SDK by aiohttp) to its delivery to the user's ``async for`` (p50 / p99).
+  SDK by aiohttp) to its delivery to the user's ``async for`` (p50 / p99). With
+  ``--feed-stamps``, also from the moment aiohttp's parser queued the frame (end to end,
+  including the wake-up of whichever task reads; uses aiohttp's pure-Python parser, so take
+  CPU figures from a run without it).
 * **flood**: one session fed by a producer that never waits (as fast as ``send()`` lets it),
   its messages read as they come, in a fresh process; peak RSS growth (VmHWM) for
   ``max_unacked_bytes`` 1 MiB, for two amounts of audio: flat memory means the growth does
@@ -18,6 +21,7 @@
 
 from __future__ import annotations
 
+import math
 import os
 import random
 import statistics
@@ -59,13 +63,52 @@ async def _loop_lag(samples: list[float], stop: anyio.Event) -> None:
 HANDLING_CPU: list[float] = []
 
 
-def _instrument() -> dict[int, float]:
-    """Stamp each acknowledgement with its arrival time (when aiohttp hands the frame over)."""
+#: When aiohttp's WebSocket parser queued the frame now being read (set by ``_TimedQueue``).
+_FEED = [0.0]
+
+
+def _timed_queue() -> type:
+    """aiohttp's (pure Python) frame queue, stamping when each frame is queued: the moment
+    the bytes were parsed off the socket, before any task of ours ran."""
+    from collections import deque
+
+    from aiohttp._websocket.reader_py import WebSocketDataQueue
+
+    class _TimedQueue(WebSocketDataQueue):  # type: ignore[misc]
+        def __init__(self, *args: Any, **kwargs: Any) -> None:
+            super().__init__(*args, **kwargs)
+            self._stamps: deque[float] = deque()
+
+        def feed_data(self, data: Any, size: int) -> None:
+            self._stamps.append(time.perf_counter())
+            super().feed_data(data, size)
+
+        def _read_from_buffer(self) -> Any:
+            if self._stamps:
+                _FEED[0] = self._stamps.popleft()
+            return super()._read_from_buffer()
+
+    return _TimedQueue
+
+
+def _instrument() -> tuple[dict[int, float], dict[int, float]]:
+    """Stamp each acknowledgement with its arrival time (when aiohttp hands the frame over)
+    and with the time aiohttp's parser queued it."""
+    if "--feed-stamps" in sys.argv:
+        # Pure Python parser and queue (the compiled parser takes only its own queue type):
+        # slower, so CPU figures come from a run without this flag.
+        import aiohttp.client
+        from aiohttp._websocket.reader_py import WebSocketReader
+
+        aiohttp.client.WebSocketDataQueue = _timed_queue()  # type: ignore[attr-defined]
+        aiohttp.client.WebSocketReader = WebSocketReader  # type: ignore[attr-defined,misc]
     arrivals: dict[int, float] = {}
+    feeds: dict[int, float] = {}
     on_text, emit = LiveSession._on_text, LiveSession._emit
 
     def timed_on_text(self: Any, data: Any) -> None:
         self._bench_arrival = time.perf_counter()
+        self._bench_feed = _FEED[0]
         cpu0 = time.thread_time()
         on_text(self, data)
         HANDLING_CPU.append(time.thread_time() - cpu0)
@@ -73,17 +116,19 @@ def _instrument() -> dict[int, float]:
     def timed_emit(self: Any, item: Any) -> None:
         if isinstance(item, AudioChunkAckMessage):
             arrivals[id(item)] = self._bench_arrival
+            feeds[id(item)] = self._bench_feed
         emit(self, item)
 
     LiveSession._on_text = timed_on_text  # type: ignore[method-assign]
     LiveSession._emit = timed_emit  # type: ignore[method-assign]
-    return arrivals
+    return arrivals, feeds
 
 
 async def concurrent(url: str, api_key: str, sessions: int, seconds: float) -> dict[str, Any]:
     """Run ``sessions`` real-time sessions; return CPU and latency figures."""
-    arrivals = _instrument()
+    arrivals, feeds = _instrument()
     latencies: list[float] = []
+    from_feed: list[float] = []
     chunk = bytes(CHUNK)
     chunks = int(seconds * 10)
     started = anyio.Event()
@@ -111,7 +156,9 @@ async def concurrent(url: str, api_key: str, sessions: int, seconds: float) -> d
                 tg.start_soon(produce)
                 async for message in live:
                     if isinstance(message, AudioChunkAckMessage):
-                        latencies.append(time.perf_counter() - arrivals.pop(id(message)))
+                        now = time.perf_counter()
+                        latencies.append(now - arrivals.pop(id(message)))
+                        from_feed.append(now - feeds.pop(id(message)))
         window.setdefault("cpu1", time.process_time())
         window.setdefault("wall1", time.perf_counter())
 
@@ -128,7 +175,11 @@ async def concurrent(url: str, api_key: str, sessions: int, seconds: float) -> d
     cpu = window["cpu1"] - window["cpu0"]
     wall = window["wall1"] - window["wall0"]
     latencies.sort()
+    from_feed.sort()
+    stamped = from_feed if "--feed-stamps" in sys.argv else [math.nan]  # stamped only then
     return {
+        "feed_p50_ms": 1000 * stamped[len(stamped) // 2],
+        "feed_p99_ms": 1000 * stamped[int(len(stamped) * 0.99)],
         "sessions": sessions,
         "seconds": seconds,
         "wall": wall,
@@ -189,12 +240,16 @@ def main(quick: bool = False) -> None:
             f"16 kHz PCM: client CPU {result['cpu_per_session_pct']:.3f}% of a core per session "
             f"({result['cpu']:.2f}s CPU over {result['wall']:.1f}s); ack arrival->user latency "
             f"p50 {result['p50_ms']:.3f} ms, p99 {result['p99_ms']:.3f} ms, "
-            f"max {result['max_ms']:.1f} ms over {result['acks']} acks; control: a 10 ms "
+            f"max {result['max_ms']:.1f} ms over {result['acks']} acks; from the frame's parse "
+            f"off the socket (aiohttp's queue) to the user: p50 {result['feed_p50_ms']:.3f} ms, "
+            f"p99 {result['feed_p99_ms']:.3f} ms; control: a 10 ms "
             f"sleep wakes late by p50 {result['lag_p50_ms']:.2f} ms, p99 "
             f"{result['lag_p99_ms']:.2f} ms; load average {result['loadavg']:.1f}; SDK CPU per "
             f"received message p50 {result['handling_p50_us']:.0f} us, "
             f"p99 {result['handling_p99_us']:.0f} us"
         )
+        if "--no-flood" in sys.argv:
+            return
         for megabytes in (16, 64) if quick else (32, 128):
             runs = [
                 run_child(

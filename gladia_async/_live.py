@@ -9,6 +9,13 @@ One session is one ``POST /v2/live`` plus one WebSocket (reopened after a drop).
   the same URL with backoff and replays the unacknowledged audio, in frames of at most
   512 KiB, before any new audio. Acknowledged byte ranges count from the session start
   (see :func:`gladia_async._live_models.acked_end`).
+* **Bounded messages**: at most ``max_buffered_messages`` received messages wait unread;
+  beyond that the reader stops reading the socket until the user reads (back-pressure,
+  lossless: the alternative, dropping messages, would lose transcripts).
+* **Latency**: the task iterating ``async for`` reads the socket itself; the reader task
+  stands by meanwhile and reads only when nobody iterates (acknowledgements must flow). A
+  message thus reaches the user with no hand-over between tasks, each of which would cost a
+  whole event-loop iteration on a busy loop.
 * **Messages** arrive typed (``async for message in live``); the SDK adds
   :class:`Reconnecting` / :class:`Reconnected` events. A refused chunk or an unrecoverable
   socket fails the session with :class:`LiveSessionError` / :class:`ConnectionFailed`.
@@ -22,11 +29,9 @@ The API key never goes over the socket: the URL's temporary token is its only cr
 
 from __future__ import annotations
 
-import asyncio
 import base64
 import enum
 import logging
-import math
 import os
 import pathlib
 import random
@@ -44,14 +49,15 @@ import anyio
 import attrs
 import orjson
 from anyio.abc import TaskGroup
-from anyio.streams.memory import MemoryObjectReceiveStream, MemoryObjectSendStream
 
 from ._converter import structure, unstructure
 from ._errors import (
+    APIStatusError,
     ConnectionFailed,
     GladiaError,
     InvalidInput,
     ResponseFormatError,
+    TransportError,
     UsageError,
 )
 from ._live_models import (
@@ -99,12 +105,15 @@ _STOP = '{"type":"stop_recording"}'
 # base64 grows a chunk by 4/3: keep JSON frames under the 512 KiB frame limit too.
 _JSON_FRAME_BYTES = (MAX_FRAME_BYTES - 1024) // 4 * 3
 _MAX_SERVER_MESSAGE = 64 * 1024 * 1024
-# aiohttp < 3.11 takes a float close timeout; later versions a ClientWSTimeout.
-_WS_TIMEOUT: dict[str, Any] = (
-    {"timeout": aiohttp.ClientWSTimeout(ws_close=5.0)}
-    if hasattr(aiohttp, "ClientWSTimeout")
-    else {"timeout": 5.0}
+_CLOSED_TYPES = (
+    aiohttp.WSMsgType.CLOSE,
+    aiohttp.WSMsgType.CLOSING,
+    aiohttp.WSMsgType.CLOSED,
+    aiohttp.WSMsgType.ERROR,
 )
+#: The reader task takes the socket over once the user has been out of ``async for`` this
+#: long (acknowledgements must flow even when nobody iterates).
+_TAKEOVER_AFTER = 0.05
 _FORCED = {"receive_acknowledgments": True, "receive_lifecycle_events": True}
 
 
@@ -289,9 +298,17 @@ class LiveSession:
 
     Entering creates the session (``POST /v2/live``) and opens the socket; leaving sends
     ``stop_recording``, waits for the post-processing messages and ``end_session``, and sets
-    :attr:`result`. Messages are buffered until read; acknowledgements and lifecycle events
-    are always requested (the session runs on them) but delivered only when
-    ``options.messages_config`` sets them to True explicitly.
+    :attr:`result`. Acknowledgements and lifecycle events are always requested (the session
+    runs on them) but delivered only when ``options.messages_config`` sets them to True
+    explicitly.
+
+    Messages wait in a buffer until read. While ``max_buffered_messages`` of them wait, the
+    session stops reading the socket (back-pressure: nothing is dropped, memory stays
+    bounded); a user who never reads therefore also holds back the acknowledgements, and
+    :meth:`send` waits once ``max_unacked_bytes`` are unacknowledged. Read the messages (or
+    raise the bound) to keep audio flowing. Once :meth:`finish` runs (leaving the block),
+    the bound is lifted: nobody reads any more, and what is left to come is bounded by the
+    audio already sent.
     """
 
     def __init__(
@@ -305,8 +322,17 @@ class LiveSession:
         reconnect: ReconnectPolicy | None = None,
         audio_format: Literal["binary", "json"] = "binary",
         finish_timeout: float | None = 120.0,
+        max_buffered_messages: int = 1000,
     ) -> None:
         self._body, self._asked = options_body(options)
+        if (
+            isinstance(max_buffered_messages, bool)
+            or not isinstance(max_buffered_messages, int)
+            or max_buffered_messages < 1
+        ):
+            raise InvalidInput(
+                "max_buffered_messages", f"must be an integer >= 1, got {max_buffered_messages!r}"
+            )
         if region is not None and region not in _REGIONS:
             raise InvalidInput("region", f"must be one of {_REGIONS}, got {region!r}")
         if (
@@ -347,9 +373,22 @@ class LiveSession:
         self._ws: aiohttp.ClientWebSocketResponse | None = None
         self._socket: aiohttp.ClientWebSocketResponse | None = None
         self._send_lock = anyio.Lock()
-        self._out: MemoryObjectSendStream[LiveMessage | LiveEvent]
-        self._in: MemoryObjectReceiveStream[LiveMessage | LiveEvent]
-        self._out, self._in = anyio.create_memory_object_stream[LiveMessage | LiveEvent](math.inf)
+        # Received messages not yet read. The reader stops reading the socket while
+        # `max_buffered_messages` wait here (back-pressure, nothing dropped).
+        self._max_buffered = max_buffered_messages
+        self._buffer: deque[LiveMessage | LiveEvent] = deque()
+        self._buffer_ended = False
+        self._readable: anyio.Event | None = None  # set when the user waits for a message
+        self._space: anyio.Event | None = None  # set when the reader waits for room
+        self._finishing = False
+        # Who reads the socket: the user's task while it iterates (no hand-over between
+        # tasks on the latency path), the reader task otherwise. One reader at a time.
+        self._readable_ws: aiohttp.ClientWebSocketResponse | None = None
+        self._reading = False
+        self._iterating = 0
+        self._left_at = 0.0
+        self._stash: aiohttp.WSMessage | None = None
+        self._pump_event: anyio.Event | None = None
         # Audio accounting, all in session offsets (bytes since the session start).
         self._sent_end = 0
         self._acked = 0
@@ -445,8 +484,8 @@ class LiveSession:
         return False
 
     def _close_streams(self) -> None:
-        self._out.close()
-        self._in.close()
+        self._end_buffer()
+        self._buffer.clear()  # the block is over: nobody can read them any more
         self._done.set()
         self._progress.set()
 
@@ -528,6 +567,12 @@ class LiveSession:
         """
         if self._failure is not None:
             raise self._failure
+        # From here nobody may read the messages (leaving the block does not): the reader
+        # keeps reading, or end_session could never arrive.
+        self._finishing = True
+        space, self._space = self._space, None
+        if space is not None:
+            space.set()
         if self._state == "open" and not self._stop_requested:
             await self.stop_recording()
         with deadline(self._finish_timeout, f"finishing live session {self.id}"):
@@ -603,19 +648,122 @@ class LiveSession:
         return self
 
     async def __anext__(self) -> LiveMessage | LiveEvent:
-        """Return the next message or event; stops after ``end_session``."""
-        try:
-            return await self._in.receive()
-        except (anyio.EndOfStream, anyio.ClosedResourceError):
-            if self._failure is not None:
-                raise self._failure from None
-            raise StopAsyncIteration from None
+        """Return the next message or event; stops after ``end_session``.
+
+        A buffered message returns at once. Otherwise the caller's own task reads the socket
+        when it is free (the reader task stands by while someone iterates): a message goes
+        from aiohttp to the caller with no hand-over between tasks, each of which would cost
+        a whole event-loop iteration on a busy loop.
+        """
+        buffer = self._buffer
+        if not buffer:
+            self._iterating += 1
+            try:
+                await self._wait_for_message()
+            finally:
+                self._iterating -= 1
+                self._left_at = time.monotonic()
+                self._wake_pump()
+        return self._pop()
+
+    async def _wait_for_message(self) -> None:
+        buffer = self._buffer
+        while not buffer:
+            if self._buffer_ended:
+                if self._failure is not None:
+                    raise self._failure from None
+                raise StopAsyncIteration
+            ws = self._readable_ws
+            if ws is not None and not self._reading and self._stash is None:
+                self._reading = True
+                try:
+                    msg = await ws.receive()
+                finally:
+                    self._reading = False
+                if msg.type is aiohttp.WSMsgType.TEXT or msg.type is aiohttp.WSMsgType.BINARY:
+                    self._failed_attempts = 0
+                    self._on_text(msg.data)
+                    if self._failure is not None:
+                        self._wake_pump()  # the reader task ends the session
+                elif msg.type in _CLOSED_TYPES:
+                    self._stash = msg  # closes and reconnections are the reader task's job
+                    self._wake_pump()
+                continue
+            readable = self._readable
+            if readable is None:  # shared, should two tasks read the same session
+                readable = self._readable = anyio.Event()
+            await readable.wait()
+
+    def _pop(self) -> LiveMessage | LiveEvent:
+        buffer = self._buffer
+        item = buffer.popleft()
+        space = self._space
+        if space is not None and len(buffer) < self._max_buffered:
+            self._space = None
+            space.set()
+        return item
 
     def _emit(self, item: LiveMessage | LiveEvent) -> None:
-        try:
-            self._out.send_nowait(item)
-        except (anyio.ClosedResourceError, anyio.BrokenResourceError):
-            pass  # nobody will read it any more
+        if self._buffer_ended:
+            return  # nobody will read it any more
+        self._buffer.append(item)
+        readable = self._readable
+        if readable is not None:
+            self._readable = None
+            readable.set()
+
+    def _wake_reader(self) -> None:
+        readable = self._readable
+        if readable is not None:
+            self._readable = None
+            readable.set()
+
+    def _wake_pump(self) -> None:
+        pump = self._pump_event
+        if pump is not None:
+            self._pump_event = None
+            pump.set()
+
+    async def _pump_turn(self) -> aiohttp.WSMessage | None:
+        """Wait until the reader task should read the socket; return a message the user's
+        task left for it (a close), or None to read the socket."""
+        while True:
+            stash = self._stash
+            if stash is not None:
+                self._stash = None
+                return stash
+            if self._failure is not None:
+                return None
+            if len(self._buffer) >= self._max_buffered and not self._finishing:
+                await self._wait_for_room()
+                continue
+            if self._iterating:  # the user's task reads the socket: stand by
+                self._wake_reader()  # (it may be waiting for the socket to be free)
+                pump = self._pump_event = anyio.Event()
+                await pump.wait()
+                continue
+            # The user just left __anext__ and will likely be back in a moment: reading
+            # now would put a hand-over back on the path of the next message.
+            idle = time.monotonic() - self._left_at
+            if idle < _TAKEOVER_AFTER:
+                await anyio.sleep(_TAKEOVER_AFTER - idle)
+                continue
+            return None
+
+    def _end_buffer(self) -> None:
+        """No more messages: the user's iteration ends once the buffer is read."""
+        self._buffer_ended = True
+        for event in (self._readable, self._space):
+            if event is not None:
+                event.set()
+        self._readable = self._space = None
+
+    async def _wait_for_room(self) -> None:
+        """Back-pressure: wait while ``max_buffered_messages`` wait unread (unless finishing:
+        then nobody may be reading, and what is left to come is bounded by the audio sent)."""
+        while len(self._buffer) >= self._max_buffered and not self._finishing:
+            space = self._space = anyio.Event()
+            await space.wait()
 
     def _fail(self, error: GladiaError) -> None:
         if self._failure is None:
@@ -692,23 +840,28 @@ class LiveSession:
         """Read the socket, reconnecting after drops, until the session ends or fails."""
         ws = self._ws
         assert ws is not None
-        self._socket = ws
+        self._socket = self._readable_ws = ws
         try:
             while True:
                 while True:
-                    msg = await ws.receive()
-                    if msg.type == aiohttp.WSMsgType.TEXT or msg.type == aiohttp.WSMsgType.BINARY:
+                    msg = await self._pump_turn()
+                    if self._failure is not None:
+                        return
+                    if msg is None:
+                        self._reading = True
+                        try:
+                            msg = await ws.receive()
+                        finally:
+                            self._reading = False
+                            self._wake_reader()  # the socket is free for the user's task
+                    if msg.type is aiohttp.WSMsgType.TEXT or msg.type is aiohttp.WSMsgType.BINARY:
                         self._failed_attempts = 0  # the connection works: attempts start over
                         self._on_text(msg.data)
                         if self._failure is not None:
                             return
-                    elif msg.type in (
-                        aiohttp.WSMsgType.CLOSE,
-                        aiohttp.WSMsgType.CLOSING,
-                        aiohttp.WSMsgType.CLOSED,
-                        aiohttp.WSMsgType.ERROR,
-                    ):
+                    elif msg.type in _CLOSED_TYPES:
                         break
+                self._readable_ws = None  # until the reconnection: the user's task waits
                 code = None if ws.close_code is None else int(ws.close_code)
                 if self._ended or code == 1000:
                     return
@@ -724,6 +877,8 @@ class LiveSession:
                     self._ws = None
                 await _close_quietly(ws)
                 ws = self._socket = await self._connect_with_retries(close_code=code, initial=False)
+                self._readable_ws = ws
+                self._wake_reader()
         except GladiaError as exc:
             self._fail(exc)
         except (aiohttp.ClientError, OSError) as exc:
@@ -733,9 +888,10 @@ class LiveSession:
                 )
             )
         finally:
+            self._readable_ws = None
             self._done.set()
             self._progress.set()
-            self._out.close()
+            self._end_buffer()
             with anyio.CancelScope(shield=True):
                 await self._drop_socket()
 
@@ -746,31 +902,28 @@ class LiveSession:
         self._ws = self._socket = None
 
     async def _open_socket(self) -> aiohttp.ClientWebSocketResponse:
-        client = self._transport._client()
+        """Open the session's socket; a transient failure raises :class:`ConnectionFailed`
+        (retried by the caller), a refused token :class:`LiveSessionError`."""
         try:
-            # Typed as Any: aiohttp made the class generic only in recent versions.
-            ws: Any = await client.ws_connect(
+            # The token URL is its own credential: the API key never goes over the socket.
+            return await self._transport.ws_connect(
                 self._url,
+                authenticate=False,
                 heartbeat=self._keepalive,
-                autoping=True,
                 max_msg_size=_MAX_SERVER_MESSAGE,
-                **_WS_TIMEOUT,
+                what=f"live session {self.id}'s socket",
             )
-            return ws  # type: ignore[no-any-return]
-        except aiohttp.WSServerHandshakeError as exc:
+        except APIStatusError as exc:
             if exc.status in (401, 403, 404, 410):
                 raise LiveSessionError(
                     f"live session {self.id}: the server refused its socket URL "
                     f"({exc.status}); the session is over or its token expired",
                     session_id=self.id,
-                ) from None
-            raise ConnectionFailed(
-                f"live session {self.id}: the socket handshake failed ({exc.status})"
-            ) from None
-        except (aiohttp.ClientError, OSError, TimeoutError, asyncio.TimeoutError) as exc:
-            raise ConnectionFailed(
-                f"live session {self.id}: could not open the socket ({type(exc).__name__})"
-            ) from None
+                ) from exc
+            # The transport's errors are scrubbed of the key already: safe as causes.
+            raise ConnectionFailed(f"live session {self.id}: {exc}") from exc
+        except TransportError as exc:  # refused, dropped, timed out, not a WebSocket answer
+            raise ConnectionFailed(f"live session {self.id}: {exc}") from exc
 
     async def _connect_with_retries(
         self, *, close_code: int | None, initial: bool

@@ -537,13 +537,16 @@ class GladiaSession(AsyncClosing):
         reconnect: ReconnectPolicy | None = None,
         audio_format: Literal["binary", "json"] = "binary",
         finish_timeout: float | None = 120.0,
+        max_buffered_messages: int = 1000,
     ) -> LiveSession:
         """Return a live transcription session; enter it with ``async with``.
 
         ``max_unacked_bytes`` bounds the audio sent but not yet acknowledged (``send`` waits
         beyond it); ``keepalive`` pings an idle socket every so many seconds (None: never);
         ``reconnect`` sets how drops are retried; ``audio_format`` sends binary frames or
-        JSON ``audio_chunk`` actions; ``finish_timeout`` bounds post-processing at exit.
+        JSON ``audio_chunk`` actions; ``finish_timeout`` bounds post-processing at exit;
+        ``max_buffered_messages`` bounds the received messages waiting to be read (the socket
+        is not read while that many wait: back-pressure, nothing is dropped).
         Options are checked here, before any request.
         """
         from ._live import LiveSession
@@ -557,6 +560,7 @@ class GladiaSession(AsyncClosing):
             reconnect=reconnect,
             audio_format=audio_format,
             finish_timeout=finish_timeout,
+            max_buffered_messages=max_buffered_messages,
         )
 
     async def get_live_job(self, job: str | LiveSession) -> LiveJob:

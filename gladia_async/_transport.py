@@ -419,6 +419,119 @@ class Transport:
         base = self._keyed.headers if api else self._plain_headers
         return {**base, **extra} if extra else base
 
+    # -- WebSockets ------------------------------------------------------------------------
+
+    def is_api_origin(self, url: URL) -> bool:
+        """True if ``url`` is on the API's origin; ``wss://`` (``ws://``) counts as ``https://``
+        (``http://``) on the same host and port."""
+        scheme = _WS_SCHEMES.get(url.scheme, url.scheme)  # yarl knows ws/wss default ports
+        return (scheme, (url.host or "").lower(), url.port) == self.origin
+
+    async def ws_connect(
+        self,
+        url: URL | str,
+        *,
+        authenticate: bool = False,
+        heartbeat: float | None = None,
+        max_msg_size: int = 4 * 1024 * 1024,
+        close_timeout: float = 5.0,
+        what: str = "the WebSocket",
+    ) -> aiohttp.ClientWebSocketResponse:
+        """Open a WebSocket to ``url``; return aiohttp's socket, or raise a typed error.
+
+        The handshake is bounded by ``Timeouts.connect`` plus ``Timeouts.read`` (opening the
+        connection, then waiting for the server's upgrade answer; aiohttp takes no
+        per-call timer for a handshake, so the two share one bound). The API key goes only with
+        ``authenticate=True`` and only to the API origin (``wss://`` on the API's host counts);
+        an authenticated call to any other origin raises :class:`ForeignURLError`. A URL that
+        carries its own token (the live session's) is opened with ``authenticate=False``.
+        Failures: :class:`ResponseFormatError` (not a ``ws(s)://`` URL, or an answer that is not
+        a WebSocket handshake), :class:`APIStatusError` subclasses (the handshake got an HTTP
+        error status), :class:`ConnectionFailed`, :class:`GladiaTimeout`; the closed /
+        wrong-loop checks of every call apply.
+        """
+        client = self._client()  # closed / wrong-loop checks first
+        try:
+            target = URL(url) if isinstance(url, str) else url
+            host, port = target.host, target.port
+        except (ValueError, TypeError) as exc:
+            raise ResponseFormatError(
+                f"{what} URL is not a valid URL ({_scrub_text(str(exc), self._api_key)})"
+            ) from None
+        if target.scheme not in _WS_SCHEMES or not host or (port is not None and not 0 < port):
+            raise ResponseFormatError(
+                f"{what} URL must be an absolute ws:// or wss:// URL, got a "
+                f"{target.scheme or 'relative'}: URL"
+            )
+        if authenticate and not self.is_api_origin(target):
+            raise ForeignURLError(
+                f"{what} URL points at {target.scheme}://{host}:{port}, not at the API origin; "
+                "refusing to send the API key there"
+            )
+        headers = self._keyed.headers if authenticate else self._plain_headers
+        where = f"{what} at {target.scheme}://{host}:{port}"
+        failure: GladiaError
+        cause: BaseException
+        t = self.timeouts
+        bound = (t.connect if t.connect is not None else math.inf) + (
+            t.read if t.read is not None else math.inf
+        )
+        try:
+            with anyio.fail_after(bound):
+                ws: Any = await client.ws_connect(
+                    target,
+                    headers=headers,
+                    heartbeat=heartbeat,
+                    autoping=True,
+                    max_msg_size=max_msg_size,
+                    **_ws_close_timeout(close_timeout),
+                )
+            return ws  # type: ignore[no-any-return]
+        except aiohttp.WSServerHandshakeError as exc:
+            cause = exc
+            if 400 <= exc.status < 600:
+                failure = status_error_class(exc.status)(
+                    status=exc.status,
+                    message=f"{where} refused the WebSocket handshake",
+                    path=target.path,
+                    retry_after=self.retry.retry_after(
+                        exc.headers.get("Retry-After") if exc.headers else None
+                    ),
+                )
+            else:
+                failure = ResponseFormatError(
+                    f"{where} answered the WebSocket handshake with HTTP {exc.status}, not a "
+                    "WebSocket upgrade; retry, or report it"
+                )
+        except aiohttp.ClientConnectorError as exc:
+            cause = exc
+            failure = ConnectionFailed(
+                f"could not connect to {where} ({type(exc).__name__}); check the network"
+            )
+        except (TimeoutError, asyncio.TimeoutError) as exc:
+            cause = exc
+            failure = GladiaTimeout(
+                f"opening {where} took longer than Timeouts.connect + Timeouts.read "
+                f"({bound:g}s); check the network or raise those timeouts"
+            )
+        except aiohttp.ClientResponseError as exc:  # not HTTP at all
+            cause = exc
+            failure = ResponseFormatError(
+                f"{where} answered the WebSocket handshake with something that is not valid "
+                f"HTTP ({_scrub_text(exc.message, self._api_key)}); retry, or report it"
+            )
+        except aiohttp.ClientConnectionError as exc:
+            cause = exc
+            failure = ConnectionFailed(
+                f"the connection to {where} dropped during the handshake ({type(exc).__name__})"
+            )
+        except (aiohttp.ClientError, ValueError, TypeError, LookupError, OSError) as exc:
+            cause = exc
+            failure = _unexpected(exc, f"opening {where}", self._api_key)
+        # Raised outside the handlers: no context carries the request (or its key).
+        _chain(failure, cause, self._api_key)
+        raise failure
+
     # -- requests --------------------------------------------------------------------------
 
     def request_json(
@@ -1002,6 +1115,16 @@ class _Watchdog:
                 continue
             self.scope.cancel()
             return
+
+
+_WS_SCHEMES = {"ws": "http", "wss": "https"}
+
+
+def _ws_close_timeout(seconds: float) -> dict[str, Any]:
+    # aiohttp < 3.11 takes a float close timeout; later versions a ClientWSTimeout.
+    if hasattr(aiohttp, "ClientWSTimeout"):
+        return {"timeout": aiohttp.ClientWSTimeout(ws_close=seconds)}
+    return {"timeout": seconds}
 
 
 #: What reading a response body can raise besides cancellation (mapped by :func:`_body_failure`).

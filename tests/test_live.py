@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import os
 import random
 import wave
@@ -478,3 +479,128 @@ async def test_many_drops_in_one_long_session(gladia: GladiaSession, emu: object
     async with gladia.live(PCM, reconnect=FAST_RECONNECT) as live:
         await live.send_from(chunked(sent, 3200))
     assert bytes(session_of(emu, live.id).audio) == sent
+
+
+async def test_unread_messages_stay_bounded_then_drain_in_order(
+    gladia: GladiaSession, emu: object
+) -> None:
+    options = LiveOptions(
+        encoding="wav/pcm",
+        sample_rate=16_000,
+        messages_config=MessagesConfig(receive_acknowledgments=True),
+    )
+    sent = audio(4, seed=7)
+    chunks = chunked(sent, 320)  # 400 chunks: 400 acknowledgements, nobody reading them
+    bound = 16
+    with anyio.fail_after(30):
+        async with gladia.live(
+            options, max_buffered_messages=bound, max_unacked_bytes=1 << 24
+        ) as live:
+            for chunk in chunks:
+                await live.send(chunk)
+                assert len(live._buffer) <= bound
+            state = session_of(emu, live.id)
+            # The server has sent every acknowledgement (its counter: nothing to await).
+            while state.messages < len(chunks):  # noqa: ASYNC110
+                await anyio.sleep(0.01)
+            assert len(live._buffer) <= bound  # ...and the session holds no more than the bound
+            await live.stop_recording()
+            messages = await collect(live)  # draining delivers everything, in order
+    acks = [m for m in messages if isinstance(m, AudioChunkAckMessage)]
+    assert len(acks) == len(chunks)
+    ends = [m.data.byte_range[1] for m in acks if m.data is not None and m.data.byte_range]
+    assert ends == [320 * (i + 1) - 1 for i in range(len(chunks))]  # inclusive ranges
+    assert isinstance(messages[-1], (PostFinalTranscriptMessage, EndSessionMessage)) or any(
+        isinstance(m, PostFinalTranscriptMessage) for m in messages
+    )
+    assert state.kept_bytes == len(sent)
+
+
+async def test_bad_max_buffered_messages_is_rejected(gladia: GladiaSession) -> None:
+    for bad in (0, -1, 1.5, True, "10"):
+        with pytest.raises(InvalidInput, match="max_buffered_messages"):
+            gladia.live(PCM, max_buffered_messages=bad)  # type: ignore[arg-type]
+
+
+async def test_leaving_the_block_without_reading_still_finishes(gladia: GladiaSession) -> None:
+    options = LiveOptions(
+        encoding="wav/pcm",
+        sample_rate=16_000,
+        messages_config=MessagesConfig(receive_acknowledgments=True),
+    )
+    with anyio.fail_after(20):  # the reader held back by unread messages would hang the exit
+        async with gladia.live(options, max_buffered_messages=4, finish_timeout=10) as live:
+            for chunk in chunked(audio(2), 640):  # 100 acknowledgements, none read
+                await live.send(chunk)
+    assert live.result is not None
+    assert live.acknowledged_bytes == 2 * SECOND
+
+
+async def test_the_iterating_task_reads_the_socket_itself(gladia: GladiaSession) -> None:
+    """No hand-over between tasks on the delivery path: each costs a loop iteration."""
+    options = LiveOptions(
+        encoding="wav/pcm",
+        sample_rate=16_000,
+        messages_config=MessagesConfig(receive_acknowledgments=True),
+    )
+    readers: list[object] = []
+    async with gladia.live(options) as live:
+        ws = live._ws
+        assert ws is not None
+        receive = ws.receive
+
+        async def recording_receive(*args: object, **kwargs: object) -> aiohttp.WSMessage:
+            message = await receive(*args, **kwargs)  # type: ignore[arg-type]
+            readers.append(asyncio.current_task())
+            return message
+
+        ws.receive = recording_receive  # type: ignore[method-assign]
+        user = asyncio.current_task()
+        async with anyio.create_task_group() as tg:
+
+            async def produce() -> None:
+                for chunk in chunked(audio(1), 1600):
+                    await live.send(chunk)
+                    await anyio.lowlevel.checkpoint()
+
+            tg.start_soon(produce)
+            acks = 0
+            async for message in live:
+                if isinstance(message, AudioChunkAckMessage):
+                    acks += 1
+                    if acks == 20:
+                        break
+            while_iterating = list(readers)  # after this, finish() reads without the user
+    assert acks == 20
+    readers = while_iterating
+    # At most the message the reader task was already waiting for when iteration began.
+    assert sum(reader is not user for reader in readers) <= 1
+    assert readers.count(user) >= 19
+
+
+async def test_cancelled_reads_lose_no_message(gladia: GladiaSession) -> None:
+    """A read cancelled while the caller's task waits on the socket drops nothing."""
+    options = LiveOptions(
+        encoding="wav/pcm",
+        sample_rate=16_000,
+        messages_config=MessagesConfig(receive_acknowledgments=True),
+    )
+    chunks = chunked(audio(1), 320)
+    messages: list[LiveMessage | LiveEvent] = []
+    cancelled = 0
+    with anyio.fail_after(30):
+        async with gladia.live(options) as live:
+            async with anyio.create_task_group() as tg:
+                tg.start_soon(live.send_from, chunks)
+                while True:
+                    with anyio.move_on_after(0) as scope:  # cut at its first wait
+                        try:
+                            messages.append(await live.__anext__())
+                        except StopAsyncIteration:
+                            break
+                    cancelled += scope.cancelled_caught
+    acks = [m for m in messages if isinstance(m, AudioChunkAckMessage)]
+    ends = [m.data.byte_range[1] for m in acks if m.data is not None and m.data.byte_range]
+    assert ends == [320 * (i + 1) - 1 for i in range(len(chunks))]
+    assert cancelled > 0  # the reads really were cut short
+    assert any(isinstance(m, PostFinalTranscriptMessage) for m in messages)
