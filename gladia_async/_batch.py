@@ -376,9 +376,7 @@ class BatchRun(AsyncOwner):
         audio: UploadedAudio | str | None = None
         look_first = identity is not None and journal is None
         if identity is not None and journal is not None:
-            entry = await journal.get(identity)
-            if entry is None:
-                run.changed = await journal.changed(identity)
+            entry, run.changed = await journal.lookup(identity)
             step = resume_step(identity, entry, upload_max_age=self._upload_max_age)
             look_first = step.lookup_first
             if step.action == "skip" and entry is not None and entry.job_id is not None:

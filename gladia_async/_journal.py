@@ -561,6 +561,22 @@ class BatchJournal:
 
         return await self._run(read)
 
+    async def lookup(self, identity: SourceIdentity) -> tuple[JournalEntry | None, bool]:
+        """Return ``(get(identity), changed(identity))`` from one read (one thread hop)."""
+        _check_identity(identity)
+
+        def read(db: sqlite3.Connection) -> tuple[JournalEntry | None, bool]:
+            row = db.execute(
+                f"SELECT {_COLUMNS} FROM sources WHERE key = ?", (identity.key,)
+            ).fetchone()
+            if row is None:
+                return None, False
+            if row[2] != identity.version:
+                return None, True
+            return _entry(row), False
+
+        return await self._run(read)
+
     async def plan(
         self,
         identities: Iterable[SourceIdentity],
