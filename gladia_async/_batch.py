@@ -88,7 +88,7 @@ log = logging.getLogger("gladia_async")
 
 #: Completions the batch's finishing rate is measured over, and how many it needs first.
 _RATE_WINDOW = 64
-_RATE_MIN_SAMPLES = 4
+_RATE_MIN_SAMPLES = 2
 #: Shares of a job's expected remaining time waited before its first and its next polls:
 #: below 1, so an estimate a little too long (a burst of finishes just seen) is not waited out.
 _FIRST_POLL_SHARE = 0.8
