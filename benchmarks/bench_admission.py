@@ -15,7 +15,9 @@ place back.
 from __future__ import annotations
 
 import math
+import statistics
 import time
+from dataclasses import dataclass, field
 
 import anyio
 
@@ -28,18 +30,61 @@ CONTENDER = "admission window + session"
 BATCH = "transcribe_many"
 
 
-async def _batch(url: str, key: str, jobs: int) -> tuple[float, int, int]:
+@dataclass
+class BatchTrace:
+    """What one ``transcribe_many`` run did, per job, on the emulator's and the client's clocks."""
+
+    wall: float
+    rejected: int
+    done: int
+    requests: int
+    #: Seconds from the batch's start: when the emulator completed each job, and when the
+    #: batch delivered its outcome (seen finished).
+    completed: list[float] = field(default_factory=list)
+    seen: list[float] = field(default_factory=list)
+
+    def notes(self, floor: float) -> list[str]:
+        """Where the wall time went: the emulator's last completion, and the seen-lag."""
+        if not self.completed:
+            return []
+        lags = sorted(s - c for s, c in zip(self.seen, self.completed, strict=True))
+        last = max(self.completed)
+        return [
+            f"transcribe_many: last job completed on the emulator at {last:.2f} s "
+            f"({last / floor:.3f}x floor), batch done at {self.wall:.2f} s; "
+            f"seen finished after completion: median {statistics.median(lags):.2f} s, "
+            f"p90 {lags[int(len(lags) * 0.9)]:.2f} s, max {lags[-1]:.2f} s; "
+            f"{self.requests / max(1, self.done):.1f} requests per job"
+        ]
+
+
+async def _batch(url: str, key: str, jobs: int) -> BatchTrace:
     from gladia_async import GladiaSession, PollPolicy
 
     poll = PollPolicy(interval_initial=0.5, interval_max=0.5, deadline=600)
     sources = [f"https://example.com/bench/{n}.wav" for n in range(jobs)]
     done = 0
+    completed: list[float] = []
+    seen: list[float] = []
     async with GladiaSession(api_key=key, base_url=url, max_concurrency=64, poll=poll) as g:
-        start = time.perf_counter()
+        start, epoch = time.perf_counter(), time.time()
         async with g.transcribe_many(sources) as outcomes:
             async for outcome in outcomes:
                 done += outcome.ok
-        return time.perf_counter() - start, outcomes.admission.rejected_count, done
+                job = outcome.job
+                if job is not None and job.completed_at is not None:
+                    # Same machine: the emulator's timestamps are on this wall clock.
+                    completed.append(job.completed_at.timestamp() - epoch)
+                    seen.append(time.time() - epoch)
+        wall = time.perf_counter() - start
+        return BatchTrace(
+            wall=wall,
+            rejected=outcomes.admission.rejected_count,
+            done=done,
+            requests=g.transport.requests_sent,
+            completed=completed,
+            seen=seen,
+        )
 
 
 async def _drive(url: str, key: str, jobs: int) -> tuple[float, int, int]:
@@ -101,7 +146,9 @@ def run(quick: bool = False, jobs: int | None = None) -> CaseResult:
         plan="paid", latency=LATENCY, job_duration=JOB_DURATION, storage="discard"
     ) as emu:
         wall, rejected, done = anyio.run(_drive, emu.url, emu.api_key, count)
-        batch_wall, batch_rejected, batch_done = anyio.run(_batch, emu.url, emu.api_key, count)
+        trace = anyio.run(_batch, emu.url, emu.api_key, count)
+    batch_wall, batch_rejected, batch_done = trace.wall, trace.rejected, trace.done
+    result.notes.extend(trace.notes(floor))
     if done != count:
         result.notes.append(f"only {done} of {count} jobs finished")
     if batch_done != count:

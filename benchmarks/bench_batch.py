@@ -22,6 +22,7 @@ import shutil
 import struct
 import tempfile
 import time
+import uuid
 import wave
 from pathlib import Path
 from typing import Any
@@ -81,7 +82,9 @@ async def _ours(url: str, key: str, paths: list[Path]) -> tuple[float, int, int]
     async with GladiaSession(api_key=key, base_url=url, max_concurrency=CONCURRENCY) as g:
         start = time.perf_counter()
         ok = 0
-        async with g.transcribe_many(paths) as outcomes:
+        # A namespace per run: tokens derive from the files, so without it a later round
+        # would adopt the jobs of an earlier one (same files, same emulator) instead of working.
+        async with g.transcribe_many(paths, namespace=uuid.uuid4().hex) as outcomes:
             async for outcome in outcomes:
                 ok += outcome.ok
         return time.perf_counter() - start, g.transport.requests_sent, ok

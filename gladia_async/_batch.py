@@ -86,6 +86,14 @@ Resumed = Literal["skipped", "adopted", "reused_upload"]
 
 log = logging.getLogger("gladia_async")
 
+#: Completions the batch's finishing rate is measured over, and how many it needs first.
+_RATE_WINDOW = 64
+_RATE_MIN_SAMPLES = 2
+#: Shares of a job's expected remaining time waited before its first and its next polls:
+#: below 1, so an estimate a little too long (a burst of finishes just seen) is not waited out.
+_FIRST_POLL_SHARE = 0.8
+_NEXT_POLL_SHARE = 0.5
+
 
 @attrs.frozen(kw_only=True)
 class Outcome:
@@ -197,8 +205,14 @@ class BatchRun(AsyncOwner):
         self._uploads = anyio.CapacityLimiter(limits.uploads)
         self._submissions = anyio.CapacityLimiter(limits.submissions)
         self._polls = anyio.CapacityLimiter(limits.polls)
+        self._lookups = anyio.CapacityLimiter(limits.submissions)
         # Processing times of the batch's most recent jobs (seconds), for the first poll.
         self._durations: deque[float] = deque(maxlen=32)
+        # For the expected wait of a job (see _expected_wait): jobs given to _wait so far, jobs
+        # seen finished, and when the most recent ones were seen finished (anyio's clock).
+        self._waiting_seq = 0
+        self._seen_finished = 0
+        self._completions: deque[float] = deque(maxlen=_RATE_WINDOW)
         self._upload_max_age = DEFAULT_UPLOAD_MAX_AGE
 
     @property
@@ -362,9 +376,7 @@ class BatchRun(AsyncOwner):
         audio: UploadedAudio | str | None = None
         look_first = identity is not None and journal is None
         if identity is not None and journal is not None:
-            entry = await journal.get(identity)
-            if entry is None:
-                run.changed = await journal.changed(identity)
+            entry, run.changed = await journal.lookup(identity)
             step = resume_step(identity, entry, upload_max_age=self._upload_max_age)
             look_first = step.lookup_first
             if step.action == "skip" and entry is not None and entry.job_id is not None:
@@ -381,7 +393,10 @@ class BatchRun(AsyncOwner):
                 self.progress.changed += 1
         if look_first:
             # A creation may have been sent by an earlier run: find it by its token first.
-            found = await jobs.find(run.token)
+            # Under a limit of their own: the first sources' lookups answer first, so their
+            # creations start while later sources still wait to look (not after all of them).
+            async with self._lookups:
+                found = await jobs.find(run.token)
             if found is not None:
                 run.job_id, run.resumed = found, "adopted"
                 self._count("adopted")
@@ -479,32 +494,81 @@ class BatchRun(AsyncOwner):
             raise JobFailedError(job_id, state.error_code, state)
         return state
 
+    def _expected_wait(self, seq: int) -> float | None:
+        """Seconds until the job ``seq`` (its rank among the batch's jobs) is expected done.
+
+        The account finishes jobs first in, first out, at the rate the batch sees them finish
+        (the most recent ones, on the client's clock: an adopted job that finished long ago
+        cannot make the rate look slow): a job with ``k`` of the batch's jobs still ahead of
+        it is done in about ``(k + 1) / rate``. None until the rate is known.
+        """
+        times = self._completions
+        if len(times) < _RATE_MIN_SAMPLES:
+            return None
+        span = max(times) - min(times)
+        if span <= 0:
+            return None
+        rate = (len(times) - 1) / span
+        ahead = max(0, seq - self._seen_finished)
+        return (ahead + 1) / rate
+
+    def _finished_seen(self, state: TranscriptionJob | None) -> None:
+        self._seen_finished += 1
+        self._completions.append(anyio.current_time())
+        if state is not None and state.completed_at is not None:
+            self._durations.append((state.completed_at - state.created_at).total_seconds())
+
     async def _wait(self, run: _SourceRun) -> TranscriptionJob | TranscriptionResult:
-        """Poll one job under the shared poll limiter; the first poll waits one interval.
+        """Poll one job under the shared poll limiter, paced by when it is expected done.
 
         A just-created job is never done, so polling at once would only cost a request. What
-        the batch has learnt is shared: once jobs have finished, the first poll of a new one
+        the batch has learnt is shared. Once jobs have finished, the first poll of a new one
         waits as long as the quickest recent job took (server-side ``completed_at -
-        created_at``), so most jobs are seen done on their first poll.
+        created_at``), so most jobs are seen done on their first poll; but when the account
+        queues the batch's jobs, the queue ahead of a job (the batch's jobs created before it
+        and not seen finished, at the rate jobs finish) is the better guess once it is the
+        shorter one: recent jobs may have waited behind a longer queue than this one does.
+        While the job is not done, the next poll waits at least half of its expected
+        remaining time, so a job far back in the queue costs a few polls, not one per interval.
         """
         job_id = run.job_id
         assert job_id is not None
+        seq = self._waiting_seq
+        self._waiting_seq += 1
         if self._wait_by is not None:  # by callback, polling only when it is late
             result = await self._wait_by(job_id)
+            self._finished_seen(None)
             await self._record_final(run, "done")
             return result
         policy = self._jobs.poll_policy
         seconds = self._timeout if self._timeout is not None else policy.deadline
         first = policy.interval(0)
-        if self._durations:
-            first = max(first, min(self._durations))
+        quickest = min(self._durations) if self._durations else None
+        expected = self._expected_wait(seq)
+        if expected is not None and (quickest is None or expected * _FIRST_POLL_SHARE < quickest):
+            first = max(first, expected * _FIRST_POLL_SHARE)
+        elif quickest is not None:
+            first = max(first, quickest)
+
+        def pace() -> float:
+            remaining = self._expected_wait(seq)
+            return 0.0 if remaining is None else remaining * _NEXT_POLL_SHARE
+
         until = None if seconds is None else anyio.current_time() + seconds
-        with deadline(seconds, f"waiting for job {job_id}"):
-            state = await self._jobs.poll(
-                job_id, policy=policy, until=until, first_delay=first, limiter=self._polls
-            )
-        if state.completed_at is not None:
-            self._durations.append((state.completed_at - state.created_at).total_seconds())
+        try:
+            with deadline(seconds, f"waiting for job {job_id}"):
+                state = await self._jobs.poll(
+                    job_id,
+                    policy=policy,
+                    until=until,
+                    first_delay=first,
+                    limiter=self._polls,
+                    pace=pace,
+                )
+        except JobFailedError as exc:
+            self._finished_seen(exc.job if isinstance(exc.job, TranscriptionJob) else None)
+            raise
+        self._finished_seen(state)
         await self._record_final(run, "done")
         return state
 

@@ -400,6 +400,7 @@ class Jobs:
         first_delay: float | None = None,
         limiter: anyio.CapacityLimiter | None = None,
         raise_on_error: bool = True,
+        pace: Callable[[], float] | None = None,
     ) -> TranscriptionJob:
         """Poll until the job is ``done`` or ``error``; the package's only polling loop.
 
@@ -407,6 +408,9 @@ class Jobs:
         would fall after it, one last poll is made just before it (leaving a moment for its
         answer) and, if the job is still running, :class:`GladiaTimeout` is raised.
         ``first_delay`` waits before the first poll (a job just created is never done).
+        ``pace`` (called after each poll that found the job unfinished) returns the least wait
+        before the next poll, e.g. half the time the job is expected to need still: a job
+        known to be far from done is not polled at the policy's pace.
         Callers bound the whole loop with :func:`~gladia_async._transport.deadline` as well,
         so a server that stops answering cannot hold it past ``until``.
         """
@@ -437,4 +441,6 @@ class Jobs:
                     "wait for it again later with wait(job_id), or raise the timeout"
                 )
             delay = policy.interval(n)
+            if pace is not None:
+                delay = max(delay, pace())
             n += 1

@@ -374,6 +374,22 @@ class _Write:
     error: JournalError | None = None
 
 
+@attrs.define(eq=False)
+class _Read:
+    """One queued lookup: the source's key and version, and what the journal holds."""
+
+    key: str
+    version: str
+    done: bool = False
+    entry: JournalEntry | None = None
+    changed: bool = False
+    error: JournalError | None = None
+
+
+#: Keys per ``IN (...)`` of a grouped lookup (SQLite allows 999 parameters at least).
+_READ_CHUNK = 500
+
+
 class BatchJournal:
     """An open journal file: look sources up, record their progress; every record committed.
 
@@ -391,6 +407,9 @@ class BatchJournal:
         self._queue: list[_Write] = []
         self._flushing = False
         self._flushed = anyio.Event()
+        self._reads: list[_Read] = []
+        self._reading = False
+        self._read_done = anyio.Event()
 
     def __repr__(self) -> str:
         state = "closed" if self._closed else "open"
@@ -560,6 +579,69 @@ class BatchJournal:
             return row is not None and row[0] != identity.version
 
         return await self._run(read)
+
+    async def lookup(self, identity: SourceIdentity) -> tuple[JournalEntry | None, bool]:
+        """Return ``(get(identity), changed(identity))``, read together with other lookups.
+
+        Grouped like the writes: the first caller to find no read running takes every lookup
+        queued meanwhile and answers them all in one thread hop (one query per few hundred
+        keys), so a batch starting thousands of sources does not queue one hop per source
+        behind the journal's single connection. A caller cancelled before its lookup was taken
+        withdraws it; once taken, the read runs to its end (it changes nothing).
+        """
+        _check_identity(identity)
+        if self._closed:
+            raise JournalError(f"the journal {str(self._path)!r} is closed")
+        item = _Read(identity.key, identity.version)
+        self._reads.append(item)
+        try:
+            while not item.done:
+                if self._reading:
+                    await self._read_done.wait()
+                else:
+                    await self._read_all()
+        except BaseException:
+            if not item.done and item in self._reads:
+                self._reads.remove(item)
+            raise
+        if item.error is not None:
+            raise item.error
+        return item.entry, item.changed
+
+    async def _read_all(self) -> None:
+        self._reading = True
+        batch, self._reads = self._reads, []
+        try:
+            await anyio.to_thread.run_sync(self._answer, batch, limiter=self._limiter)
+        finally:
+            self._reads[:0] = [item for item in batch if not item.done]
+            self._reading = False
+            done, self._read_done = self._read_done, anyio.Event()
+            done.set()
+
+    def _answer(self, batch: list[_Read]) -> None:
+        """In the worker thread: answer every lookup of ``batch`` (a query per chunk of keys)."""
+        try:
+            if self._closed:
+                raise sqlite3.ProgrammingError("the journal is closed")
+            rows: dict[str, tuple[Any, ...]] = {}
+            keys = list(dict.fromkeys(item.key for item in batch))
+            for start in range(0, len(keys), _READ_CHUNK):
+                chunk = keys[start : start + _READ_CHUNK]
+                marks = ", ".join("?" * len(chunk))
+                query = f"SELECT {_COLUMNS} FROM sources WHERE key IN ({marks})"
+                for row in self._db.execute(query, chunk):
+                    rows[row[0]] = row
+            for item in batch:
+                row = rows.get(item.key)
+                if row is not None and row[2] == item.version:
+                    item.entry = _entry(row)
+                item.changed = row is not None and row[2] != item.version
+        except sqlite3.Error as exc:
+            for item in batch:
+                item.error = self._error(exc)
+        for item in batch:
+            item.done = True
 
     async def plan(
         self,

@@ -217,6 +217,9 @@ class JobStore:
         self.version = 0
         self._cache: OrderedDict[tuple[Any, ...], tuple[int, list[Job]]] = OrderedDict()
         self._pending_until = float("-inf")
+        # Jobs by one top-level scalar of their custom_metadata (key, value as text), in
+        # ``_order``'s order: a lookup by token reads its few candidates, not every job.
+        self._by_meta: dict[tuple[str, str], list[Job]] = {}
 
     def next_seq(self) -> int:
         self.last_seq = next(self._seq)
@@ -233,14 +236,39 @@ class JobStore:
             bisect.insort(self._order, job, key=_sort_key)
         if job.fixed_status is None:
             self._pending_until = max(self._pending_until, job.ready_at)
+        self._index(job)
         self.version += 1
 
     def add_many(self, jobs: list[Job]) -> None:
         for job in jobs:
             self.by_id[job.id] = job
+            self._index(job)
         self._order.extend(jobs)
         self._order.sort(key=_sort_key)
         self.version += 1
+
+    @staticmethod
+    def _meta_keys(job: Job) -> list[tuple[str, str]]:
+        meta = job.custom_metadata
+        if not isinstance(meta, dict):
+            return []
+        return [(k, _scalar_text(v)) for k, v in meta.items() if not isinstance(v, (dict, list))]
+
+    def _index(self, job: Job) -> None:
+        for key in self._meta_keys(job):
+            bucket = self._by_meta.setdefault(key, [])
+            if not bucket or _sort_key(job) >= _sort_key(bucket[-1]):
+                bucket.append(job)
+            else:
+                bisect.insort(bucket, job, key=_sort_key)
+
+    def _candidates(self, flt: JobFilter) -> list[Job] | None:
+        """The jobs that can match ``flt``'s metadata (``_order``'s order), or None: all."""
+        # A wanted scalar matches only a stored scalar of the same text (see _matches).
+        for name, value in (flt.custom_metadata or {}).items():
+            if not isinstance(value, (dict, list)):
+                return self._by_meta.get((name, _scalar_text(value)), [])
+        return None
 
     def remove(self, job_id: str) -> Job | None:
         job = self.by_id.pop(job_id, None)
@@ -250,6 +278,11 @@ class JobStore:
         while self._order[index] is not job:
             index += 1
         del self._order[index]
+        for key in self._meta_keys(job):
+            bucket = self._by_meta[key]
+            bucket[:] = [other for other in bucket if other is not job]
+            if not bucket:
+                del self._by_meta[key]
         self.version += 1
         return job
 
@@ -262,7 +295,8 @@ class JobStore:
             if hit is not None and hit[0] == self.version:
                 self._cache.move_to_end(key)
                 return hit[1]
-        order = self._order
+        candidates = self._candidates(flt)
+        order = self._order if candidates is None else candidates
         lo = 0
         hi = len(order)
         if flt.after_ts is not None:
