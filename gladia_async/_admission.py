@@ -11,7 +11,8 @@ an :class:`AdmissionWindow` learns it the way TCP learns a path's capacity:
   Never below ``minimum`` (1). The refusal's ``Retry-After`` pauses every new creation.
 * **Additive increase**: after the first refusal, an accepted creation widens the window by
   ``1 / window``: one more job per round of accepted creations.
-* A window that is not full does not grow (an idle window proves nothing about the account).
+* A window that is neither full nor waited for does not grow (an idle window proves nothing
+  about the account).
 
 A place is held from before the creation request until the job is finished (the account counts
 the job until then): ``ticket = await window.acquire()``, then ``window.accepted(ticket)`` or
@@ -82,6 +83,7 @@ class AdmissionWindow:
         self._slow_start = True
         self._epoch = 0
         self._in_use = 0
+        self._blocked = False
         self._paused_until = -math.inf
         self._changed = anyio.Event()
         #: Counters for progress lines and benchmarks.
@@ -113,9 +115,14 @@ class AdmissionWindow:
 
     def try_acquire(self) -> AdmissionTicket | None:
         """Return a place if one is free and no 429 pause is running, else None."""
-        if self._in_use >= self.limit or self._clock() < self._paused_until:
+        if self._in_use >= self.limit:
+            self._blocked = True  # demand beyond the window: evidence for widening it
+            return None
+        if self._clock() < self._paused_until:
             return None
         self._in_use += 1
+        if self._in_use < self.limit:
+            self._blocked = False  # room to spare: the window is not the constraint now
         return AdmissionTicket(self._epoch)
 
     async def acquire(self) -> AdmissionTicket:
@@ -142,8 +149,10 @@ class AdmissionWindow:
     def accepted(self, ticket: AdmissionTicket) -> None:
         """The creation was accepted (201): widen the window; the place stays held."""
         self.accepted_count += 1
-        if self._in_use + 1 < self.limit:
-            return  # the window was not the constraint: no evidence for more
+        if not self._blocked and self._in_use + 1 < self.limit:
+            # The window was not the constraint (no creation found it full since it last had
+            # room to spare): no evidence for more.
+            return
         step = 1.0 if self._slow_start else 1.0 / self._window
         self._window = min(self._maximum, self._window + step)
         self._wake()

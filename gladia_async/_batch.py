@@ -185,7 +185,7 @@ class BatchRun(AsyncOwner):
         self._journal_path = journal
         self._journal: BatchJournal | None = None
         self._namespace = namespace
-        self.admission = admission if admission is not None else AdmissionWindow(initial=4)
+        self.admission = admission if admission is not None else AdmissionWindow(initial=16)
         self._sources = sources
         self._body = body
         self._on_progress = on_progress

@@ -134,6 +134,31 @@ def test_slow_start_doubles_until_the_first_refusal() -> None:
     assert window.limit == 8
 
 
+async def test_a_window_waited_for_grows_on_every_acceptance() -> None:
+    # Answers often arrive back to back, before the tasks waiting for a place have run: each
+    # acceptance must still count as evidence (the window was the constraint), not only the
+    # first one after which the window looks "not full".
+    window = AdmissionWindow(initial=4, clock=ManualClock())
+    tickets = [window.try_acquire() for _ in range(4)]
+    got: list[AdmissionTicket] = []
+
+    async def wait_for_a_place() -> None:
+        got.append(await window.acquire())
+
+    with anyio.fail_after(5):
+        async with anyio.create_task_group() as tg:
+            for _ in range(10):
+                tg.start_soon(wait_for_a_place)
+            await wait_all_tasks_blocked()
+            for ticket in tickets:
+                assert ticket is not None
+                window.accepted(ticket)
+            assert window.limit == 8  # four acceptances, four more places
+            await wait_all_tasks_blocked()
+            assert len(got) == 4
+            tg.cancel_scope.cancel()
+
+
 def test_an_idle_window_does_not_grow() -> None:
     window = AdmissionWindow(initial=10, clock=ManualClock())
     for _ in range(50):  # one job at a time: the window is never the constraint
