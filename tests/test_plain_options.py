@@ -43,9 +43,10 @@ EN, FR = TranscriptionLanguageCode.EN, TranscriptionLanguageCode.FR
 
 def _mentions_model(tp: Any) -> bool:
     """Whether a field type holds an enum or a model class (at any depth)."""
-    if isinstance(tp, type):
-        return issubclass(tp, enum.Enum) or attrs.has(tp)
-    return any(_mentions_model(arg) for arg in typing.get_args(tp))
+    args = typing.get_args(tp)
+    if args:  # list[X], X | None (on 3.10 isinstance(list[X], type) is True: look inside)
+        return any(_mentions_model(arg) for arg in args)
+    return isinstance(tp, type) and (issubclass(tp, enum.Enum) or attrs.has(tp))
 
 
 def _reachable(root: type) -> set[type]:
