@@ -502,21 +502,6 @@ def _flat_source(cls: Any, env: dict[str, Any], indent: str) -> list[str]:
             env[f"__h{i}"], env[f"__T{i}"] = converter.get_structure_hook(target), target
             value = f"__h{i}(v, __T{i})"
         default = f.default
-        if f.name in _DEFERRED.get(cls, ()) and default is None and scalar is None:
-            # A job's heavy blocks: kept as the parsed dict, built on first read (_LazyField).
-            lines.append(f"{indent}v = o.get({key!r})")
-            lines.append(f"{indent}if v is None:")
-            lines.append(f"{indent}    {setter}(self, None)")
-            lines.append(f"{indent}    if {key!r} in o:")
-            lines.append(f"{indent}        n += 1")
-            lines.append(flip)
-            lines.append(f"{indent}else:")
-            lines.append(f"{indent}    n += 1")
-            lines.append(f"{indent}    if __defer() and type(v) is __dict:")
-            lines.append(f"{indent}        {setter}(self, __Deferred(v))")
-            lines.append(f"{indent}    else:")
-            lines.append(f"{indent}        {setter}(self, {value})")
-            continue
         if default is attrs.NOTHING:
             required += 1
             lines.append(f"{indent}v = o[{key!r}]")
@@ -536,7 +521,14 @@ def _flat_source(cls: Any, env: dict[str, Any], indent: str) -> list[str]:
                 lines.append(flip)
             lines.append(f"{indent}else:")
             lines.append(f"{indent}    n += 1")
-            lines.append(f"{indent}    {setter}(self, {value})")
+            if scalar is None and f.name in _DEFERRED.get(cls, ()):
+                # A job's heavy block: kept as the parsed dict, built on first read (_LazyField).
+                lines.append(f"{indent}    if __defer() and type(v) is __dict:")
+                lines.append(f"{indent}        {setter}(self, __Deferred(v))")
+                lines.append(f"{indent}    else:")
+                lines.append(f"{indent}        {setter}(self, {value})")
+            else:
+                lines.append(f"{indent}    {setter}(self, {value})")
         else:  # an erratum's default (x-sdk-default): absent means that value
             factory = isinstance(default, _FACTORY)
             env[f"__d{i}"] = default.factory if factory else default
@@ -620,13 +612,7 @@ class _LazyField:
         try:
             value = converter.structure(data, self.tp)
         except StructureError as exc:
-            path, reason = locate_error(data, self.tp, f"$.{self.key}")
-            name = type(obj).__name__
-            error = ResponseFormatError(
-                f"the response does not match {name}: at {path}: {reason}", cls_name=name
-            )
-            error.json_path = path  # type: ignore[attr-defined]
-            raise error from exc
+            raise _format_error(data, self.tp, f"$.{self.key}", type(obj)) from exc
         self.slot.__set__(obj, value)
         return value
 
@@ -844,9 +830,11 @@ def structure_or_raise(data: Any, cls: type[T]) -> T:
         raise _format_error(data, cls) from exc
 
 
-def _format_error(data: Any, cls: Any) -> ResponseFormatError:
-    name = _type_name(cls)
-    path, reason = locate_error(data, cls)
+def _format_error(data: Any, cls: Any, path: str = "$", owner: Any = None) -> ResponseFormatError:
+    """The error for ``data`` (found at ``path`` of an ``owner``, by default itself) not
+    fitting ``cls``."""
+    name = _type_name(owner if owner is not None else cls)
+    path, reason = locate_error(data, cls, path)
     error = ResponseFormatError(
         f"the response does not match {name}: at {path}: {reason}", cls_name=name
     )

@@ -15,11 +15,27 @@ from typing import Any
 import attrs
 import orjson
 
-from gladia_async import GladiaSession, TranscriptionJob, TranscriptionOptions, unstructure
+from gladia_async import (
+    GladiaSession,
+    ResponseFormatError,
+    TranscriptionJob,
+    TranscriptionOptions,
+    unstructure,
+)
 from gladia_async import _models as m
 from gladia_async._converter import _CONSUME_FROM_BYTES, _Deferred, loads_or_raise, structure
 
 from .conftest import write_wav
+
+#: A finished job's top-level fields, for bodies built by hand.
+_JOB: dict[str, Any] = {
+    "id": "45463597-20b7-4af7-b3b3-f5fb778203ab",
+    "request_id": "G-45463597",
+    "version": 2,
+    "status": "done",
+    "created_at": "2026-01-01T00:00:00.000Z",
+    "kind": "pre-recorded",
+}
 
 
 def _slot(job: TranscriptionJob, name: str) -> Any:
@@ -82,12 +98,7 @@ def test_a_large_body_is_built_eagerly() -> None:
         "language": "en",
     }
     body = {
-        "id": "45463597-20b7-4af7-b3b3-f5fb778203ab",
-        "request_id": "G-45463597",
-        "version": 2,
-        "status": "done",
-        "created_at": "2026-01-01T00:00:00.000Z",
-        "kind": "pre-recorded",
+        **_JOB,
         "result": {
             "metadata": {
                 "audio_duration": 1.0,
@@ -111,17 +122,7 @@ def test_a_large_body_is_built_eagerly() -> None:
 
 
 def test_a_block_of_the_wrong_kind_fails_the_parse_itself() -> None:
-    body = {
-        "id": "45463597-20b7-4af7-b3b3-f5fb778203ab",
-        "request_id": "G-45463597",
-        "version": 2,
-        "status": "done",
-        "created_at": "2026-01-01T00:00:00.000Z",
-        "kind": "pre-recorded",
-        "result": ["not", "an", "object"],
-    }
-    from gladia_async import ResponseFormatError
-
+    body = {**_JOB, "result": ["not", "an", "object"]}
     try:
         loads_or_raise(orjson.dumps(body), TranscriptionJob)
     except ResponseFormatError as exc:
