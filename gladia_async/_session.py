@@ -11,6 +11,7 @@ from datetime import datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Literal
 
+import aiohttp
 import anyio
 
 from ._admission import AdmissionWindow
@@ -32,6 +33,9 @@ from ._pagination import JobFilters, JobStream, PageStream
 from ._transport import Secret, Transport, deadline
 from ._uploads import AudioSource, is_url
 from ._validation import check_job_id
+
+#: Where live sessions can run (``StreamingSupportedRegions`` in the spec).
+LIVE_REGIONS = ("us-west", "eu-west")
 
 if TYPE_CHECKING:
     from ._live import LiveOptions, LiveSession, ReconnectPolicy
@@ -64,6 +68,20 @@ class GladiaSession(AsyncClosing):
     ``https://api.gladia.io``. ``max_concurrency`` caps the connection pool (and batch stages).
     ``reconcile`` says how a job creation whose answer was lost is settled by its idempotency
     token (batches, and ``submit(idempotency_token=...)``).
+
+    Network, in httpx's and aiohttp's words: with ``trust_env=True`` (the default) the
+    ``HTTP_PROXY`` / ``HTTPS_PROXY`` / ``NO_PROXY`` environment variables (and ``~/.netrc``) are
+    honoured; ``trust_env=False`` ignores them. ``proxy="http://user:pass@host:3128"`` sends
+    every request (and live WebSocket) through that proxy whatever the environment says; an
+    ``https`` API is reached through a ``CONNECT`` tunnel, so the proxy never sees the key.
+    ``headers`` are sent with every request to the API origin (never to another host); a
+    header named like the key's (``x-gladia-key``) raises :class:`InvalidInput`. ``connector``
+    is your own :class:`aiohttp.BaseConnector`: the session uses it but does not close it (you
+    do), its own limits and TLS settings apply, and ``Limits.max_connections`` then only caps
+    how many requests this session has in flight at once.
+
+    ``region`` (default ``$GLADIA_REGION``; ``us-west`` or ``eu-west``) is where live sessions
+    run, sent as ``POST /v2/live?region=...``; ``live(region=...)`` overrides it.
     """
 
     def __init__(
@@ -79,6 +97,11 @@ class GladiaSession(AsyncClosing):
         verify_ssl: bool = True,
         api: Literal["pre-recorded", "transcription"] = "pre-recorded",
         reconcile: ReconcilePolicy | None = None,
+        proxy: str | None = None,
+        trust_env: bool = True,
+        headers: Mapping[str, str] | None = None,
+        connector: aiohttp.BaseConnector | None = None,
+        region: Literal["us-west", "eu-west"] | None = None,
     ) -> None:
         key = api_key if api_key is not None else os.environ.get("GLADIA_API_KEY", "")
         if not isinstance(key, str) or not key.strip():
@@ -107,6 +130,19 @@ class GladiaSession(AsyncClosing):
             )
         if reconcile is not None and not isinstance(reconcile, ReconcilePolicy):
             raise InvalidInput("reconcile", "expected a ReconcilePolicy")
+        if region is None:
+            region = os.environ.get("GLADIA_REGION") or None  # type: ignore[assignment]
+            if region is not None and region not in LIVE_REGIONS:
+                raise ConfigurationError(
+                    f"GLADIA_REGION must be one of {', '.join(LIVE_REGIONS)}, got {region!r}"
+                )
+        elif region not in LIVE_REGIONS:
+            raise InvalidInput("region", f"must be one of {LIVE_REGIONS}, got {region!r}")
+        if connector is not None and not isinstance(connector, aiohttp.BaseConnector):
+            raise InvalidInput(
+                "connector", f"expected an aiohttp.BaseConnector, got {type(connector).__name__}"
+            )
+        self.region = region
         self.poll_policy = poll or PollPolicy()
         self.api = api
         self._transport = Transport(
@@ -117,6 +153,10 @@ class GladiaSession(AsyncClosing):
             max_connections=self.limits.max_connections,
             verify_ssl=verify_ssl,
             max_response_bytes=self.limits.max_response_bytes,
+            proxy=proxy,
+            trust_env=trust_env,
+            headers=headers,
+            connector=connector,
         )
         self._jobs = Jobs(
             self._transport,
@@ -547,14 +587,15 @@ class GladiaSession(AsyncClosing):
         JSON ``audio_chunk`` actions; ``finish_timeout`` bounds post-processing at exit;
         ``max_buffered_messages`` bounds the received messages waiting to be read (the socket
         is not read while that many wait: back-pressure, nothing is dropped).
-        Options are checked here, before any request.
+        Options are checked here, before any request. ``region`` defaults to the session's
+        (``GladiaSession(region=...)`` or ``$GLADIA_REGION``).
         """
         from ._live import LiveSession
 
         return LiveSession(
             self._transport,
             options,
-            region=region,
+            region=region if region is not None else self.region,
             max_unacked_bytes=max_unacked_bytes,
             keepalive=keepalive,
             reconnect=reconnect,
