@@ -19,11 +19,13 @@ a ``repr``), the retry rules, and the bounds that hold against a hostile server:
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import functools
 import logging
 import math
 import random
 import traceback
+import urllib.request
 from collections.abc import (
     AsyncIterator,
     Awaitable,
@@ -271,6 +273,19 @@ def parse_proxy(proxy: object) -> URL | None:
     return url
 
 
+#: urllib's NO_PROXY matching (``*``, domain suffixes, ``host:port``), as requests and httpx use.
+_no_proxy_names: Callable[[str, Mapping[str, str]], bool] = urllib.request.proxy_bypass_environment  # type: ignore[attr-defined]
+
+
+def environment_proxies() -> dict[str, str]:
+    """The environment's proxy settings by lowercase scheme (``no`` for ``NO_PROXY``)."""
+    return {
+        scheme: value
+        for scheme, value in urllib.request.getproxies_environment().items()
+        if scheme in ("http", "https", "all", "no") and value
+    }
+
+
 def check_headers(headers: object) -> dict[str, str]:
     """Check the user's extra headers; raise :class:`InvalidInput` before any request.
 
@@ -355,6 +370,9 @@ class Transport:
         self._user_connector = connector
         self._proxy = parse_proxy(proxy)
         self.trust_env = bool(trust_env)
+        # Read once, as httpx does: the environment's proxies by scheme, and NO_PROXY.
+        self._env_proxies = environment_proxies() if trust_env and self._proxy is None else {}
+        self._proxy_by_origin: dict[tuple[str, str, int | None], URL | None] = {}
         self._loop: asyncio.AbstractEventLoop | None = None
         self._closed = False
         self._pool_slots: asyncio.Semaphore | None = None
@@ -423,8 +441,9 @@ class Transport:
                 connector_owner=owned,  # a user's connector stays open for its owner
                 json_serialize=lambda obj: orjson.dumps(obj).decode(),
                 auto_decompress=True,
-                # HTTP(S)_PROXY / NO_PROXY (and .netrc), as httpx and requests do by default.
-                trust_env=self.trust_env,
+                # The environment's proxies are resolved by us once per origin (proxy_for), not
+                # by aiohttp, which would read them (and ~/.netrc) in a thread on every request.
+                trust_env=False,
             )
             # aiohttp silently re-sends an idempotent request once on a reused connection that
             # dropped; every attempt must be ours, counted and bounded by the retry policy.
@@ -486,6 +505,31 @@ class Transport:
                 "report the server's link."
             )
         return parsed
+
+    def proxy_for(self, url: URL) -> URL | None:
+        """The proxy a request to ``url`` goes through (None: direct).
+
+        ``proxy=`` wins; else, with ``trust_env``, ``HTTP_PROXY`` / ``HTTPS_PROXY`` /
+        ``ALL_PROXY`` as read when the session was made, unless ``NO_PROXY`` names the host.
+        """
+        if self._proxy is not None or not self._env_proxies:
+            return self._proxy
+        origin = origin_of(url)
+        try:
+            return self._proxy_by_origin[origin]
+        except KeyError:
+            pass
+        scheme = _WS_SCHEMES.get(url.scheme, url.scheme)
+        chosen: URL | None = None
+        text = self._env_proxies.get(scheme) or self._env_proxies.get("all")
+        host = url.host or ""
+        if text and not _no_proxy_names(host, self._env_proxies):
+            with contextlib.suppress(ValueError, TypeError):
+                chosen = parse_proxy(text if "://" in text else f"http://{text}")
+        if len(self._proxy_by_origin) >= _URL_CACHE_SIZE:
+            self._proxy_by_origin.clear()
+        self._proxy_by_origin[origin] = chosen
+        return chosen
 
     def _headers(self, url: URL, extra: Mapping[str, str] | None) -> Mapping[str, str]:
         # Pre-built per origin (aiohttp copies them): the key only for the API's own origin.
@@ -558,7 +602,7 @@ class Transport:
                 ws: Any = await client.ws_connect(
                     target,
                     headers=headers,
-                    proxy=self._proxy,
+                    proxy=self.proxy_for(target),
                     heartbeat=heartbeat,
                     autoping=True,
                     max_msg_size=max_msg_size,
@@ -1007,7 +1051,7 @@ class Transport:
                 headers=self._headers(url, headers),
                 timeout=timeout,
                 allow_redirects=False,
-                proxy=self._proxy,
+                proxy=self.proxy_for(url),
             )
         except asyncio.CancelledError:
             # aiohttp cancels its body-writer task but does not wait for it; give it one

@@ -126,11 +126,19 @@ async def test_an_unreachable_proxy_is_a_typed_error_without_its_credentials(
 
 
 @pytest.mark.reliability
-async def test_an_https_api_gets_a_connect_tunnel_only(emu: object) -> None:
+@pytest.mark.parametrize("via", ["proxy=", "HTTPS_PROXY"])
+async def test_an_https_api_gets_a_connect_tunnel_only(
+    via: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
     key = "sk-tunnel-SECRET-0123456789"
     async with run_proxy(connect_status=403) as proxy:
+        if via == "HTTPS_PROXY":
+            monkeypatch.setenv("HTTPS_PROXY", proxy.url)
         async with GladiaSession(
-            api_key=key, base_url="https://api.gladia.test", proxy=proxy.url, retry=FAST_RETRY
+            api_key=key,
+            base_url="https://api.gladia.test",
+            proxy=proxy.url if via == "proxy=" else None,
+            retry=FAST_RETRY,
         ) as gladia:
             with pytest.raises(ConnectionFailed) as caught:
                 await gladia.get("45463597-20b7-4af7-b3b3-f5fb778203ab")
