@@ -103,12 +103,14 @@ async def test_explicit_proxy_works_without_the_environment_and_hides_its_passwo
 
 @pytest.mark.reliability
 async def test_a_refusing_proxy_is_a_typed_error_without_its_credentials(emu: object) -> None:
+    token = base64.b64encode(b"corp-user:pr0xy-PASSWORD").decode()
     async with run_proxy(require_auth="Basic other") as proxy:
         proxy_url = proxy.url.replace("http://", "http://corp-user:pr0xy-PASSWORD@")
         async with session(emu, proxy=proxy_url) as gladia:
             with pytest.raises(GladiaError) as caught:
                 await gladia.upload(WAV, filename="a.wav")
     assert "pr0xy-PASSWORD" not in chain_text(caught.value)
+    assert base64.b64encode(b"u:pr0xy-PASSWORD").decode() not in chain_text(caught.value)
     assert emu.api_key not in chain_text(caught.value)  # type: ignore[attr-defined]
 
 
@@ -123,6 +125,7 @@ async def test_an_unreachable_proxy_is_a_typed_error_without_its_credentials(
             await gladia.upload(WAV, filename="a.wav")
     assert "proxy" in str(caught.value)
     assert "pr0xy-PASSWORD" not in chain_text(caught.value)
+    assert base64.b64encode(b"u:pr0xy-PASSWORD").decode() not in chain_text(caught.value)
 
 
 @pytest.mark.reliability
@@ -213,3 +216,18 @@ async def test_live_sessions_follow_the_proxy(emu: object) -> None:
     seen = [(r.method, URL(r.target).path, "upgrade" in r.headers) for r in proxy.requests]
     assert ("POST", "/v2/live", False) in seen
     assert any(upgrade for _, _, upgrade in seen)  # the WebSocket went through it too
+
+
+@pytest.mark.reliability
+def test_a_connect_error_holding_proxy_credentials_is_replaced_in_the_chain() -> None:
+    # aiohttp before 3.10 kept the proxy's BasicAuth in the connection key its errors carry.
+    from types import SimpleNamespace
+
+    from gladia_async._transport import Secret, _chain
+
+    key = SimpleNamespace(host="proxy", port=3128, ssl=True, proxy_auth=("u", "pr0xy-PASSWORD"))
+    cause = aiohttp.ClientProxyConnectionError(key, OSError(111, "refused"))  # type: ignore[arg-type]
+    error = ConnectionFailed("could not connect to the proxy")
+    _chain(error, cause, Secret("sk-unused-0123456789"))
+    assert error.__cause__ is not None and "ClientProxyConnectionError" in str(error.__cause__)
+    assert "pr0xy-PASSWORD" not in chain_text(error)
