@@ -35,7 +35,8 @@ from ._uploads import AudioSource, is_url
 from ._validation import check_job_id
 
 #: Where live sessions can run (``StreamingSupportedRegions`` in the spec).
-LIVE_REGIONS = ("us-west", "eu-west")
+LiveRegion = Literal["us-west", "eu-west"]
+LIVE_REGIONS: tuple[LiveRegion, ...] = ("us-west", "eu-west")
 
 if TYPE_CHECKING:
     from ._live import LiveOptions, LiveSession, ReconnectPolicy
@@ -101,7 +102,7 @@ class GladiaSession(AsyncClosing):
         trust_env: bool = True,
         headers: Mapping[str, str] | None = None,
         connector: aiohttp.BaseConnector | None = None,
-        region: Literal["us-west", "eu-west"] | None = None,
+        region: LiveRegion | None = None,
     ) -> None:
         key = api_key if api_key is not None else os.environ.get("GLADIA_API_KEY", "")
         if not isinstance(key, str) or not key.strip():
@@ -131,18 +132,20 @@ class GladiaSession(AsyncClosing):
         if reconcile is not None and not isinstance(reconcile, ReconcilePolicy):
             raise InvalidInput("reconcile", "expected a ReconcilePolicy")
         if region is None:
-            region = os.environ.get("GLADIA_REGION") or None  # type: ignore[assignment]
-            if region is not None and region not in LIVE_REGIONS:
+            env_region = os.environ.get("GLADIA_REGION", "").strip()
+            if env_region and env_region not in LIVE_REGIONS:
                 raise ConfigurationError(
-                    f"GLADIA_REGION must be one of {', '.join(LIVE_REGIONS)}, got {region!r}"
+                    f"GLADIA_REGION must be one of {', '.join(LIVE_REGIONS)}, got {env_region!r}"
                 )
+            region = env_region if env_region else None
         elif region not in LIVE_REGIONS:
             raise InvalidInput("region", f"must be one of {LIVE_REGIONS}, got {region!r}")
         if connector is not None and not isinstance(connector, aiohttp.BaseConnector):
             raise InvalidInput(
                 "connector", f"expected an aiohttp.BaseConnector, got {type(connector).__name__}"
             )
-        self.region = region
+        #: Where live sessions run (None: Gladia's default), from ``region=`` or $GLADIA_REGION.
+        self.region: LiveRegion | None = region
         self.poll_policy = poll or PollPolicy()
         self.api = api
         self._transport = Transport(
@@ -571,7 +574,7 @@ class GladiaSession(AsyncClosing):
         self,
         options: LiveOptions | None = None,
         *,
-        region: Literal["us-west", "eu-west"] | None = None,
+        region: LiveRegion | None = None,
         max_unacked_bytes: int = 1 << 20,
         keepalive: float | None = 10.0,
         reconnect: ReconnectPolicy | None = None,
