@@ -14,13 +14,14 @@ from typing import TYPE_CHECKING, Any, Literal
 import aiohttp
 import anyio
 
+from . import _tracing
 from ._admission import AdmissionWindow
 from ._batch import BatchRun, ProgressCallback, transcribe_many
 from ._callbacks import CallbackReceiver
 from ._closing import AsyncClosing
 from ._config import Limits, PollPolicy, RetryPolicy, Timeouts
 from ._errors import ConfigurationError, GladiaTimeout, InvalidInput, JobUnconfirmedError
-from ._jobs import Jobs, ReconcilePolicy, check_timeout, check_token
+from ._jobs import Jobs, ReconcilePolicy, check_timeout, check_token, note_job
 from ._models import (
     JobCreated,
     JobStatus,
@@ -329,7 +330,12 @@ class GladiaSession(AsyncClosing):
         until = None if seconds is None else anyio.current_time() + seconds
         creating = False
         try:
-            with deadline(seconds, "transcribe()"):
+            with (
+                (
+                    _tracing.operation("gladia.transcribe") if _tracing.tracer else _tracing.NO_SPAN
+                ) as span,
+                deadline(seconds, "transcribe()"),
+            ):
                 if is_url(source):
                     assert isinstance(source, str)
                     body["audio_url"] = source
@@ -338,7 +344,12 @@ class GladiaSession(AsyncClosing):
                 creating = True
                 created = await self._jobs.create(body, token=idempotency_token)
                 creating = False
-                return await self._jobs.poll(created.id, policy=self.poll_policy, until=until)
+                if span is not None:
+                    span.set_attribute("gladia.job_id", created.id)
+                job = await self._jobs.poll(created.id, policy=self.poll_policy, until=until)
+                if span is not None:
+                    note_job(span, job)
+                return job
         except GladiaTimeout as exc:
             if creating and idempotency_token is not None:
                 raise JobUnconfirmedError(

@@ -46,6 +46,7 @@ from aiohttp.client_proto import ResponseHandler
 from multidict import CIMultiDict, CIMultiDictProxy
 from yarl import URL
 
+from . import _tracing
 from ._config import Limits, RetryPolicy, Timeouts
 from ._converter import loads_or_raise, validation_error_items
 from ._errors import (
@@ -696,7 +697,8 @@ class Transport:
         # An upload in flight is bounded by its stall timeouts and Timeouts.upload, not cut by
         # the deadline (a large file on a slow link is legitimately slow); no new attempt starts
         # past the deadline.
-        return self._call(method, url, retry, attempt, timeout)
+        call = self._call(method, url, retry, attempt, timeout)
+        return call if _tracing.tracer is None else _tracing.traced_http(call, method, url)
 
     async def request_empty(
         self, method: str, url: URL, *, retry: Retry, ok: Collection[int] = (200, 202, 204)
@@ -716,7 +718,8 @@ class Transport:
             finally:
                 slots.release()
 
-        await self._call(method, url, retry, attempt, "request")
+        call = self._call(method, url, retry, attempt, "request")
+        await (call if _tracing.tracer is None else _tracing.traced_http(call, method, url))
 
     @asynccontextmanager
     async def stream(
@@ -757,7 +760,10 @@ class Transport:
 
         # The body is read after the block is entered: only opening counts against the deadline.
         with deadline(self.retry.deadline, f"opening {method} {url.path}"):
-            response, slots = await self._call(method, url, retry, attempt, "stream")
+            call = self._call(method, url, retry, attempt, "stream")
+            response, slots = await (
+                call if _tracing.tracer is None else _tracing.traced_http(call, method, url)
+            )
         try:
             yield response
         finally:
@@ -1000,6 +1006,8 @@ class Transport:
                 )
             if log.isEnabledFor(logging.DEBUG):
                 log.debug("%s %s -> %d", method, url.path, response.status)
+            if _tracing.tracer is not None:
+                _tracing.response_seen(response.status, response.headers)
             if response.status in (301, 302, 303, 307, 308) and "Location" in response.headers:
                 location_text = response.headers["Location"]
                 response.release()
