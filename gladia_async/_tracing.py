@@ -5,8 +5,9 @@ place costs one ``is None`` check. With it, the tracer is
 ``opentelemetry.trace.get_tracer("gladia_async")``, and spans go wherever the application's
 tracer provider sends them (nowhere, cheaply, until one is configured).
 
-Spans: one per HTTP call (``GET /v2/pre-recorded/{id}``: method, route template, status, the
-server's request id, the number of attempts), and one per operation (``gladia.upload``,
+Spans: one per HTTP call, its retries included (``GET /v2/pre-recorded/{id}``: method, route
+template, host, the last answer's status, the request id from an ``x-aistt-request-id`` /
+``x-request-id`` header or an error body), and one per operation (``gladia.upload``,
 ``gladia.create``, ``gladia.wait``, ``gladia.transcribe`` holding the three,
 ``gladia.transcribe_many``, ``gladia.live``), with the job id. Never the key, a query string or a
 full URL (a live session's URL carries its token): hosts, route templates and ids only.
