@@ -149,6 +149,9 @@ class Limits:
     ``polls`` cap how many of each run at once in batch work. ``max_response_bytes`` caps a
     JSON response body, counted after decompression (the default holds a transcript of well
     over ten hours); streamed downloads are not capped.
+
+    With ``GladiaSession(connector=...)`` the connector's own limit caps the sockets, and
+    ``max_connections`` caps how many requests the session has in flight at once.
     """
 
     max_connections: int = attrs.field(default=100, validator=_positive_int)

@@ -210,12 +210,14 @@ def test_a_connector_must_be_an_aiohttp_connector() -> None:
 async def test_live_sessions_follow_the_proxy(emu: object) -> None:
     pcm = LiveOptions(encoding="wav/pcm", sample_rate=16_000, bit_depth=16, channels=1)
     async with run_proxy() as proxy:
-        async with session(emu, proxy=proxy.url) as gladia:
+        async with session(emu, proxy=proxy.url, headers={"X-Team": "speech"}) as gladia:
             async with gladia.live(pcm) as live:
                 await live.send(b"\0" * 3200)
     seen = [(r.method, URL(r.target).path, "upgrade" in r.headers) for r in proxy.requests]
     assert ("POST", "/v2/live", False) in seen
-    assert any(upgrade for _, _, upgrade in seen)  # the WebSocket went through it too
+    (socket,) = [r for r in proxy.requests if "upgrade" in r.headers]  # through it too
+    assert socket.headers["x-team"] == "speech"  # the API's socket gets the headers...
+    assert "x-gladia-key" not in socket.headers  # ...but its URL's token, not the key
 
 
 @pytest.mark.reliability
