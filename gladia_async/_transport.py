@@ -21,6 +21,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import functools
+import ipaddress
 import logging
 import math
 import random
@@ -278,6 +279,16 @@ def parse_proxy(proxy: object) -> URL | None:
 _no_proxy_names: Callable[[str, Mapping[str, str]], bool] = urllib.request.proxy_bypass_environment  # type: ignore[attr-defined]
 
 
+def _is_loopback(host: str) -> bool:
+    name = host.strip("[]").lower().rstrip(".")
+    if name == "localhost" or name.endswith(".localhost"):
+        return True
+    try:
+        return ipaddress.ip_address(name).is_loopback
+    except ValueError:
+        return False
+
+
 def environment_proxies() -> dict[str, str]:
     """The environment's proxy settings by lowercase scheme (``no`` for ``NO_PROXY``)."""
     return {
@@ -511,7 +522,9 @@ class Transport:
         """The proxy a request to ``url`` goes through (None: direct).
 
         ``proxy=`` wins; else, with ``trust_env``, ``HTTP_PROXY`` / ``HTTPS_PROXY`` /
-        ``ALL_PROXY`` as read when the session was made, unless ``NO_PROXY`` names the host.
+        ``ALL_PROXY`` as read when the session was made, unless ``NO_PROXY`` names the host or
+        the host is this machine (``localhost``, ``127.0.0.1``, ``::1``: a local emulator is
+        never sent to a corporate proxy).
         """
         if self._proxy is not None or not self._env_proxies:
             return self._proxy
@@ -524,7 +537,7 @@ class Transport:
         chosen: URL | None = None
         text = self._env_proxies.get(scheme) or self._env_proxies.get("all")
         host = url.host or ""
-        if text and not _no_proxy_names(host, self._env_proxies):
+        if text and not _is_loopback(host) and not _no_proxy_names(host, self._env_proxies):
             with contextlib.suppress(ValueError, TypeError):
                 chosen = parse_proxy(text if "://" in text else f"http://{text}")
         if len(self._proxy_by_origin) >= _URL_CACHE_SIZE:

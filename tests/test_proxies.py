@@ -52,12 +52,28 @@ def chain_text(exc: BaseException) -> str:
     return "".join(parts)
 
 
+#: A name only the test's proxy resolves (to the emulator); direct, it fails to resolve.
+BEHIND = "gladia-emulator.invalid"
+
+
+def behind_proxy(emu: object, **kwargs: object) -> GladiaSession:
+    """A session whose API host is reachable only through the proxy."""
+    port = URL(emu.url).port  # type: ignore[attr-defined]
+    return GladiaSession(
+        api_key=emu.api_key,  # type: ignore[attr-defined]
+        base_url=f"http://{BEHIND}:{port}",
+        poll=FAST_POLL,
+        retry=FAST_RETRY,
+        **kwargs,  # type: ignore[arg-type]
+    )
+
+
 async def test_a_default_session_sends_through_HTTP_PROXY(
     emu: object, wav: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    async with run_proxy() as proxy:
+    async with run_proxy(hosts={BEHIND: "127.0.0.1"}) as proxy:
         monkeypatch.setenv("HTTP_PROXY", proxy.url)
-        async with session(emu) as gladia:
+        async with behind_proxy(emu) as gladia:
             job = await gladia.transcribe(wav)
     assert job.status == "done"
     seen = [(r.method, URL(r.target).path) for r in proxy.requests]
@@ -66,22 +82,27 @@ async def test_a_default_session_sends_through_HTTP_PROXY(
     assert len(proxy.requests) == len(emu.requests)  # type: ignore[attr-defined]
 
 
-async def test_trust_env_false_ignores_the_environment(
+@pytest.mark.parametrize("setting", ["trust_env=False", "NO_PROXY"])
+async def test_the_environment_can_be_ignored(
+    setting: str, emu: object, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    async with run_proxy(hosts={BEHIND: "127.0.0.1"}) as proxy:
+        monkeypatch.setenv("HTTP_PROXY", proxy.url)
+        if setting == "NO_PROXY":
+            monkeypatch.setenv("NO_PROXY", f"example.com,{BEHIND}")
+        trust_env = setting != "trust_env=False"
+        async with behind_proxy(emu, trust_env=trust_env) as gladia:
+            with pytest.raises(ConnectionFailed):  # direct: the name does not resolve
+                await gladia.upload(WAV, filename="a.wav")
+    assert proxy.requests == []
+
+
+async def test_a_local_emulator_is_never_sent_to_the_environments_proxy(
     emu: object, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     async with run_proxy() as proxy:
         monkeypatch.setenv("HTTP_PROXY", proxy.url)
-        async with session(emu, trust_env=False) as gladia:
-            await gladia.upload(WAV, filename="a.wav")
-    assert proxy.requests == []
-    assert len(emu.requests) == 1  # type: ignore[attr-defined]
-
-
-async def test_NO_PROXY_is_respected(emu: object, monkeypatch: pytest.MonkeyPatch) -> None:
-    async with run_proxy() as proxy:
-        monkeypatch.setenv("HTTP_PROXY", proxy.url)
-        monkeypatch.setenv("NO_PROXY", "127.0.0.1")
-        async with session(emu) as gladia:
+        async with session(emu) as gladia:  # http://127.0.0.1:port
             await gladia.upload(WAV, filename="a.wav")
     assert proxy.requests == []
     assert len(emu.requests) == 1  # type: ignore[attr-defined]

@@ -34,6 +34,8 @@ class ForwardProxy:
     #: host -> body the proxy answers itself for that host (200, text/plain).
     answers: dict[str, bytes] = field(default_factory=dict)
     require_auth: str | None = None  # an exact Proxy-Authorization value, else 407
+    #: host -> address the proxy connects to instead (names only the proxy can resolve).
+    hosts: dict[str, str] = field(default_factory=dict)
 
     async def _pipe(
         self, src: asyncio.StreamReader, dst: asyncio.StreamWriter, record: bool
@@ -107,7 +109,9 @@ class ForwardProxy:
             writer.close()
             return
         assert url.host is not None and url.port is not None
-        up_reader, up_writer = await asyncio.open_connection(url.host, url.port)
+        up_reader, up_writer = await asyncio.open_connection(
+            self.hosts.get(url.host, url.host), url.port
+        )
         upgrade = "upgrade" in headers
         out = [f"{method} {url.raw_path_qs} HTTP/1.1"]
         for line in lines[1:]:
