@@ -72,8 +72,9 @@ class GladiaSession(AsyncClosing):
     token (batches, and ``submit(idempotency_token=...)``).
 
     Network, in httpx's and aiohttp's words: with ``trust_env=True`` (the default) the
-    ``HTTP_PROXY`` / ``HTTPS_PROXY`` / ``NO_PROXY`` environment variables (and ``~/.netrc``) are
-    honoured; ``trust_env=False`` ignores them. ``proxy="http://user:pass@host:3128"`` sends
+    ``HTTP_PROXY`` / ``HTTPS_PROXY`` / ``ALL_PROXY`` / ``NO_PROXY`` environment variables are
+    honoured (read once, here; loopback hosts such as a local emulator are always reached
+    directly); ``trust_env=False`` ignores them. ``proxy="http://user:pass@host:3128"`` sends
     every request (and live WebSocket) through that proxy whatever the environment says; an
     ``https`` API is reached through a ``CONNECT`` tunnel, so the proxy never sees the key.
     ``headers`` are sent with every request to the API origin (never to another host); a
