@@ -533,15 +533,16 @@ class CallbackReceiver:
         if event_kind == "callback" and name.startswith("live.") and name not in _ONCE_PER_JOB:
             # A live session sends many messages of one kind: only a resent copy is a duplicate.
             key = (job_id, f"{name}#{hashlib.sha256(body).hexdigest()}")
-        now = self._clock()
-        self._forget_expired(now)
-        if key in self._seen:
-            self.stats["duplicates"] += 1
-            return CallbackReply.of(200, ok=True, duplicate=True)
         job: TranscriptionJob | LiveJob | None = None
         try:
             if authenticated and nonce is not None:
+                # Before the duplicate check: a borrowed token learns nothing, not even "seen".
                 job = await self._bind(nonce, job_id, name)
+            now = self._clock()
+            self._forget_expired(now)
+            if key in self._seen:
+                self.stats["duplicates"] += 1
+                return CallbackReply.of(200, ok=True, duplicate=True)
             if self.verify:
                 job, event = await self._confirm(event_kind, name, job_id, job)
         except _Unconfirmed as exc:
