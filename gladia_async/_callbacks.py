@@ -6,17 +6,21 @@ handler only when it is authenticated one of two ways:
 
 * **a secret in the URL**: :meth:`CallbackReceiver.callback_url` puts a token (the receiver's
   secret, or a per-job token derived from it by HMAC) in the URL you give Gladia; on receipt it
-  is checked in constant time (:func:`hmac.compare_digest`). Works for callbacks and for a
-  dashboard webhook URL alike.
+  is checked in constant time (:func:`hmac.compare_digest`), before the body is read. Works
+  for callbacks and for a dashboard webhook URL alike. A per-job token is accepted only for
+  the job it was issued for: the job's own callback URL, as the API reports it, is the binding.
 * **re-fetching the job** (``verify=True``, needs a session): the receiver asks the API, with
   your key, for the job the body names and passes the delivery on only if the job really is in
-  the state the event claims. The handler then gets that fetched job in ``delivery.job``.
+  the state the event claims. The handler then gets that fetched job in ``delivery.job`` and
+  the event rebuilt from it in ``delivery.event``: never the sender's text. Events a fetch
+  cannot confirm (live callback messages, events unknown to this version) are refused.
 
 Deliveries are de-duplicated by ``(job id, event)`` within ``dedupe_window`` seconds: the
 handler sees each event once and a duplicate is still answered 2xx so the sender stops
-retrying. Malformed bodies get a 400; unauthenticated ones a 401 (bad token), a 403 (no such
-job, or an event that cannot be verified) or a 503 (the job is not in the claimed state, so a
-genuine sender that raced the API retries); a failing handler a 500 (so the sender retries).
+retrying. Malformed bodies get a 400, bodies over ``max_body_bytes`` a 413; unauthenticated
+ones a 401 (bad token, or a per-job token of another job), a 403 (no such job, or an event
+that cannot be verified) or a 503 (the job is not in the claimed state, so a genuine sender
+that raced the API retries); a failing handler a 500 (so the sender retries).
 
 One framework-neutral coroutine, :meth:`CallbackReceiver.receive`, does all of it; the aiohttp
 route factory (:meth:`~CallbackReceiver.aiohttp_routes`) and the ASGI app
@@ -238,9 +242,10 @@ def parse_event(body: bytes | str) -> tuple[Literal["callback", "webhook"], Any]
 class Delivery:
     """One authenticated, first-seen delivery, as your handler receives it.
 
-    ``event`` is the typed payload (:data:`CallbackPayload` or :data:`WebhookPayload`);
-    ``job`` is the job as the API returned it when the receiver verified the delivery
-    (``verify=True``), else ``None``.
+    ``event`` is the typed payload (:data:`CallbackPayload` or :data:`WebhookPayload`): with
+    ``verify=True`` it is rebuilt from the fetched job, so nothing in it comes from the
+    sender's body; ``job`` is the job as the API returned it when the receiver fetched it
+    (``verify=True``, or to check a per-job token), else ``None``.
     """
 
     kind: Literal["callback", "webhook"]
@@ -329,7 +334,14 @@ class CallbackReceiver:
     once; it is awaited before the sender gets its answer, and an exception from it answers 500
     so the sender retries. ``secret`` defaults to a fresh random one (keep it stable across
     restarts and processes if jobs outlive them). ``session`` is needed for ``verify=True`` and
-    for :meth:`wait`'s polling fallback.
+    for :meth:`wait`'s polling fallback; with one, a per-job token is checked against the
+    callback URL the API shows for the job its body names (one ``GET`` per token, then
+    remembered), so it serves that job only, across restarts too. Without one, a per-job token
+    serves the first job it is used for and no other.
+
+    Bodies are read up to ``max_body_bytes`` (default 8 MiB; ``413`` beyond), and only once
+    the token passed (without ``verify``, a request with no valid token is answered ``401``
+    before a byte of its body is read).
 
     De-duplication remembers ``(job id, event)`` for ``dedupe_window`` seconds (at most
     ``max_remembered`` keys); live callback messages that repeat within a session
@@ -401,7 +413,9 @@ class CallbackReceiver:
         """Return ``url`` with this receiver's token added: the URL to give Gladia.
 
         With ``per_job=True`` the token is a fresh nonce and its HMAC under the secret, so each
-        job's URL differs and none reveals the secret itself.
+        job's URL differs and none reveals the secret itself. Give such a URL to one job: its
+        token is refused for a job whose callback URL (as the API reports it) does not carry
+        it or, for a receiver without a session, for any job but the first it came for.
         """
         if not isinstance(url, str) or urlsplit(url).scheme not in ("http", "https"):
             raise InvalidInput("url", f"expected an http(s) URL, got {url!r}")
