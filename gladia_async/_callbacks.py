@@ -627,7 +627,9 @@ class CallbackReceiver:
             except _Unconfirmed:
                 raise _Unconfirmed("this token was not issued for this job", status=401) from None
             if not any(_carries_nonce(url, nonce) for url in _callback_urls(job)):
-                raise _Unconfirmed("this token was issued for another job", status=401)
+                raise _Unconfirmed(
+                    f"the API shows no callback URL of job {job_id} with this token", status=401
+                )
         self._bound[nonce] = job_id
         while len(self._bound) > self.max_remembered:
             self._bound.popitem(last=False)
