@@ -9,9 +9,14 @@ One session is one ``POST /v2/live`` plus one WebSocket (reopened after a drop).
   the same URL with backoff and replays the unacknowledged audio, in frames of at most
   512 KiB, before any new audio. Acknowledged byte ranges count from the session start
   (see :func:`gladia_async._live_models.acked_end`).
-* **Bounded messages**: at most ``max_buffered_messages`` received messages wait unread;
-  beyond that the reader stops reading the socket until the user reads (back-pressure,
-  lossless: the alternative, dropping messages, would lose transcripts).
+* **Bounded messages**: at most ``max_buffered_messages`` received messages, of at most
+  ``max_buffered_bytes`` on the wire, wait unread; beyond that the reader stops reading the
+  socket until the user reads (back-pressure, lossless: the alternative, dropping messages,
+  would lose transcripts). Once :meth:`LiveSession.finish` runs nobody reads any more: the
+  reader reads on, and drops (and counts) what arrives beyond the bounds.
+* **Giving up**: ``ReconnectPolicy.attempts`` connection attempts in a row without newly
+  acknowledged audio end the session; the backoff grows with them, and opening a socket
+  (first or again) is bounded by ``RetryPolicy.deadline``.
 * **Latency**: the task iterating ``async for`` reads the socket itself; the reader task
   stands by meanwhile and reads only when nobody iterates (acknowledgements must flow). A
   message thus reaches the user with no hand-over between tasks, each of which would cost a
@@ -317,13 +322,17 @@ class LiveSession:
     runs on them) but delivered only when ``options.messages_config`` sets them to True
     explicitly.
 
-    Messages wait in a buffer until read. While ``max_buffered_messages`` of them wait, the
-    session stops reading the socket (back-pressure: nothing is dropped, memory stays
-    bounded); a user who never reads therefore also holds back the acknowledgements, and
-    :meth:`send` waits once ``max_unacked_bytes`` are unacknowledged. Read the messages (or
-    raise the bound) to keep audio flowing. Once :meth:`finish` runs (leaving the block),
-    the bound is lifted: nobody reads any more, and what is left to come is bounded by the
-    audio already sent.
+    Messages wait in a buffer until read. While ``max_buffered_messages`` of them, or
+    ``max_buffered_bytes`` of them on the wire, wait, the session stops reading the socket
+    (back-pressure: nothing is dropped, memory stays bounded); a user who never reads
+    therefore also holds back the acknowledgements, and :meth:`send` waits once
+    ``max_unacked_bytes`` are unacknowledged. Read the messages (or raise the bounds) to keep
+    audio flowing. Once :meth:`finish` runs (leaving the block), the socket is read on without
+    back-pressure (``end_session`` must get through) and a message arriving beyond the bounds
+    is dropped and counted in :attr:`dropped_messages`.
+
+    A ``1000`` close with audio still unacknowledged raises :class:`LiveSessionError` (its
+    ``unacknowledged_bytes`` says how much); :attr:`unacknowledged_bytes` says it at any time.
     """
 
     def __init__(
