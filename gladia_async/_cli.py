@@ -18,7 +18,7 @@ import sys
 import tempfile
 import time
 import wave
-from collections.abc import AsyncIterator, Callable, Iterator, Sequence
+from collections.abc import AsyncIterator, Callable, Iterable, Iterator, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -47,7 +47,15 @@ from ._cli_inputs import (
     language_codes,
 )
 from ._cli_messages import NO_KEY, explain
-from ._cli_render import ProgressView, Summary, note, retry_notes
+from ._cli_render import (
+    OutputFailed,
+    ProgressView,
+    Summary,
+    note,
+    retry_notes,
+    silence_stdout,
+    standard_streams,
+)
 from ._cli_resume import JOURNAL_NAME, pending_job_ids, resume_counts, resume_hint
 from ._cli_status import add_batch_parser, batch_status
 from ._converter import unstructure
@@ -300,6 +308,44 @@ def _write_atomic(path: Path, data: bytes) -> None:
 _SUBTITLE_SUFFIXES = (".srt", ".vtt")
 
 
+def _check_out(out: Path, stems: Iterable[str]) -> None:
+    """Create ``out`` and make sure every result's folder can be written, or raise
+    :class:`CommandLineError` (exit 2) before the first request.
+
+    Tried, not guessed from permission bits (they do not tell for root, ACLs or a read-only
+    mount): a file is created and removed in each folder that exists. Names were already cut to
+    fit (``output_stems``).
+    """
+    try:
+        out.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise CommandLineError(f"--out: cannot create the folder {out} ({_why(exc)})") from None
+    if not out.is_dir():
+        raise CommandLineError(f"--out: {out} exists and is not a folder")
+    checked: set[Path] = set()
+    for stem in stems:
+        folder = (out / stem).parent
+        while folder != out and not folder.exists():  # created when its result is written
+            folder = folder.parent
+        if folder in checked:
+            continue
+        checked.add(folder)
+        if not folder.is_dir():
+            raise CommandLineError(
+                f"--out: results would go into {folder}, which is a file, not a folder"
+            )
+        try:
+            fd, probe = tempfile.mkstemp(dir=folder, prefix=".gladia-probe.")
+            os.close(fd)
+            os.unlink(probe)
+        except OSError as exc:
+            raise CommandLineError(f"--out: cannot write into {folder} ({_why(exc)})") from None
+
+
+def _why(exc: OSError) -> str:
+    return (exc.strerror or str(exc)).lower()
+
+
 def _write_outcome(out: Path, stem: str, outcome: Outcome) -> list[Path]:
     """Write a finished job's JSON and subtitles as ``out/stem.*``; return the paths.
 
@@ -365,8 +411,7 @@ async def _transcribe(
     args: argparse.Namespace, sources: Sources, options: TranscriptionOptions
 ) -> int:
     out = Path(args.out)
-    if out.exists() and not out.is_dir():  # noqa: ASYNC240 - argument check, before any work
-        raise CommandLineError(f"--out: {out} exists and is not a folder")
+    _check_out(out, sources.names.values())  # before any request: nothing spent on a result
     skipped = describe_skipped(sources.skipped)
     if skipped:
         note(f"gladia-async: {skipped}", sys.stderr)
@@ -671,15 +716,27 @@ def _run(args: argparse.Namespace) -> int:
     return int(result)
 
 
-def _silence_stdout() -> None:
-    # The reader is gone: point stdout at /dev/null so the interpreter's final flush is quiet.
-    with contextlib.suppress(OSError, ValueError):
-        devnull = os.open(os.devnull, os.O_WRONLY)
-        os.dup2(devnull, sys.stdout.fileno())
-
-
 def main(argv: Sequence[str] | None = None) -> int:
-    """Run the command line with ``argv`` (default ``sys.argv[1:]``); return the exit code."""
+    """Run the command line with ``argv`` (default ``sys.argv[1:]``); return the exit code.
+
+    Whatever the user's environment does to the output (stdout or stderr closed, stdout on a
+    full disk, a reader that goes away), the command ends with an exit code and at most one
+    line on stderr, never a traceback.
+    """
+    with standard_streams():
+        try:
+            code = _main(argv)
+            sys.stdout.flush()  # a full disk shows here, not in the interpreter's final flush
+        except OutputFailed as exc:  # from argparse's own output (--help, --version)
+            print(f"gladia-async: error: {exc}", file=sys.stderr)
+            code = EXIT_FAILED
+        except BrokenPipeError:
+            silence_stdout()
+            code = EXIT_PIPE
+    return code
+
+
+def _main(argv: Sequence[str] | None) -> int:
     args = _parser().parse_args(argv)
     try:
         return _run(args)
@@ -689,8 +746,12 @@ def main(argv: Sequence[str] | None = None) -> int:
             print("gladia-async: interrupted", file=sys.stderr)
             return EXIT_INTERRUPTED
         if any(isinstance(e, BrokenPipeError) for e in leaves):
-            _silence_stdout()
+            silence_stdout()
             return EXIT_PIPE
+        for leaf in leaves:
+            if isinstance(leaf, OutputFailed):
+                print(f"gladia-async: error: {leaf}", file=sys.stderr)
+                return EXIT_FAILED
         for leaf in leaves:
             if isinstance(leaf, CommandLineError):
                 print(f"gladia-async: error: {leaf}", file=sys.stderr)
@@ -704,5 +765,10 @@ def main(argv: Sequence[str] | None = None) -> int:
                 return EXIT_FAILED
             if isinstance(leaf, GladiaError):
                 print(f"gladia-async: {explain(leaf, api_url=_api_url(args))}", file=sys.stderr)
+                return EXIT_FAILED
+        for leaf in leaves:
+            if isinstance(leaf, OSError):  # the user's disk or folders: said, not traced
+                where = f"{leaf.filename}: " if leaf.filename else ""
+                print(f"gladia-async: error: {where}{leaf.strerror or leaf}", file=sys.stderr)
                 return EXIT_FAILED
         raise

@@ -86,6 +86,14 @@ class InvalidInput(GladiaError, ValueError):
         super().__init__(f"{argument}: {problem}")
 
 
+class RootCause(Exception):
+    """A scrubbed stand-in for an exception that carried the API key.
+
+    Attached as ``__cause__`` of the SDK's error so the root cause (its type and message) still
+    shows in tracebacks, without the request headers or echoed server data the original held.
+    """
+
+
 class ConfigurationError(GladiaError):
     """The session is not configured well enough to talk to the API."""
 
