@@ -538,6 +538,7 @@ class GladiaSession(AsyncClosing):
         audio_format: Literal["binary", "json"] = "binary",
         finish_timeout: float | None = 120.0,
         max_buffered_messages: int = 1000,
+        max_buffered_bytes: int = 16 << 20,
     ) -> LiveSession:
         """Return a live transcription session; enter it with ``async with``.
 
@@ -545,8 +546,9 @@ class GladiaSession(AsyncClosing):
         beyond it); ``keepalive`` pings an idle socket every so many seconds (None: never);
         ``reconnect`` sets how drops are retried; ``audio_format`` sends binary frames or
         JSON ``audio_chunk`` actions; ``finish_timeout`` bounds post-processing at exit;
-        ``max_buffered_messages`` bounds the received messages waiting to be read (the socket
-        is not read while that many wait: back-pressure, nothing is dropped).
+        ``max_buffered_messages`` and ``max_buffered_bytes`` (their size on the wire, 16 MiB)
+        bound the received messages waiting to be read (the socket is not read while that many
+        wait: back-pressure, nothing is dropped before the block is left).
         Options are checked here, before any request.
         """
         from ._live import LiveSession
@@ -561,6 +563,7 @@ class GladiaSession(AsyncClosing):
             audio_format=audio_format,
             finish_timeout=finish_timeout,
             max_buffered_messages=max_buffered_messages,
+            max_buffered_bytes=max_buffered_bytes,
         )
 
     async def get_live_job(self, job: str | LiveSession) -> LiveJob:

@@ -10,7 +10,7 @@ import pytest
 
 from gladia_async import GladiaSession, LiveOptions
 from gladia_async.live import ReconnectPolicy, acked_end
-from tests.hostile.live_server import half_open_live_server
+from tests.hostile.half_open_live import half_open_live_server
 
 PCM = LiveOptions(encoding="wav/pcm", sample_rate=16_000, bit_depth=16, channels=1)
 FAST_RECONNECT = ReconnectPolicy(attempts=5, backoff_initial=0.01, backoff_max=0.05)
