@@ -2513,6 +2513,9 @@ class RealtimeProcessingConfig(GladiaModel):
     #: If true, enable sentiment analysis for the transcription.
     sentiment_analysis: bool | None = None
 
+    #: If true, compute more accurate word timestamps in the realtime transcripts.
+    words_accurate_timestamps: bool | None = None
+
 
 class RealtimeProcessingConfigDict(TypedDict, total=False):
     """A :class:`RealtimeProcessingConfig` as a dict of its JSON fields, for mypy to check the keys.
@@ -2530,6 +2533,7 @@ class RealtimeProcessingConfigDict(TypedDict, total=False):
     translation_config: TranslationConfig | TranslationConfigDict | None
     named_entity_recognition: bool | None
     sentiment_analysis: bool | None
+    words_accurate_timestamps: bool | None
 
 
 def _post_processing_config_summarization_config(

@@ -8,7 +8,8 @@ Behaviour (*emulator choice* where the docs are silent):
   The token is not the API key; the WebSocket needs no key (the token is the credential).
 * The WebSocket takes binary frames or ``{"type": "audio_chunk", "data": {"chunk": b64}}``;
   a frame over 512 KiB is closed with 1009. Each chunk is acknowledged with its
-  ``byte_range`` counted **from the session start, inclusive** (see
+  ``byte_range`` counted **from the session start, half-open** ``[start, end)`` as the
+  service sends it (an empty chunk gives ``[n, n]``; see
   :func:`gladia_async._live_models.acked_end`) and ``time_range`` in seconds.
 * **Keeps exactly what it acknowledged**: a chunk is kept (counted, hashed, stored) at the
   moment its acknowledgement is sent; a chunk received on a socket that then drops without
@@ -297,10 +298,11 @@ class LiveHub:
                     await self._stop(request, ws, state)
                     return
                 else:
+                    # The error object in `error` (as every other message) and in `data`
+                    # (where livekit's Gladia plugin reads an error frame).
+                    error = _err(400, "unknown action")
                     await self._send(
-                        ws,
-                        state,
-                        {**self._base(state, "error"), "error": _err(400, "unknown action")},
+                        ws, state, {**self._base(state, "error"), "error": error, "data": error}
                     )
             else:  # close, error (1009 too big: aiohttp closed it), closed
                 return
@@ -340,7 +342,7 @@ class LiveHub:
                     "acknowledged": True,
                     "error": None,
                     "data": {
-                        "byte_range": [start, end - 1],
+                        "byte_range": [start, end],
                         "time_range": [round(start / bps, 3), round(end / bps, 3)],
                     },
                 },
