@@ -31,6 +31,7 @@ from typing import TYPE_CHECKING, Any
 import anyio
 import attrs
 
+from ._config import Limits
 from ._converter import unstructure
 from ._errors import (
     APIStatusError,
@@ -45,7 +46,7 @@ from ._errors import (
 )
 from ._models import JobCreated, JobStatus, TranscriptionJob, TranscriptionOptions, UploadedAudio
 from ._pagination import JobFilters, JobStream, PageStream
-from ._uploads import AudioSource, is_url, prepare_audio
+from ._uploads import AudioSource, check_audio_limits, is_url, prepare_audio
 from ._validation import check_model
 
 if TYPE_CHECKING:
@@ -137,8 +138,11 @@ class Jobs:
         api: str,
         poll_policy: PollPolicy,
         reconcile: ReconcilePolicy,
+        limits: Limits | None = None,
     ) -> None:
         self.transport = transport
+        #: The audio limits checked before an upload (``Limits.max_audio_*``).
+        self.limits = limits or Limits()
         self.api = api
         self.prefix = f"/v2/{api}"
         self.poll_policy = poll_policy
@@ -162,6 +166,7 @@ class Jobs:
             )
         prepared = prepare_audio(source, filename=filename, content_type=content_type)
         try:
+            check_audio_limits(source, prepared.size, self.limits)
             return await self.transport.request_json(
                 "POST",
                 url,
