@@ -45,6 +45,7 @@ from ._errors import (
     TransportError,
 )
 from ._models import JobCreated, JobStatus, TranscriptionJob, TranscriptionOptions, UploadedAudio
+from ._option_rules import check_custom_metadata
 from ._pagination import JobFilters, JobStream, PageStream
 from ._uploads import AudioSource, check_audio_limits, is_url, prepare_audio
 from ._validation import check_model
@@ -201,6 +202,7 @@ class Jobs:
             if not isinstance(custom_metadata, Mapping):
                 raise InvalidInput("custom_metadata", "expected a mapping of JSON values")
             body["custom_metadata"] = {**(body.get("custom_metadata") or {}), **custom_metadata}
+            check_custom_metadata(body["custom_metadata"])
         return body
 
     @staticmethod

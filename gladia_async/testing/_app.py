@@ -40,7 +40,7 @@ from ._state import (
     iso,
 )
 from ._transcripts import build_live_result, build_result
-from ._validation import echo_request_params, fill_defaults, is_http_url, validate
+from ._validation import echo_request_params, fill_defaults, is_http_url, rule_errors, validate
 
 __all__ = ["GladiaEmulator"]
 
@@ -698,6 +698,7 @@ class GladiaEmulator:
     async def _create_job(self, request: web.Request) -> web.StreamResponse:
         body = await _read_json(request)
         errors = validate("InitTranscriptionRequest", body, skip_format=frozenset({"audio_url"}))
+        errors = errors or rule_errors("InitTranscriptionRequest", body)
         if errors:
             raise _ApiError(400, "Validation failed", errors)
         problems = _semantic_problems(body)
