@@ -179,9 +179,10 @@ def _probe_counted(reader: _Reader) -> AudioInfo:
 
 
 def _sane_duration(value: float | None) -> float | None:
-    if value is None or not math.isfinite(value) or value <= 0 or value > 1e8:
+    if value is None or not math.isfinite(value) or value > 1e8:
         return None
-    return round(float(value), 6)
+    rounded = round(float(value), 6)
+    return rounded if rounded > 0 else None  # under a microsecond: a header that lies
 
 
 def _id3_end(reader: _Reader) -> int:
