@@ -36,6 +36,14 @@ from . import (
     TranscriptionOptions,
     __version__,
 )
+from ._cli_estimate import (
+    ESTIMATE_HELP,
+    add_audio_limit_argument,
+    add_estimate_parser,
+    audio_limits,
+    check_budget,
+    estimate_command,
+)
 from ._cli_inputs import (
     CommandLineError,
     Sources,
@@ -175,6 +183,14 @@ def _parser() -> argparse.ArgumentParser:
         metavar="SECONDS",
         help="give up on a job not finished after this long (default: 1 hour)",
     )
+    t.add_argument(
+        "--max-hours",
+        type=float,
+        default=None,
+        metavar="HOURS",
+        help="refuse the batch (nothing sent) if its estimate is over this many billed hours",
+    )
+    add_audio_limit_argument(t)
 
     j = command("jobs", "list jobs, newest first")
     j.add_argument(
@@ -221,6 +237,7 @@ def _parser() -> argparse.ArgumentParser:
     add_batch_parser(sub, _EPILOG)
 
     command("languages", "list the language codes --language accepts", api=False)
+    add_estimate_parser(command("estimate", ESTIMATE_HELP, api=False))
 
     e = command(
         "emulator", "run the local Gladia emulator in the foreground", api=False, epilog=EPILOG
@@ -415,14 +432,18 @@ async def _transcribe(
     skipped = describe_skipped(sources.skipped)
     if skipped:
         note(f"gladia-async: {skipped}", sys.stderr)
+    estimated = await check_budget(args, sources.items)  # refusals send nothing
     await _preflight(args)
+    note(f"gladia-async: estimate: {estimated.summary()}.", sys.stderr)
     out.mkdir(parents=True, exist_ok=True)  # noqa: ASYNC240 - once, before any work
     failures: list[tuple[str, str]] = []
     timed_out: list[str] = []
     done = 0
     api_url = _api_url(args)
     journal = None if args.no_journal else out / JOURNAL_NAME
-    async with _session(args, max_concurrency=args.concurrency, retry=_BATCH_RETRY) as gladia:
+    async with _session(
+        args, max_concurrency=args.concurrency, retry=_BATCH_RETRY, limits=audio_limits(args)
+    ) as gladia:
         with (
             ProgressView(len(sources.items), sys.stderr) as view,
             retry_notes(view.retrying),
@@ -684,6 +705,7 @@ _COMMANDS: dict[str, Callable[[argparse.Namespace], Any]] = {
     "demo": _demo,
     "live": _live,
     "batch": batch_status,
+    "estimate": estimate_command,
 }
 
 

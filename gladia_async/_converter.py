@@ -35,7 +35,7 @@ import orjson
 from cattrs.errors import BaseValidationError, StructureHandlerNotFoundError
 from cattrs.gen import make_dict_structure_fn, make_dict_unstructure_fn, override
 
-from . import _models
+from . import _models, _option_rules
 from ._errors import ResponseFormatError, RootCause
 from ._models import OpenEnum, OpenIntEnum
 
@@ -377,8 +377,14 @@ def _shape(cls: Any) -> _Shape:
 _set = object.__setattr__
 
 
+def _has_init_logic(cls: Any) -> bool:
+    """True if ``__init__`` does more than store fields (a rule check alone does not count)."""
+    hook = getattr(cls, "__attrs_post_init__", None)
+    return hook is not None and hook not in _option_rules.RULE_HOOKS
+
+
 def _structure_factory(cls: Any) -> Any:
-    if not issubclass(cls, _models.GladiaModel) or hasattr(cls, "__attrs_post_init__"):
+    if not issubclass(cls, _models.GladiaModel) or _has_init_logic(cls):
         return make_dict_structure_fn(cls, converter)
     return _flat_structure_factory(cls)
 
@@ -444,7 +450,7 @@ def _is_flat(cls: Any) -> bool:
     if cls in _models.ALWAYS_SERIALIZE or not issubclass(cls, _models.GladiaModel):
         return False
     fields = _shape(cls).fields
-    if not fields or hasattr(cls, "__attrs_post_init__"):
+    if not fields or _has_init_logic(cls):
         return False
     if any(f.validator is not None or f.converter is not None or not f.init for f in fields):
         return False  # the fast path skips __init__, so nothing may depend on it

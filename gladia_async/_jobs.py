@@ -31,6 +31,7 @@ from typing import TYPE_CHECKING, Any
 import anyio
 import attrs
 
+from ._config import Limits
 from ._converter import unstructure
 from ._errors import (
     APIStatusError,
@@ -44,8 +45,9 @@ from ._errors import (
     TransportError,
 )
 from ._models import JobCreated, JobStatus, TranscriptionJob, TranscriptionOptions, UploadedAudio
+from ._option_rules import check_custom_metadata
 from ._pagination import JobFilters, JobStream, PageStream
-from ._uploads import AudioSource, is_url, prepare_audio
+from ._uploads import AudioSource, check_audio_limits, is_url, prepare_audio
 from ._validation import check_model
 
 if TYPE_CHECKING:
@@ -137,8 +139,11 @@ class Jobs:
         api: str,
         poll_policy: PollPolicy,
         reconcile: ReconcilePolicy,
+        limits: Limits | None = None,
     ) -> None:
         self.transport = transport
+        #: The audio limits checked before an upload (``Limits.max_audio_*``).
+        self.limits = limits or Limits()
         self.api = api
         self.prefix = f"/v2/{api}"
         self.poll_policy = poll_policy
@@ -162,6 +167,7 @@ class Jobs:
             )
         prepared = prepare_audio(source, filename=filename, content_type=content_type)
         try:
+            check_audio_limits(source, prepared.size, self.limits)
             return await self.transport.request_json(
                 "POST",
                 url,
@@ -196,6 +202,7 @@ class Jobs:
             if not isinstance(custom_metadata, Mapping):
                 raise InvalidInput("custom_metadata", "expected a mapping of JSON values")
             body["custom_metadata"] = {**(body.get("custom_metadata") or {}), **custom_metadata}
+            check_custom_metadata(body["custom_metadata"])
         return body
 
     @staticmethod

@@ -25,6 +25,7 @@ from typing import TYPE_CHECKING, Any, TypedDict
 
 import attrs
 
+from . import _option_rules as _rules
 from . import _option_values as _values
 
 _PSEUDO_LOCK = threading.Lock()
@@ -1386,6 +1387,8 @@ class TranscriptionRequest(GladiaModel):
 
     #: Enable structured data extraction
     structured_data_extraction: bool | None = None
+
+    __attrs_post_init__ = _rules.check_transcription
 
 
 @attrs.frozen(kw_only=True)
@@ -3867,6 +3870,8 @@ class StreamingRequest(GladiaModel):
         default=None, converter=_streaming_request_callback_config
     )
 
+    __attrs_post_init__ = _rules.check_live
+
 
 @attrs.frozen(kw_only=True)
 class InitStreamingResponse(GladiaModel):
@@ -4257,6 +4262,8 @@ class TranscriptionOptions(GladiaModel):
 
     #: Enable structured data extraction
     structured_data_extraction: bool | None = None
+
+    __attrs_post_init__ = _rules.check_transcription
 
 
 #: Original spec schema name -> generated class (object schemas and enums).

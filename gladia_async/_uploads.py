@@ -19,15 +19,17 @@ import aiohttp
 import aiohttp.payload
 import attrs
 
-from ._errors import InvalidInput
+from ._audio_info import AudioInfo, probe_audio
+from ._config import MAX_AUDIO_BYTES, Limits
+from ._errors import AudioTooLargeError, AudioTooLongError, InvalidInput
 from ._transport import TransferProgress
 
-__all__ = ["AudioSource", "PreparedAudio", "prepare_audio"]
+__all__ = ["AudioSource", "PreparedAudio", "check_audio_limits", "prepare_audio"]
 
 #: What ``upload``/``transcribe`` accept as audio.
 AudioSource = Union[str, "os.PathLike[str]", bytes, bytearray, IO[bytes], AsyncIterable[bytes]]
 
-MAX_UPLOAD_BYTES = 1000 * 1000 * 1000  # docs: "Audio files must not exceed 1000 MB"
+MAX_UPLOAD_BYTES = MAX_AUDIO_BYTES  # docs: "Audio files must not exceed 1000 MB"
 
 
 def is_url(value: object) -> bool:
@@ -117,13 +119,77 @@ def _check_path(path: Path, argument: str) -> int:
     if info.st_size == 0:
         raise InvalidInput(argument, f"{str(path)!r} is empty; there is no audio to transcribe")
     if info.st_size > MAX_UPLOAD_BYTES:
-        raise InvalidInput(
-            argument,
-            f"{str(path)!r} is {info.st_size} bytes; Gladia accepts at most 1000 MB: split it",
-        )
+        raise _too_large(argument, repr(str(path)), info.st_size, MAX_UPLOAD_BYTES)
     if not os.access(path, os.R_OK):
         raise InvalidInput(argument, f"{str(path)!r} is not readable (permission denied)")
     return info.st_size
+
+
+def _too_large(argument: str, what: str, size: int, limit: int) -> AudioTooLargeError:
+    return AudioTooLargeError(
+        argument,
+        f"{what} is {size:,} bytes; Gladia accepts at most {limit / 1e6:,.0f} MB per file "
+        "(Limits.max_audio_bytes): split it into parts (e.g. with ffmpeg)",
+        actual=size,
+        limit=limit,
+    )
+
+
+def describe_seconds(seconds: float) -> str:
+    """``8400`` -> ``"2 h 20 min"``; ``754.2`` -> ``"12 min 34 s"``: durations for people."""
+    whole = round(seconds)
+    hours, rest = divmod(whole, 3600)
+    minutes, secs = divmod(rest, 60)
+    if hours:
+        return f"{hours} h {minutes} min" if minutes else f"{hours} h"
+    if minutes:
+        return f"{minutes} min {secs} s" if secs else f"{minutes} min"
+    return f"{seconds:.1f} s" if seconds < 10 else f"{secs} s"
+
+
+def describe_limit(seconds: float) -> str:
+    """``8100`` -> ``"135 minutes (2 h 15 min)"``: a duration limit as Gladia's docs say it."""
+    minutes = seconds / 60
+    if minutes.is_integer():
+        text = f"{int(minutes)} minutes"
+        return f"{text} ({describe_seconds(seconds)})" if minutes >= 60 else text
+    return describe_seconds(seconds)
+
+
+def check_audio_limits(
+    source: object, size: int | None, limits: Limits, *, argument: str = "source"
+) -> AudioInfo | None:
+    """Refuse audio over ``limits`` before any request; return what its headers say.
+
+    Reads the headers of a path, ``bytes`` or file object (a few kilobytes, no decoding; see
+    :func:`probe_audio`). A duration the headers do not tell is never refused. URLs and async
+    iterables are not read (``None``): the API checks what it fetches.
+    """
+    readable = isinstance(source, (str, os.PathLike, bytes, bytearray, memoryview, io.IOBase))
+    if is_url(source) or not (readable or (hasattr(source, "read") and hasattr(source, "seek"))):
+        return None
+    name = (
+        repr(Path(os.fspath(source)).name)
+        if isinstance(source, (str, os.PathLike))
+        else "the audio"
+    )
+    if size is not None and size > limits.max_audio_bytes:
+        raise _too_large(argument, name, size, limits.max_audio_bytes)
+    # A few kilobytes read from a local file, like the stat() of prepare_audio: no thread hop.
+    info = probe_audio(source)
+    limit = limits.max_audio_duration
+    if limit is not None and info.duration is not None and info.duration > limit:
+        raise AudioTooLongError(
+            argument,
+            f"{name} lasts {describe_seconds(info.duration)} (from its headers); Gladia "
+            f"transcribes at most {describe_limit(limit)} per file "
+            "(Limits.max_audio_duration): split it into parts (e.g. ffmpeg -f segment "
+            "-segment_time 3600), or on an enterprise plan allow 4 h 15 "
+            "(Limits(max_audio_duration=MAX_AUDIO_DURATION_ENTERPRISE))",
+            actual=info.duration,
+            limit=limit,
+        )
+    return info
 
 
 def _form(filename: str, content_type: str, value: Any) -> aiohttp.FormData:
@@ -172,7 +238,7 @@ def prepare_audio(
         if not data:
             raise InvalidInput(argument, "empty bytes; there is no audio to transcribe")
         if len(data) > MAX_UPLOAD_BYTES:
-            raise InvalidInput(argument, "more than 1000 MB; Gladia does not accept it: split it")
+            raise _too_large(argument, "the bytes", len(data), MAX_UPLOAD_BYTES)
         name = _check_filename(filename or "audio.wav")
         ctype = _content_type(name, content_type)
         return PreparedAudio(

@@ -55,7 +55,7 @@ from aiohttp import WSMsgType, web
 from .._live_models import MAX_FRAME_BYTES
 from ._state import Job, Upload, iso
 from ._transcripts import _VOCABULARY
-from ._validation import fill_defaults, validate
+from ._validation import fill_defaults, rule_errors, validate
 
 if TYPE_CHECKING:
     from ._app import GladiaEmulator
@@ -165,6 +165,7 @@ class LiveHub:
         errors = validate("StreamingRequestParamsResponse", given)
         if meta is not None and not isinstance(meta, dict):
             errors.append('Field "custom_metadata" must be an object')
+        errors = errors or rule_errors("StreamingRequest", given)
         if errors:
             raise _ApiError(400, "Validation failed", errors)
         params = fill_defaults("StreamingRequestParamsResponse", given, always=_LIVE_ALWAYS)
