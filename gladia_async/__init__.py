@@ -55,7 +55,12 @@ from ._errors import (
     WrongEventLoopError,
 )
 from ._jobs import ReconcilePolicy
-from ._journal import BatchJournal, SourceIdentity, source_identity
+from ._journal import (
+    BatchJournal,
+    OptionsChange,
+    SourceIdentity,
+    source_identity,
+)
 from ._live import LiveOptions, LiveSession, LiveSessionError, ReconnectPolicy
 from ._live_models import (
     AudioChunkAckMessage,
@@ -126,6 +131,7 @@ __all__ = [
     "LiveSessionError",
     "MalformedCallbackError",
     "NotFoundError",
+    "OptionsChange",
     "Outcome",
     "Page",
     "PageStream",
