@@ -21,9 +21,8 @@ from typing import Any
 import anyio
 import pytest
 
-from gladia_async import BatchJournal, GladiaSession, JournalError, Outcome
+from gladia_async import BatchJournal, GladiaSession, JournalError, Outcome, _journal
 from gladia_async._cli_resume import JOURNAL_NAME
-from gladia_async import _journal
 from gladia_async._journal import _connect
 from gladia_async.testing import run_emulator, start_emulator_process
 
