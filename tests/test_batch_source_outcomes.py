@@ -33,7 +33,6 @@ from gladia_async import (
     TranscriptionOptions,
     source_identity,
 )
-from gladia_async._cli_resume import JOURNAL_NAME
 from gladia_async.testing import run_emulator
 
 from .conftest import FAST_POLL, FAST_RETRY, write_wav
@@ -84,6 +83,7 @@ async def test_a_rerun_finds_earlier_jobs_the_journal_does_not_know(
             journal.unlink()
         outcomes = await _batch(emu.url, emu.api_key, sources, journal=journal)
     assert len(emu.emulator.jobs) == 5, "5 jobs stay 5"
+    assert set(_tokens(emu).values()) == {1}, "one job per source"
     assert all(o.ok and o.resumed == "adopted" for o in outcomes)
 
 
