@@ -16,13 +16,19 @@ Design:
   :mod:`gladia_async._jobs`). A job that may exist but could not be confirmed is that source's
   outcome with :class:`JobUnconfirmedError`, never a plain failure.
 * A 401 stops the batch at once: outcomes already finished are delivered, then
-  :class:`AuthenticationError` is raised. Every other failure is that source's outcome.
+  :class:`AuthenticationError` is raised. So does a journal that cannot be opened or written
+  (:class:`JournalError`): a batch that cannot record its work would have a resume pay for it
+  again. The stream is closed whatever stopped the runner, so the consumer always hears the
+  end (and the error) at once. Every other failure is that source's outcome: one damaged
+  journal row, a path that cannot be named (a symlink loop, a NUL), a finished job whose
+  deferred ``result`` is malformed (built here, before it is journalled as done).
 * A source iterable that raises: no further source is read, the sources already read are
   finished and delivered as usual, then the iterable's own exception is raised.
 * Resume (issue 14): each path, URL or bytes source gets a deterministic token
   (:func:`~gladia_async._journal.source_identity`: the source, its size and mtime, the options,
   the ``namespace``), so a rerun finds the jobs an earlier run created by the token lookup and
-  adopts them instead of creating them again, with or without a journal. Stream sources keep a
+  adopts them instead of creating them again, with or without a journal (the lookup runs for
+  every source the journal does not know). Stream sources keep a
   random token. With ``journal=PATH``, the batch records each upload before the job's creation,
   the job id right after it, and the final state (``done`` or ``error``); a rerun skips finished
   sources (their outcome from ``get()``), polls created jobs, reuses recent uploads (uploading
@@ -57,6 +63,7 @@ from ._config import Limits
 from ._errors import (
     AuthenticationError,
     BadRequestError,
+    GladiaError,
     InvalidInput,
     JobFailedError,
     JournalError,
@@ -338,15 +345,15 @@ class BatchRun(AsyncOwner):
             if isinstance(exc, JournalEntryError):  # one damaged row: that source's failure
                 outcome = self._failed(source, index, run, exc)
             else:
-                # A refused key, or a journal that cannot record: every further job would be
-                # refused or go unrecorded (paid again by a resume). Stop the batch.
-                if self._fatal is None:
-                    self._fatal = exc
-                work.cancel_scope.cancel()
+                self._stop(work, exc)
                 return
         except Exception as exc:  # any failure is this source's outcome; cancellation is not
             if isinstance(exc, JobFailedError) and run.job_id is not None:
-                await self._record_final(run, "error", error=str(exc), code=exc.error_code)
+                try:
+                    await self._record_final(run, "error", error=str(exc), code=exc.error_code)
+                except JournalError as unrecorded:
+                    self._stop(work, unrecorded)
+                    return
             outcome = self._failed(source, index, run, exc)
         else:
             self.progress.done += 1
@@ -366,6 +373,16 @@ class BatchRun(AsyncOwner):
         # Never blocks: this source's slot is held until the outcome is delivered.
         self._send.send_nowait(outcome)
         self._changed()
+
+    def _stop(self, work: anyio.abc.TaskGroup, exc: GladiaError) -> None:
+        """Stop the batch for ``exc``: raised once the outcomes already finished are taken.
+
+        A refused key, or a journal that cannot record: every further job would be refused,
+        or go unrecorded (and be paid again by a resume).
+        """
+        if self._fatal is None:
+            self._fatal = exc
+        work.cancel_scope.cancel()
 
     def _failed(self, source: Any, index: int, run: _SourceRun, exc: Exception) -> Outcome:
         self.progress.failed += 1
