@@ -68,7 +68,12 @@ from ._errors import (
 )
 from ._estimate import Estimate, FileEstimate, estimate, estimate_async
 from ._jobs import ReconcilePolicy
-from ._journal import BatchJournal, SourceIdentity, source_identity
+from ._journal import (
+    BatchJournal,
+    OptionsChange,
+    SourceIdentity,
+    source_identity,
+)
 from ._live import LiveOptions, LiveSession, LiveSessionError, ReconnectPolicy
 from ._live_models import (
     AudioChunkAckMessage,
@@ -148,6 +153,7 @@ __all__ = [
     "LiveSessionError",
     "MalformedCallbackError",
     "NotFoundError",
+    "OptionsChange",
     "Outcome",
     "Page",
     "PageStream",

@@ -64,7 +64,13 @@ from ._cli_render import (
     silence_stdout,
     standard_streams,
 )
-from ._cli_resume import JOURNAL_NAME, pending_job_ids, resume_counts, resume_hint
+from ._cli_resume import (
+    JOURNAL_NAME,
+    changed_options,
+    pending_job_ids,
+    resume_counts,
+    resume_hint,
+)
 from ._cli_status import add_batch_parser, batch_status
 from ._converter import unstructure
 from ._validation import check_job_id
@@ -177,6 +183,12 @@ def _parser() -> argparse.ArgumentParser:
         "command resumes from it",
     )
     t.add_argument(
+        "--accept-changed-options",
+        action="store_true",
+        help="transcribe again (and pay again for) sources the journal in --out holds done or "
+        "in flight with other options; without it such a rerun stops before spending",
+    )
+    t.add_argument(
         "--timeout",
         type=float,
         default=None,
@@ -277,7 +289,9 @@ def _session(args: argparse.Namespace, **kwargs: Any) -> GladiaSession:
 
 
 def _api_url(args: argparse.Namespace) -> str:
-    return args.api_url or os.environ.get("GLADIA_API_URL") or "https://api.gladia.io"
+    # getattr: commands that never contact the API (`batch status`) have no --api-url.
+    given = getattr(args, "api_url", None)
+    return given or os.environ.get("GLADIA_API_URL") or "https://api.gladia.io"
 
 
 def _parse_date(text: str | None, name: str) -> dt.datetime | None:
@@ -421,6 +435,24 @@ async def _preflight(args: argparse.Namespace) -> None:
             break
 
 
+async def _refuse_changed_options(
+    journal: Path, sources: Sources, options: TranscriptionOptions, out: Path
+) -> None:
+    """Stop before spending when the rerun would transcribe journalled sources again."""
+    if not await anyio.to_thread.run_sync(journal.exists):
+        return
+    change = await changed_options(journal, sources.items, options)
+    if not change:
+        return
+    what = f" ({', '.join(change.fields)} changed)" if change.fields else ""
+    raise CommandLineError(
+        f"{change.count} of {len(sources.items)} sources were already transcribed (or are "
+        f"being transcribed) in --out {out} with other options{what}; running this command "
+        "transcribes them again and pays again: add --accept-changed-options to do so, or "
+        "use another --out"
+    )
+
+
 # -- commands --------------------------------------------------------------------------------
 
 
@@ -433,6 +465,9 @@ async def _transcribe(
     if skipped:
         note(f"gladia-async: {skipped}", sys.stderr)
     estimated = await check_budget(args, sources.items)  # refusals send nothing
+    journal = None if args.no_journal else out / JOURNAL_NAME
+    if journal is not None and not args.accept_changed_options:
+        await _refuse_changed_options(journal, sources, options, out)
     await _preflight(args)
     note(f"gladia-async: estimate: {estimated.summary()}.", sys.stderr)
     out.mkdir(parents=True, exist_ok=True)  # noqa: ASYNC240 - once, before any work
@@ -440,7 +475,6 @@ async def _transcribe(
     timed_out: list[str] = []
     done = 0
     api_url = _api_url(args)
-    journal = None if args.no_journal else out / JOURNAL_NAME
     async with _session(
         args, max_concurrency=args.concurrency, retry=_BATCH_RETRY, limits=audio_limits(args)
     ) as gladia:

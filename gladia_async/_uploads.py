@@ -11,7 +11,7 @@ import io
 import mimetypes
 import os
 import stat
-from collections.abc import AsyncIterable, AsyncIterator, Callable
+from collections.abc import AsyncIterable, AsyncIterator, Awaitable, Callable
 from pathlib import Path
 from typing import IO, Any, Union
 
@@ -48,6 +48,9 @@ class PreparedAudio:
     replayable: bool
     size: int | None
     cleanup: Callable[[], None]
+    #: Awaited before the request starts: an async iterable's first chunk is read and checked
+    #: here, so a source yielding ``str`` fails as :class:`InvalidInput`, not mid-request.
+    first_chunk: Callable[[], Awaitable[None]] | None = None
 
 
 def _content_type(filename: str, given: str | None) -> str:
@@ -112,6 +115,8 @@ def _check_path(path: Path, argument: str) -> int:
         raise InvalidInput(argument, f"no such file: {str(path)!r}") from None
     except OSError as exc:
         raise InvalidInput(argument, f"cannot read {str(path)!r}: {exc.strerror}") from None
+    except ValueError as exc:  # an embedded NUL: no such path can exist
+        raise InvalidInput(argument, f"{str(path)!r} is not a usable path ({exc})") from None
     if stat.S_ISDIR(info.st_mode):
         raise InvalidInput(argument, f"{str(path)!r} is a directory; pass an audio file")
     if not stat.S_ISREG(info.st_mode):
@@ -263,7 +268,8 @@ def prepare_audio(
             make_body=UploadBody(lambda progress: _form(name, ctype, chunks.iterate(progress))),
             replayable=False,
             size=None,
-            cleanup=lambda: None,
+            cleanup=chunks.close,
+            first_chunk=chunks.first,
         )
     raise InvalidInput(
         argument,
@@ -367,20 +373,63 @@ class _CountingReader(io.RawIOBase):
 
 
 class _OnceIterable:
+    """An async iterable sent once; its first chunk is read (and checked) before the request."""
+
     def __init__(self, source: AsyncIterable[bytes], argument: str) -> None:
         self._source = source
         self._argument = argument
+        self._iterator: AsyncIterator[Any] | None = None
+        self._first: bytes | None = None
+        self._empty = False
         self.started = False
+
+    def _check(self, chunk: object) -> bytes:
+        if not isinstance(chunk, (bytes, bytearray, memoryview)):
+            raise InvalidInput(
+                self._argument, f"async iterable yielded {type(chunk).__name__}, not bytes"
+            )
+        return bytes(chunk)
+
+    async def first(self) -> None:
+        """Read and check the first chunk now, before any request is sent."""
+        if self._iterator is not None:
+            return
+        self._iterator = _aiter_of(self._source)
+        try:
+            self._first = self._check(await self._iterator.__anext__())
+        except StopAsyncIteration:
+            self._empty = True
+
+    def close(self) -> None:
+        """Forget the iterator (the caller owns the source; nothing to release here)."""
+        self._iterator = None
 
     async def iterate(self, progress: TransferProgress) -> AsyncIterator[bytes]:
         if self.started:
             raise InvalidInput(self._argument, "an async iterable can be uploaded only once")
         self.started = True
-        async for chunk in self._source:
-            if not isinstance(chunk, (bytes, bytearray, memoryview)):
-                raise InvalidInput(
-                    self._argument, f"async iterable yielded {type(chunk).__name__}, not bytes"
-                )
-            progress.bytes += len(chunk)
-            yield bytes(chunk)
+        iterator = self._iterator if self._iterator is not None else _aiter_of(self._source)
+        if self._first is not None:
+            first, self._first = self._first, None
+            progress.bytes += len(first)
+            yield first
+        if not self._empty:
+            async for chunk in _rest(iterator):
+                data = self._check(chunk)
+                progress.bytes += len(data)
+                yield data
         progress.finished = True
+
+
+def _aiter_of(source: AsyncIterable[Any]) -> AsyncIterator[Any]:
+    """The iterator of an async iterable (``aiter()`` is Python 3.10+, spelt out for mypy)."""
+    return source.__aiter__()
+
+
+async def _rest(iterator: AsyncIterator[Any]) -> AsyncIterator[Any]:
+    while True:
+        try:
+            chunk = await iterator.__anext__()
+        except StopAsyncIteration:
+            return
+        yield chunk

@@ -95,6 +95,10 @@ _REASONS = {
 _JOB_FAULT: contextvars.ContextVar[FaultRule | None] = contextvars.ContextVar(
     "gladia_emulator_job_fault", default=None
 )
+#: Set while a listing answers under an ``ignore_metadata_filter`` rule.
+_LIST_FAULT: contextvars.ContextVar[bool] = contextvars.ContextVar(
+    "gladia_emulator_list_fault", default=False
+)
 
 
 class _ApiError(Exception):
@@ -477,6 +481,7 @@ class GladiaEmulator:
         try:
             self._authenticate(request)
             _JOB_FAULT.set(rule if rule is not None and rule.kind == "job_error" else None)
+            _LIST_FAULT.set(rule is not None and rule.kind == "ignore_metadata_filter")
             response: web.StreamResponse = await handler(request)
         except _ApiError as exc:
             response = self._error_response(
@@ -840,6 +845,9 @@ class GladiaEmulator:
         before_ts = date_param(query, "before_date", errors)
         day_start = day_param(query, "date", errors)
         meta = metadata_filter(query, errors)
+        ignoring = _LIST_FAULT.get()
+        if ignoring:  # the fault: the filter is dropped, the most recent jobs listed instead
+            meta = None
         snapshot = int_param(query, "snapshot", self._store.last_seq, 0, errors)
         if errors:
             raise _ApiError(400, "Validation failed", errors)
@@ -881,7 +889,7 @@ class GladiaEmulator:
             params += [("offset", str(at)), ("limit", str(limit))]
             return f"{base}?{urlencode(params)}"
 
-        has_next = offset + limit < len(matches)
+        has_next = offset + limit < len(matches) and not ignoring
         return _json(
             {
                 "first": link(0, had_snapshot),
