@@ -11,6 +11,7 @@ The generated API models live in :mod:`gladia_async.models`; the local emulator 
 """
 
 from ._admission import AdmissionWindow
+from ._audio_info import AudioInfo, probe_audio
 from ._batch import TOKEN_KEY, BatchRun, Outcome, Progress, ProgressCallback, Resumed
 from ._callbacks import (
     CallbackPayload,
@@ -24,10 +25,21 @@ from ._callbacks import (
     parse_callback,
     parse_webhook,
 )
-from ._config import Limits, PollPolicy, RetryPolicy, Timeouts
+from ._config import (
+    MAX_AUDIO_BYTES,
+    MAX_AUDIO_DURATION,
+    MAX_AUDIO_DURATION_ENTERPRISE,
+    Limits,
+    PollPolicy,
+    RetryPolicy,
+    Timeouts,
+)
 from ._converter import structure, unstructure
 from ._errors import (
     APIStatusError,
+    AudioLimitError,
+    AudioTooLargeError,
+    AudioTooLongError,
     AuthenticationError,
     BadRequestError,
     ConfigurationError,
@@ -54,8 +66,14 @@ from ._errors import (
     UsageError,
     WrongEventLoopError,
 )
+from ._estimate import Estimate, FileEstimate, estimate, estimate_async
 from ._jobs import ReconcilePolicy
-from ._journal import BatchJournal, SourceIdentity, source_identity
+from ._journal import (
+    BatchJournal,
+    OptionsChange,
+    SourceIdentity,
+    source_identity,
+)
 from ._live import LiveOptions, LiveSession, LiveSessionError, ReconnectPolicy
 from ._live_models import (
     AudioChunkAckMessage,
@@ -87,11 +105,18 @@ from ._validation import options_from_dict
 from ._version import __version__
 
 __all__ = [
+    "MAX_AUDIO_BYTES",
+    "MAX_AUDIO_DURATION",
+    "MAX_AUDIO_DURATION_ENTERPRISE",
     "TOKEN_KEY",
     "APIStatusError",
     "AdmissionWindow",
     "AudioChunkAckMessage",
+    "AudioInfo",
+    "AudioLimitError",
     "AudioSource",
+    "AudioTooLargeError",
+    "AudioTooLongError",
     "AuthenticationError",
     "BadRequestError",
     "BatchJournal",
@@ -103,6 +128,8 @@ __all__ = [
     "ConnectionFailed",
     "Delivery",
     "DeliveryHandler",
+    "Estimate",
+    "FileEstimate",
     "ForeignURLError",
     "GladiaError",
     "GladiaSession",
@@ -126,6 +153,7 @@ __all__ = [
     "LiveSessionError",
     "MalformedCallbackError",
     "NotFoundError",
+    "OptionsChange",
     "Outcome",
     "Page",
     "PageStream",
@@ -164,9 +192,12 @@ __all__ = [
     "WebhookPayload",
     "WrongEventLoopError",
     "__version__",
+    "estimate",
+    "estimate_async",
     "options_from_dict",
     "parse_callback",
     "parse_webhook",
+    "probe_audio",
     "source_identity",
     "structure",
     "unstructure",

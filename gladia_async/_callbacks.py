@@ -6,17 +6,21 @@ handler only when it is authenticated one of two ways:
 
 * **a secret in the URL**: :meth:`CallbackReceiver.callback_url` puts a token (the receiver's
   secret, or a per-job token derived from it by HMAC) in the URL you give Gladia; on receipt it
-  is checked in constant time (:func:`hmac.compare_digest`). Works for callbacks and for a
-  dashboard webhook URL alike.
+  is checked in constant time (:func:`hmac.compare_digest`), before the body is read. Works
+  for callbacks and for a dashboard webhook URL alike. A per-job token is accepted only for
+  the job it was issued for: the job's own callback URL, as the API reports it, is the binding.
 * **re-fetching the job** (``verify=True``, needs a session): the receiver asks the API, with
   your key, for the job the body names and passes the delivery on only if the job really is in
-  the state the event claims. The handler then gets that fetched job in ``delivery.job``.
+  the state the event claims. The handler then gets that fetched job in ``delivery.job`` and
+  the event rebuilt from it in ``delivery.event``: never the sender's text. Events a fetch
+  cannot confirm (live callback messages, events unknown to this version) are refused.
 
 Deliveries are de-duplicated by ``(job id, event)`` within ``dedupe_window`` seconds: the
 handler sees each event once and a duplicate is still answered 2xx so the sender stops
-retrying. Malformed bodies get a 400; unauthenticated ones a 401 (bad token), a 403 (no such
-job, or an event that cannot be verified) or a 503 (the job is not in the claimed state, so a
-genuine sender that raced the API retries); a failing handler a 500 (so the sender retries).
+retrying. Malformed bodies get a 400, bodies over ``max_body_bytes`` a 413; unauthenticated
+ones a 401 (bad token, or a per-job token of another job), a 403 (no such job, or an event
+that cannot be verified) or a 503 (the job is not in the claimed state, so a genuine sender
+that raced the API retries); a failing handler a 500 (so the sender retries).
 
 One framework-neutral coroutine, :meth:`CallbackReceiver.receive`, does all of it; the aiohttp
 route factory (:meth:`~CallbackReceiver.aiohttp_routes`) and the ASGI app
@@ -29,6 +33,7 @@ from __future__ import annotations
 
 import hashlib
 import hmac
+import logging
 import secrets
 import time
 from collections import OrderedDict
@@ -61,6 +66,7 @@ if TYPE_CHECKING:
     from ._session import GladiaSession
 
 __all__ = [
+    "DEFAULT_MAX_BODY_BYTES",
     "TOKEN_PARAM",
     "CallbackPayload",
     "CallbackReceiver",
@@ -74,10 +80,10 @@ __all__ = [
     "parse_webhook",
 ]
 
+log = logging.getLogger("gladia_async")
+
 #: The query parameter of the callback URL that carries the receiver's token.
 TOKEN_PARAM = "gladia_token"
-
-_DEFAULT_MAX_BODY = 64 * 1024 * 1024
 
 
 class MalformedCallbackError(GladiaError, ValueError):
@@ -236,9 +242,10 @@ def parse_event(body: bytes | str) -> tuple[Literal["callback", "webhook"], Any]
 class Delivery:
     """One authenticated, first-seen delivery, as your handler receives it.
 
-    ``event`` is the typed payload (:data:`CallbackPayload` or :data:`WebhookPayload`);
-    ``job`` is the job as the API returned it when the receiver verified the delivery
-    (``verify=True``), else ``None``.
+    ``event`` is the typed payload (:data:`CallbackPayload` or :data:`WebhookPayload`): with
+    ``verify=True`` it is rebuilt from the fetched job, so nothing in it comes from the
+    sender's body; ``job`` is the job as the API returned it when the receiver fetched it
+    (``verify=True``, or to check a per-job token), else ``None``.
     """
 
     kind: Literal["callback", "webhook"]
@@ -278,12 +285,29 @@ _ONCE_PER_JOB = frozenset(
     {"live.start_session", "live.start_recording", "live.end_recording", "live.end_session"}
 )
 
-_STATE_OF: dict[str, frozenset[str]] = {
-    "transcription.created": frozenset({"queued", "processing", "done", "error"}),
-    "transcription.success": frozenset({"done"}),
-    "transcription.error": frozenset({"error"}),
-    "live.end_session": frozenset({"done", "error"}),
+_ANY_STATE = frozenset({"queued", "processing", "done", "error"})
+
+# What a re-fetch can confirm (``verify=True``): (body kind, event) -> (job kind, the states in
+# which the API shows that event has happened). A webhook names only its job, so the event
+# rebuilt from the fetched job says all it said; a transcription callback's content (the
+# result, the error code, the custom metadata) is in the fetched job. Live callbacks are left
+# out on purpose: each carries one message of the session (a partial transcript, an
+# acknowledgement...) that the API never serves back, so nothing can confirm its text.
+_VERIFIABLE: dict[tuple[str, str], tuple[Literal["pre-recorded", "live"], frozenset[str]]] = {
+    ("callback", "transcription.success"): ("pre-recorded", frozenset({"done"})),
+    ("callback", "transcription.error"): ("pre-recorded", frozenset({"error"})),
+    ("webhook", "transcription.created"): ("pre-recorded", _ANY_STATE),
+    ("webhook", "transcription.success"): ("pre-recorded", frozenset({"done"})),
+    ("webhook", "transcription.error"): ("pre-recorded", frozenset({"error"})),
+    ("webhook", "live.start_session"): ("live", _ANY_STATE),
+    ("webhook", "live.start_recording"): ("live", frozenset({"processing", "done", "error"})),
+    # A session still processing may or may not have stopped recording; a finished one has.
+    ("webhook", "live.end_recording"): ("live", frozenset({"done", "error"})),
+    ("webhook", "live.end_session"): ("live", frozenset({"done", "error"})),
 }
+
+#: Bytes of a callback or webhook body the receiver reads at most, by default (``413`` beyond).
+DEFAULT_MAX_BODY_BYTES = 8 * 1024 * 1024
 
 
 def _job_id_of(kind: str, event: Any) -> str | None:
@@ -310,7 +334,14 @@ class CallbackReceiver:
     once; it is awaited before the sender gets its answer, and an exception from it answers 500
     so the sender retries. ``secret`` defaults to a fresh random one (keep it stable across
     restarts and processes if jobs outlive them). ``session`` is needed for ``verify=True`` and
-    for :meth:`wait`'s polling fallback.
+    for :meth:`wait`'s polling fallback; with one, a per-job token is checked against the
+    callback URL the API shows for the job its body names (one ``GET`` per token, then
+    remembered), so it serves that job only, across restarts too. Without one, a per-job token
+    serves the first job it is used for and no other.
+
+    Bodies are read up to ``max_body_bytes`` (default 8 MiB; ``413`` beyond), and only once
+    the token passed (without ``verify``, a request with no valid token is answered ``401``
+    before a byte of its body is read).
 
     De-duplication remembers ``(job id, event)`` for ``dedupe_window`` seconds (at most
     ``max_remembered`` keys); live callback messages that repeat within a session
@@ -329,7 +360,7 @@ class CallbackReceiver:
         dedupe_window: float = 3600.0,
         max_remembered: int = 100_000,
         max_unclaimed_results: int = 1_000,
-        max_body_bytes: int = _DEFAULT_MAX_BODY,
+        max_body_bytes: int = DEFAULT_MAX_BODY_BYTES,
         clock: Callable[[], float] = time.monotonic,
     ) -> None:
         if handler is not None and not callable(handler):
@@ -363,6 +394,8 @@ class CallbackReceiver:
         self._finals: OrderedDict[str, Delivery] = OrderedDict()
         self._waiters: dict[str, anyio.Event] = {}
         self._waiting: dict[str, int] = {}
+        # Per-job token nonce -> the job it was found to belong to (bounded like _seen).
+        self._bound: OrderedDict[str, str] = OrderedDict()
         #: Counters: ``delivered``, ``duplicates``, ``rejected``, ``malformed``, ``failed``.
         self.stats: dict[str, int] = dict.fromkeys(
             ("delivered", "duplicates", "rejected", "malformed", "failed"), 0
@@ -380,7 +413,9 @@ class CallbackReceiver:
         """Return ``url`` with this receiver's token added: the URL to give Gladia.
 
         With ``per_job=True`` the token is a fresh nonce and its HMAC under the secret, so each
-        job's URL differs and none reveals the secret itself.
+        job's URL differs and none reveals the secret itself. Give such a URL to one job: its
+        token is refused for a job whose callback URL (as the API reports it) does not carry
+        it or, for a receiver without a session, for any job but the first it came for.
         """
         if not isinstance(url, str) or urlsplit(url).scheme not in ("http", "https"):
             raise InvalidInput("url", f"expected an http(s) URL, got {url!r}")
@@ -423,19 +458,53 @@ class CallbackReceiver:
         return attrs.evolve(options, callback=True, callback_config=config)
 
     def token_is_valid(self, token: str | None) -> bool:
-        """Whether ``token`` is this receiver's secret or a per-job token it issued."""
+        """Whether ``token`` is this receiver's secret or a per-job token it issued.
+
+        This says nothing about which job a per-job token belongs to: :meth:`receive` also
+        checks that (see :meth:`callback_url`).
+        """
+        return self._token_form(token)[0]
+
+    def _token_form(self, token: str | None) -> tuple[bool, str | None]:
+        """``(valid, nonce)``: nonce is set for a valid per-job token, None for the secret."""
         if not token:
-            return False
+            return False, None
         given = token.encode()
         nonce, dot, mac = token.rpartition(".")
         if dot and nonce:
             # Both comparisons always run, so timing tells nothing about which form matched.
             per_job = hmac.compare_digest(mac.encode(), self._mac(nonce).encode())
             shared = hmac.compare_digest(given, self._secret)
-            return per_job or shared
-        return hmac.compare_digest(given, self._secret)
+            if shared:
+                return True, None
+            return per_job, nonce if per_job else None
+        return hmac.compare_digest(given, self._secret), None
 
     # -- receiving -------------------------------------------------------------------------
+
+    def admit(
+        self, query: str | Mapping[str, str] = "", *, content_length: int | None = None
+    ) -> CallbackReply | None:
+        """Return the refusal for a request before its body is read, or None to read it.
+
+        A request without a valid token gets ``401`` here unless ``verify=True`` (then the
+        body is read, capped, for the job it names); a declared ``content_length`` over
+        ``max_body_bytes`` gets ``413``. Call it first from any server you wire
+        :meth:`receive` into, so an anonymous sender costs no memory; the built-in aiohttp
+        and ASGI adapters do.
+        """
+        if not self.verify and not self._token_form(_query_token(query))[0]:
+            self.stats["rejected"] += 1
+            return CallbackReply.of(401, error="missing or wrong token")
+        if content_length is not None and content_length > self.max_body_bytes:
+            self.stats["malformed"] += 1
+            return self._too_large()
+        return None
+
+    def _too_large(self) -> CallbackReply:
+        return CallbackReply.of(
+            413, error=f"body over {self.max_body_bytes} bytes (the receiver's max_body_bytes)"
+        )
 
     async def receive(
         self,
@@ -447,11 +516,17 @@ class CallbackReceiver:
         """Handle one delivery and return the reply to send (the framework-neutral core).
 
         ``query`` is the request's query string (or mapping) carrying the token; ``kind`` says
-        which parser to use (``auto``: a body with a top-level ``id`` is a callback).
+        which parser to use (``auto``: a body with a top-level ``id`` is a callback). The
+        token is checked before the body is parsed; see :meth:`admit` to check it before the
+        body is even read.
         """
+        refused = self.admit(query)
+        if refused is not None:
+            return refused
         if len(body) > self.max_body_bytes:
             self.stats["malformed"] += 1
-            return CallbackReply.of(413, error="body too large")
+            return self._too_large()
+        authenticated, nonce = self._token_form(_query_token(query))
         try:
             if kind == "callback":
                 event_kind: Literal["callback", "webhook"] = "callback"
@@ -468,35 +543,34 @@ class CallbackReceiver:
         if not job_id:
             self.stats["malformed"] += 1
             return CallbackReply.of(400, error="the body names no job id")
-        authenticated = self.token_is_valid(_query_token(query))
-        if not authenticated and not self.verify:
-            self.stats["rejected"] += 1
-            return CallbackReply.of(401, error="missing or wrong token")
         key = (job_id, name)
         if event_kind == "callback" and name.startswith("live.") and name not in _ONCE_PER_JOB:
             # A live session sends many messages of one kind: only a resent copy is a duplicate.
             key = (job_id, f"{name}#{hashlib.sha256(body).hexdigest()}")
-        now = self._clock()
-        self._forget_expired(now)
-        if key in self._seen:
-            self.stats["duplicates"] += 1
-            return CallbackReply.of(200, ok=True, duplicate=True)
         job: TranscriptionJob | LiveJob | None = None
-        if self.verify:
-            try:
-                job = await self._fetch(job_id, name)
-            except _Unconfirmed as exc:
-                self.stats["rejected"] += 1
-                # 503 when the job exists but does not show that state (yet): a genuine sender
-                # that raced the API retries; a forged body never gets through either way.
-                return CallbackReply.of(503 if exc.job_exists else 403, error=str(exc))
-            except GladiaError:
-                # The API could not be asked: let the sender retry later.
-                self.stats["failed"] += 1
-                return CallbackReply.of(503, error="could not verify the job now; retry later")
-            if key in self._seen:  # a concurrent copy won the race while we asked the API
+        try:
+            if authenticated and nonce is not None:
+                # Before the duplicate check: a borrowed token learns nothing, not even "seen".
+                job = await self._bind(nonce, job_id, name)
+            now = self._clock()
+            self._forget_expired(now)
+            if key in self._seen:
                 self.stats["duplicates"] += 1
                 return CallbackReply.of(200, ok=True, duplicate=True)
+            if self.verify:
+                job, event = await self._confirm(event_kind, name, job_id, job)
+        except _Unconfirmed as exc:
+            self.stats["rejected"] += 1
+            # 503 when the job exists but does not show that state (yet): a genuine sender
+            # that raced the API retries; a forged body never gets through either way.
+            return CallbackReply.of(exc.status, error=str(exc))
+        except GladiaError:
+            # The API could not be asked: let the sender retry later.
+            self.stats["failed"] += 1
+            return CallbackReply.of(503, error="could not verify the job now; retry later")
+        if key in self._seen:  # a concurrent copy won the race while we asked the API
+            self.stats["duplicates"] += 1
+            return CallbackReply.of(200, ok=True, duplicate=True)
         delivery = Delivery(kind=event_kind, name=name, job_id=job_id, event=event, job=job)
         # Marked seen before the handler runs, so a copy arriving meanwhile is not handled twice.
         self._remember(key, now)
@@ -534,58 +608,110 @@ class CallbackReceiver:
                 break
             del seen[key]
 
-    async def _fetch(self, job_id: str, name: str) -> TranscriptionJob | LiveJob:
+    async def _bind(self, nonce: str, job_id: str, name: str) -> TranscriptionJob | LiveJob | None:
+        """Check that the per-job token ``nonce`` belongs to ``job_id``; the job if fetched.
+
+        The job's own callback URL, as the API reports it, is the binding (the token was put
+        there when the job was created). Without a session the first job a token is used for
+        is the only one it is accepted for afterwards.
+        """
+        bound = self._bound.get(nonce)
+        if bound is not None:
+            if not hmac.compare_digest(bound.encode(), job_id.encode()):
+                raise _Unconfirmed("this token was issued for another job", status=401)
+            return None
+        job: TranscriptionJob | LiveJob | None = None
+        if self.session is not None:
+            try:
+                job = await self._fetch(job_id, "live" if name.startswith("live.") else None)
+            except _Unconfirmed:
+                raise _Unconfirmed("this token was not issued for this job", status=401) from None
+            if not any(_carries_nonce(url, nonce) for url in _callback_urls(job)):
+                raise _Unconfirmed(
+                    f"the API shows no callback URL of job {job_id} with this token", status=401
+                )
+        self._bound[nonce] = job_id
+        while len(self._bound) > self.max_remembered:
+            self._bound.popitem(last=False)
+        return job
+
+    async def _confirm(
+        self,
+        event_kind: Literal["callback", "webhook"],
+        name: str,
+        job_id: str,
+        job: TranscriptionJob | LiveJob | None,
+    ) -> tuple[TranscriptionJob | LiveJob, Any]:
+        """Return the job and the event rebuilt from it, if the API confirms the delivery."""
+        verifiable = _VERIFIABLE.get((event_kind, name))
+        if verifiable is None:
+            raise _Unconfirmed(
+                f"a {event_kind} {name!r} cannot be confirmed by fetching the job "
+                "(verify=True delivers only what the API confirms)"
+            )
+        job_kind, states = verifiable
+        if job is None:
+            job = await self._fetch(job_id, "live" if job_kind == "live" else None)
+        status = str(job.status)
+        if status not in states:
+            raise _Unconfirmed(
+                f"the API says job {job_id} is {status}, not as {name!r} claims", status=503
+            )
+        return job, _rebuilt(event_kind, name, job)
+
+    async def _fetch(self, job_id: str, kind: Literal["live"] | None) -> TranscriptionJob | LiveJob:
         session = self.session
         assert session is not None
         try:
             check_job_id(job_id)
         except InvalidInput:
             raise _Unconfirmed(f"{job_id!r} is not a job id") from None
-        job: TranscriptionJob | LiveJob
         try:
-            if name.startswith("live."):
+            if kind == "live":
                 transport = session.transport
-                job = await transport.request_json(
+                live: LiveJob = await transport.request_json(
                     "GET", transport.url(f"/v2/live/{job_id}"), LiveJob, retry="always", ok=(200,)
                 )
-            elif name.startswith("transcription."):
-                job = await session.get(job_id)
-            else:
-                raise _Unconfirmed(f"cannot verify an unknown event {name!r}")
+                return live
+            return await session.get(job_id)
         except NotFoundError:
             raise _Unconfirmed(f"the API has no job {job_id}") from None
-        wanted = _STATE_OF.get(name)
-        status = str(job.status)
-        if wanted is not None and status not in wanted:
-            raise _Unconfirmed(
-                f"the API says job {job_id} is {status}, not as {name!r} claims", job_exists=True
-            )
-        return job
 
     # -- framework wrappers ----------------------------------------------------------------
 
     def aiohttp_handler(
         self, kind: Literal["callback", "webhook", "auto"] = "auto"
     ) -> Callable[[web.Request], Awaitable[web.StreamResponse]]:
-        """Return an aiohttp.web request handler over :meth:`receive`."""
+        """Return an aiohttp.web request handler over :meth:`receive`.
+
+        The token is checked before the body is read, and the body is read up to
+        ``max_body_bytes``; a sender that hangs up mid-body costs one log line.
+        """
         from aiohttp import web
+        from aiohttp.http_exceptions import HttpProcessingError
 
         async def handle(request: web.Request) -> web.StreamResponse:
-            reply: CallbackReply | None = None
-            if request.content_length is not None and request.content_length > self.max_body_bytes:
-                reply = CallbackReply.of(413, error="body too large")
-            else:
+            query = request.query_string
+            reply = self.admit(query, content_length=request.content_length)
+            if reply is None:
                 chunks: list[bytes] = []
                 size = 0
-                async for chunk in request.content.iter_chunked(256 * 1024):
-                    size += len(chunk)
-                    if size > self.max_body_bytes:
-                        reply = CallbackReply.of(413, error="body too large")
-                        break
-                    chunks.append(chunk)
+                try:
+                    async for chunk in request.content.iter_chunked(256 * 1024):
+                        size += len(chunk)
+                        if size > self.max_body_bytes:
+                            self.stats["malformed"] += 1
+                            reply = self._too_large()
+                            break
+                        chunks.append(chunk)
+                except (ConnectionError, HttpProcessingError) as exc:
+                    # Nobody reads the answer; one calm line, not an aiohttp traceback.
+                    _hung_up(size, exc)
+                    reply = CallbackReply.of(400, error="the body ended early")
                 if reply is None:
                     body = b"".join(chunks)
-                    reply = await self.receive(body, query=request.query_string, kind=kind)
+                    del chunks
+                    reply = await self.receive(body, query=query, kind=kind)
             return web.Response(
                 status=reply.status, body=reply.body, content_type="application/json"
             )
@@ -620,29 +746,35 @@ class CallbackReceiver:
                         return
             if scope["type"] != "http":
                 return
+            query = scope.get("query_string", b"").decode("latin-1")
+            reply: CallbackReply | None
             if scope.get("method") not in ("POST", "PUT"):
                 reply = CallbackReply.of(405, error="use POST or PUT")
             else:
+                # Refused before a byte of the body is read.
+                reply = self.admit(query, content_length=_asgi_content_length(scope))
+            if reply is None:
                 chunks: list[bytes] = []
                 size = 0
-                too_large = False
                 more = True
                 while more:
                     message = await receive()
                     if message["type"] == "http.disconnect":
+                        _hung_up(size, None)
                         return
                     chunk = message.get("body", b"")
                     size += len(chunk)
                     if size > self.max_body_bytes:
-                        too_large = True
-                    elif chunk:
+                        self.stats["malformed"] += 1
+                        reply = self._too_large()
+                        break
+                    if chunk:
                         chunks.append(chunk)
                     more = bool(message.get("more_body", False))
-                if too_large:
-                    reply = CallbackReply.of(413, error="body too large")
-                else:
-                    query = scope.get("query_string", b"").decode("latin-1")
-                    reply = await self.receive(b"".join(chunks), query=query, kind=kind)
+                if reply is None:
+                    body = b"".join(chunks)
+                    del chunks
+                    reply = await self.receive(body, query=query, kind=kind)
             await send(
                 {
                     "type": "http.response.start",
@@ -741,11 +873,75 @@ class CallbackReceiver:
 
 
 class _Unconfirmed(Exception):
-    """The API does not confirm what a delivery claims."""
+    """The API (or the token's binding) does not confirm what a delivery claims."""
 
-    def __init__(self, message: str, *, job_exists: bool = False) -> None:
+    def __init__(self, message: str, *, status: int = 403) -> None:
         super().__init__(message)
-        self.job_exists = job_exists
+        #: The answer: 403 (refused), 401 (token not for this job), 503 (not in that state yet).
+        self.status = status
+
+
+def _hung_up(size: int, exc: BaseException | None) -> None:
+    reason = f": {type(exc).__name__}" if exc is not None else ""
+    log.info("callback receiver: the sender hung up after %d body bytes%s", size, reason)
+
+
+def _asgi_content_length(scope: dict[str, Any]) -> int | None:
+    for name, value in scope.get("headers") or ():
+        if name.lower() == b"content-length":
+            try:
+                return int(value)
+            except ValueError:
+                return None
+    return None
+
+
+def _callback_urls(job: TranscriptionJob | LiveJob) -> list[str]:
+    """The callback URLs the API says ``job`` was created with."""
+    params = job.request_params
+    urls: list[str] = []
+    config = getattr(params, "callback_config", None)
+    url = getattr(config, "url", None)
+    if isinstance(url, str):
+        urls.append(url)
+    legacy = getattr(params, "callback_url", None)
+    if isinstance(legacy, str):
+        urls.append(legacy)
+    return urls
+
+
+def _carries_nonce(url: str, nonce: str) -> bool:
+    token = _query_token(urlsplit(url).query)
+    if token is None:
+        return False
+    given, dot, _ = token.rpartition(".")
+    return bool(dot) and hmac.compare_digest(given.encode(), nonce.encode())
+
+
+def _rebuilt(
+    kind: Literal["callback", "webhook"], name: str, job: TranscriptionJob | LiveJob
+) -> Any:
+    """The event ``name`` as the fetched ``job`` tells it: nothing of the sender's text."""
+    if kind == "webhook":
+        return _structure({"event": name, "payload": {"id": job.id}}, _WEBHOOKS[name])
+    assert isinstance(job, TranscriptionJob)
+    if name == "transcription.success":
+        if job.result is None:
+            raise _Unconfirmed(f"the API shows job {job.id} done but without a result", status=503)
+        return m.CallbackTranscriptionSuccessPayload(
+            id=job.id,
+            event=m.CallbackEvent(name),
+            payload=job.result,
+            custom_metadata=job.custom_metadata,
+        )
+    code = job.error_code if job.error_code is not None else 500
+    return m.CallbackTranscriptionErrorPayload(
+        id=job.id,
+        event=m.CallbackEvent(name),
+        # The API keeps the code, not the sender's message: the message says where it is from.
+        error=m.Error(code=code, message=f"the job failed with error code {code} (per the API)"),
+        custom_metadata=job.custom_metadata,
+    )
 
 
 def _result_of(delivery: Delivery) -> TranscriptionResult:

@@ -7,11 +7,17 @@ One session is one ``POST /v2/live`` plus one WebSocket (reopened after a drop).
   audio the session holds, so memory stays flat whatever the producer does.
 * **Lossless resume**: a close other than 1000 (or a dropped TCP connection) reconnects to
   the same URL with backoff and replays the unacknowledged audio, in frames of at most
-  512 KiB, before any new audio. Acknowledged byte ranges count from the session start
+  512 KiB, before any new audio. Acknowledged byte ranges count from the session start and
+  are half-open: ``end`` is the offset just past the kept bytes, where the replay starts
   (see :func:`gladia_async._live_models.acked_end`).
-* **Bounded messages**: at most ``max_buffered_messages`` received messages wait unread;
-  beyond that the reader stops reading the socket until the user reads (back-pressure,
-  lossless: the alternative, dropping messages, would lose transcripts).
+* **Bounded messages**: at most ``max_buffered_messages`` received messages, of at most
+  ``max_buffered_bytes`` on the wire, wait unread; beyond that the reader stops reading the
+  socket until the user reads (back-pressure, lossless: the alternative, dropping messages,
+  would lose transcripts). Once :meth:`LiveSession.finish` runs nobody reads any more: the
+  reader reads on, and drops (and counts) what arrives beyond the bounds.
+* **Giving up**: ``ReconnectPolicy.attempts`` connection attempts in a row without newly
+  acknowledged audio end the session; the backoff grows with them, and opening a socket
+  (first or again) is bounded by ``RetryPolicy.deadline``.
 * **Latency**: the task iterating ``async for`` reads the socket itself; the reader task
   stands by meanwhile and reads only when nobody iterates (acknowledgements must flow). A
   message thus reaches the user with no hand-over between tasks, each of which would cost a
@@ -30,6 +36,7 @@ The API key never goes over the socket: the URL's temporary token is its only cr
 from __future__ import annotations
 
 import base64
+import contextlib
 import enum
 import logging
 import os
@@ -40,7 +47,7 @@ import time
 import types
 import typing
 from collections import deque
-from collections.abc import AsyncIterable, Iterable
+from collections.abc import AsyncIterable, Iterable, Iterator
 from types import TracebackType
 from typing import Any, Literal
 
@@ -56,6 +63,7 @@ from ._errors import (
     APIStatusError,
     ConnectionFailed,
     GladiaError,
+    GladiaTimeout,
     InvalidInput,
     ResponseFormatError,
     TransportError,
@@ -116,29 +124,42 @@ _CLOSED_TYPES = (
 #: long (acknowledgements must flow even when nobody iterates).
 _TAKEOVER_AFTER = 0.05
 _FORCED = {"receive_acknowledgments": True, "receive_lifecycle_events": True}
+#: Default bound on the unread messages' size on the wire (``max_buffered_bytes``).
+DEFAULT_MAX_BUFFERED_BYTES = 16 << 20
 
 
 class LiveSessionError(GladiaError):
     """The live session failed: the server refused audio, ended in error, or the token died.
 
-    ``error`` holds the server's error object when it sent one; ``session_id`` the session.
+    ``error`` holds the server's error object when it sent one; ``session_id`` the session;
+    ``unacknowledged_bytes`` the audio the server never acknowledged, when the session ended
+    with some outstanding (otherwise None).
     """
 
     def __init__(
-        self, message: str, *, session_id: str | None = None, error: LiveErrorDetail | None = None
+        self,
+        message: str,
+        *,
+        session_id: str | None = None,
+        error: LiveErrorDetail | None = None,
+        unacknowledged_bytes: int | None = None,
     ) -> None:
         super().__init__(message)
         self.session_id = session_id
         self.error = error
+        self.unacknowledged_bytes = unacknowledged_bytes
 
 
 @attrs.frozen(kw_only=True)
 class ReconnectPolicy:
     """How a live session reconnects after its socket drops.
 
-    ``attempts`` consecutive failed tries end the session with :class:`ConnectionFailed`;
-    the count starts again after every successful connection. Waits grow from
-    ``backoff_initial`` to ``backoff_max`` (doubling, with jitter between half and all of it).
+    ``attempts`` connection attempts in a row **without progress** end the session with
+    :class:`ConnectionFailed`. Progress is newly acknowledged audio: a socket that opens,
+    sends messages and drops again before the server acknowledged any new audio does not
+    start the count over. Waits grow with that count from ``backoff_initial`` to
+    ``backoff_max`` (doubling, with jitter between half and all of it), and every reconnection
+    (attempts and waits) is bounded by ``RetryPolicy.deadline`` too.
     """
 
     attempts: int = attrs.field(default=8, validator=attrs.validators.ge(1))
@@ -303,13 +324,17 @@ class LiveSession:
     runs on them) but delivered only when ``options.messages_config`` sets them to True
     explicitly.
 
-    Messages wait in a buffer until read. While ``max_buffered_messages`` of them wait, the
-    session stops reading the socket (back-pressure: nothing is dropped, memory stays
-    bounded); a user who never reads therefore also holds back the acknowledgements, and
-    :meth:`send` waits once ``max_unacked_bytes`` are unacknowledged. Read the messages (or
-    raise the bound) to keep audio flowing. Once :meth:`finish` runs (leaving the block),
-    the bound is lifted: nobody reads any more, and what is left to come is bounded by the
-    audio already sent.
+    Messages wait in a buffer until read. While ``max_buffered_messages`` of them, or
+    ``max_buffered_bytes`` of them on the wire, wait, the session stops reading the socket
+    (back-pressure: nothing is dropped, memory stays bounded); a user who never reads
+    therefore also holds back the acknowledgements, and :meth:`send` waits once
+    ``max_unacked_bytes`` are unacknowledged. Read the messages (or raise the bounds) to keep
+    audio flowing. Once :meth:`finish` runs (leaving the block), the socket is read on without
+    back-pressure (``end_session`` must get through) and a message arriving beyond the bounds
+    is dropped and counted in :attr:`dropped_messages`.
+
+    A ``1000`` close with audio still unacknowledged raises :class:`LiveSessionError` (its
+    ``unacknowledged_bytes`` says how much); :attr:`unacknowledged_bytes` says it at any time.
     """
 
     def __init__(
@@ -324,16 +349,15 @@ class LiveSession:
         audio_format: Literal["binary", "json"] = "binary",
         finish_timeout: float | None = 120.0,
         max_buffered_messages: int = 1000,
+        max_buffered_bytes: int = DEFAULT_MAX_BUFFERED_BYTES,
     ) -> None:
         self._body, self._asked = options_body(options)
-        if (
-            isinstance(max_buffered_messages, bool)
-            or not isinstance(max_buffered_messages, int)
-            or max_buffered_messages < 1
+        for name, value in (
+            ("max_buffered_messages", max_buffered_messages),
+            ("max_buffered_bytes", max_buffered_bytes),
         ):
-            raise InvalidInput(
-                "max_buffered_messages", f"must be an integer >= 1, got {max_buffered_messages!r}"
-            )
+            if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+                raise InvalidInput(name, f"must be an integer >= 1, got {value!r}")
         if region is not None and region not in _REGIONS:
             raise InvalidInput("region", f"must be one of {_REGIONS}, got {region!r}")
         if (
@@ -376,9 +400,16 @@ class LiveSession:
         self._socket: aiohttp.ClientWebSocketResponse | None = None
         self._send_lock = anyio.Lock()
         # Received messages not yet read. The reader stops reading the socket while
-        # `max_buffered_messages` wait here (back-pressure, nothing dropped).
+        # `max_buffered_messages` or `max_buffered_bytes` (their size on the wire) wait here
+        # (back-pressure, nothing dropped until finish(): see _emit).
         self._max_buffered = max_buffered_messages
+        self._max_buffered_bytes = max_buffered_bytes
         self._buffer: deque[LiveMessage | LiveEvent] = deque()
+        self._sizes: deque[int] = deque()  # each buffered message's size on the wire
+        self._buffered_bytes = 0
+        #: Messages dropped unread because they arrived after :meth:`finish` began with the
+        #: buffer full (nobody reads them any more; the session's own state still saw them).
+        self.dropped_messages = 0
         self._buffer_ended = False
         self._readable: anyio.Event | None = None  # set when the user waits for a message
         self._space: anyio.Event | None = None  # set when the reader waits for room
@@ -404,7 +435,10 @@ class LiveSession:
         self._failure: GladiaError | None = None
         #: Reconnections so far (for monitoring).
         self.reconnections = 0
+        # Connection attempts since audio was last newly acknowledged (progress), and the
+        # acknowledged offset when the count was last looked at.
         self._failed_attempts = 0
+        self._acked_at_attempt = 0
 
     def __repr__(self) -> str:
         return f"LiveSession(id={self.id!r}, state={self._state!r})"
@@ -432,6 +466,9 @@ class LiveSession:
         if self._state != "new":
             raise UsageError("a LiveSession can be entered once; start a new one with live()")
         params = {"region": self._region} if self._region else None
+        # One deadline for the whole call: the POST, then every handshake and backoff.
+        limit = self._transport.retry.deadline
+        started = anyio.current_time()
         if _tracing.tracer is not None:
             attributes = {"gladia.region": self._region} if self._region else {}
             self._span = _tracing.start_span("gladia.live", **attributes)
@@ -452,6 +489,7 @@ class LiveSession:
         if self._span is not None:
             self._span.set_attribute("gladia.job_id", init.id)
         if not init.url.startswith(("ws://", "wss://")):
+            _tracing.end_span(self._span, ResponseFormatError("not a ws(s):// URL"))
             raise ResponseFormatError(
                 "POST /v2/live answered a session URL that is not a ws(s):// URL; report it "
                 "with the session id " + init.id
@@ -463,7 +501,9 @@ class LiveSession:
         self._tg = tg
         self._state = "open"
         try:
-            self._ws = await self._connect_with_retries(close_code=None, initial=True)
+            left = None if limit is None else max(limit - (anyio.current_time() - started), 0.0)
+            with _connect_deadline(left, limit, f"opening live session {self.id}"):
+                self._ws = await self._connect_with_retries(close_code=None, initial=True)
         except BaseException as exc:
             self._state = "closed"
             _tracing.end_span(self._span, exc)
@@ -507,6 +547,8 @@ class LiveSession:
     def _close_streams(self) -> None:
         self._end_buffer()
         self._buffer.clear()  # the block is over: nobody can read them any more
+        self._sizes.clear()
+        self._buffered_bytes = 0
         self._done.set()
         self._progress.set()
 
@@ -702,7 +744,6 @@ class LiveSession:
                 finally:
                     self._reading = False
                 if msg.type is aiohttp.WSMsgType.TEXT or msg.type is aiohttp.WSMsgType.BINARY:
-                    self._failed_attempts = 0
                     self._on_text(msg.data)
                     if self._failure is not None:
                         self._wake_pump()  # the reader task ends the session
@@ -716,18 +757,41 @@ class LiveSession:
             await readable.wait()
 
     def _pop(self) -> LiveMessage | LiveEvent:
-        buffer = self._buffer
-        item = buffer.popleft()
+        item = self._buffer.popleft()
+        self._buffered_bytes -= self._sizes.popleft()
         space = self._space
-        if space is not None and len(buffer) < self._max_buffered:
+        if space is not None and not self._buffer_full():
             self._space = None
             space.set()
         return item
 
-    def _emit(self, item: LiveMessage | LiveEvent) -> None:
+    def _buffer_full(self) -> bool:
+        return (
+            len(self._buffer) >= self._max_buffered
+            or self._buffered_bytes >= self._max_buffered_bytes
+        )
+
+    def _emit(self, item: LiveMessage | LiveEvent, size: int = 0) -> None:
         if self._buffer_ended:
             return  # nobody will read it any more
+        if self._finishing and self._buffer_full():
+            # finish() reads on without back-pressure (end_session must get through), and
+            # nobody may read any more: beyond the bounds a message is dropped, counted and
+            # logged, so a flood after stop cannot grow memory. _on_text already applied
+            # what the session itself needs from it (the result, end_session).
+            self.dropped_messages += 1
+            if self.dropped_messages == 1:
+                log.warning(
+                    "live session %s: messages arrive after finish() with %d unread (%d bytes) "
+                    "buffered; dropping the newest (see LiveSession.dropped_messages)",
+                    self.id,
+                    len(self._buffer),
+                    self._buffered_bytes,
+                )
+            return
         self._buffer.append(item)
+        self._sizes.append(size)
+        self._buffered_bytes += size
         readable = self._readable
         if readable is not None:
             self._readable = None
@@ -755,7 +819,7 @@ class LiveSession:
                 return stash
             if self._failure is not None:
                 return None
-            if len(self._buffer) >= self._max_buffered and not self._finishing:
+            if not self._finishing and self._buffer_full():
                 await self._wait_for_room()
                 continue
             if self._iterating:  # the user's task reads the socket: stand by
@@ -780,9 +844,9 @@ class LiveSession:
         self._readable = self._space = None
 
     async def _wait_for_room(self) -> None:
-        """Back-pressure: wait while ``max_buffered_messages`` wait unread (unless finishing:
-        then nobody may be reading, and what is left to come is bounded by the audio sent)."""
-        while len(self._buffer) >= self._max_buffered and not self._finishing:
+        """Back-pressure: wait while ``max_buffered_messages`` or ``max_buffered_bytes`` wait
+        unread (unless finishing: then nobody may be reading, and _emit drops beyond them)."""
+        while not self._finishing and self._buffer_full():
             space = self._space = anyio.Event()
             await space.wait()
 
@@ -807,33 +871,35 @@ class LiveSession:
         progress.set()
 
     def _on_text(self, data: str | bytes) -> None:
+        size = len(data)
         try:
             raw = orjson.loads(data)
         except orjson.JSONDecodeError:
-            self._emit(UnknownMessage(type="", raw=data))
+            self._emit(UnknownMessage(type="", raw=data), size)
             return
         if (
-            not self._asked["receive_acknowledgments"]
-            and type(raw) is dict
+            type(raw) is dict
             and raw.get("acknowledged") is True
             and raw.get("type") == "audio_chunk"
         ):
-            # The common case, one per chunk: account for it without building a message.
-            payload = raw.get("data")
-            end = _ack_end(payload.get("byte_range") if type(payload) is dict else None)
+            # The common case, one per chunk: account for it from the raw JSON (checked
+            # here, whatever its shape: a wrong one is a protocol violation, typed).
+            try:
+                end = _ack_end(raw.get("data"), self.id)
+            except ResponseFormatError as exc:
+                self._fail(exc)
+                return
             if end is not None:
                 self._on_acked(end)
-                return
+            if self._asked["receive_acknowledgments"]:
+                self._emit(parse_message(raw), size)
+            return
         message = parse_message(raw)
         deliver = True
         if isinstance(message, AudioChunkAckMessage):
             deliver = self._asked["receive_acknowledgments"]
-            if message.acknowledged:
-                end = _ack_end(message.data.byte_range if message.data else None)
-                if end is not None:
-                    self._on_acked(end)
-            else:
-                self._emit(message)
+            if not message.acknowledged:
+                self._emit(message, size)
                 self._fail(
                     LiveSessionError(
                         f"live session {self.id}: the server refused an audio chunk "
@@ -855,7 +921,7 @@ class LiveSession:
         elif message.type in ("start_session", "start_recording", "end_recording"):
             deliver = self._asked["receive_lifecycle_events"]
         if deliver:
-            self._emit(message)
+            self._emit(message, size)
 
     async def _run(self) -> None:
         """Read the socket, reconnecting after drops, until the session ends or fails."""
@@ -876,7 +942,6 @@ class LiveSession:
                             self._reading = False
                             self._wake_reader()  # the socket is free for the user's task
                     if msg.type is aiohttp.WSMsgType.TEXT or msg.type is aiohttp.WSMsgType.BINARY:
-                        self._failed_attempts = 0  # the connection works: attempts start over
                         self._on_text(msg.data)
                         if self._failure is not None:
                             return
@@ -884,7 +949,19 @@ class LiveSession:
                         break
                 self._readable_ws = None  # until the reconnection: the user's task waits
                 code = None if ws.close_code is None else int(ws.close_code)
-                if self._ended or code == 1000:
+                if self._ended:
+                    return
+                if code == 1000:
+                    lost = self.unacknowledged_bytes
+                    if lost and not self._stop_acked:
+                        # A normal close with audio outstanding: that audio is lost (no
+                        # reconnection after 1000), and saying nothing would hide it.
+                        raise LiveSessionError(
+                            f"live session {self.id}: the server closed the socket (1000) "
+                            f"with {lost} byte(s) of audio never acknowledged",
+                            session_id=self.id,
+                            unacknowledged_bytes=lost,
+                        )
                     return
                 if self._stop_acked:
                     return  # dropped during post-processing: finish() asks the API instead
@@ -897,7 +974,10 @@ class LiveSession:
                 async with self._send_lock:
                     self._ws = None
                 await _close_quietly(ws)
-                ws = self._socket = await self._connect_with_retries(close_code=code, initial=False)
+                limit = self._transport.retry.deadline
+                with _connect_deadline(limit, limit, f"reconnecting live session {self.id}"):
+                    ws = await self._connect_with_retries(close_code=code, initial=False)
+                self._socket = ws
                 self._readable_ws = ws
                 self._wake_reader()
         except GladiaError as exc:
@@ -954,19 +1034,23 @@ class LiveSession:
         gap_started = time.monotonic()
         attempt = 0
         last_error: ConnectionFailed | None = None
+        if self._acked > self._acked_at_attempt:
+            # Progress since the last attempt: newly acknowledged audio, the only proof that
+            # a connection did work (a server can send messages and drop us forever).
+            self._failed_attempts = 0
+        self._acked_at_attempt = self._acked
         while True:
             attempt += 1
-            # A socket that closes again before any message counts as a failed attempt, so
-            # a server that always drops us cannot keep the session looping forever.
             self._failed_attempts += 1
             if self._failed_attempts > self._policy.attempts:
                 raise ConnectionFailed(
                     f"live session {self.id}: {self._policy.attempts} attempts in a row to "
-                    f"open the socket failed (last close code {close_code}; "
-                    f"{last_error or 'the socket kept closing'})"
+                    f"open the socket without progress (no new audio acknowledged; last "
+                    f"close code {close_code}; {last_error or 'the socket kept closing'})"
                 )
             if attempt > 1 or not initial:
-                delay = self._policy.delay(attempt, self._rng)
+                # The wait grows with the attempts without progress, not with this gap's.
+                delay = self._policy.delay(self._failed_attempts, self._rng)
                 if not initial:
                     self._emit(
                         Reconnecting(
@@ -1036,11 +1120,48 @@ async def _exit_task_group(tg: TaskGroup, exc: BaseException | None) -> None:
     )
 
 
-def _ack_end(byte_range: Any) -> int | None:
-    try:
-        return acked_end(byte_range)
-    except (TypeError, ValueError):
+def _ack_end(data: Any, session_id: str) -> int | None:
+    """Return the offset an acknowledgement's ``data`` acknowledges up to (None without a
+    ``byte_range``); raise :class:`ResponseFormatError` for a range of the wrong shape."""
+    if data is None:
         return None
+    byte_range = data.get("byte_range") if type(data) is dict else data
+    if byte_range is None:
+        return None
+    if (
+        type(data) is dict
+        and type(byte_range) is list
+        and len(byte_range) == 2
+        and all(_is_offset(v) for v in byte_range)
+        and byte_range[0] <= byte_range[1]
+    ):
+        return acked_end(byte_range)
+    raise ResponseFormatError(
+        f"live session {session_id}: an acknowledgement's byte_range is not a [start, end] "
+        f"pair of byte offsets (got {type(byte_range).__name__}); report it"
+    )
+
+
+def _is_offset(value: Any) -> bool:
+    if type(value) is int:
+        return value >= 0
+    return type(value) is float and value.is_integer() and value >= 0
+
+
+@contextlib.contextmanager
+def _connect_deadline(seconds: float | None, limit: float | None, what: str) -> Iterator[None]:
+    """Bound opening the socket (every handshake and backoff) by ``seconds``; raise
+    :class:`GladiaTimeout` naming ``RetryPolicy.deadline`` (``limit``)."""
+    if seconds is None:
+        yield
+        return
+    with anyio.move_on_after(seconds) as scope:
+        yield
+    if scope.cancelled_caught:
+        raise GladiaTimeout(
+            f"{what} did not finish within RetryPolicy.deadline ({limit:g}s): the server "
+            "does not answer the WebSocket handshake; check the network or raise the deadline"
+        )
 
 
 async def _close_quietly(ws: aiohttp.ClientWebSocketResponse) -> None:

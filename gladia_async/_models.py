@@ -25,6 +25,7 @@ from typing import TYPE_CHECKING, Any, TypedDict
 
 import attrs
 
+from . import _option_rules as _rules
 from . import _option_values as _values
 
 _PSEUDO_LOCK = threading.Lock()
@@ -1405,6 +1406,8 @@ class TranscriptionRequest(GladiaModel):
     #: Enable structured data extraction
     structured_data_extraction: bool | None = None
 
+    __attrs_post_init__ = _rules.check_transcription
+
 
 @attrs.frozen(kw_only=True)
 class JobCreated(GladiaModel):
@@ -2531,6 +2534,9 @@ class RealtimeProcessingConfig(GladiaModel):
     #: If true, enable sentiment analysis for the transcription.
     sentiment_analysis: bool | None = None
 
+    #: If true, compute more accurate word timestamps in the realtime transcripts.
+    words_accurate_timestamps: bool | None = None
+
 
 class RealtimeProcessingConfigDict(TypedDict, total=False):
     """A :class:`RealtimeProcessingConfig` as a dict of its JSON fields, for mypy to check the keys.
@@ -2548,6 +2554,7 @@ class RealtimeProcessingConfigDict(TypedDict, total=False):
     translation_config: TranslationConfig | TranslationConfigDict | None
     named_entity_recognition: bool | None
     sentiment_analysis: bool | None
+    words_accurate_timestamps: bool | None
 
 
 def _post_processing_config_summarization_config(
@@ -3881,6 +3888,8 @@ class StreamingRequest(GladiaModel):
         default=None, converter=_streaming_request_callback_config
     )
 
+    __attrs_post_init__ = _rules.check_live
+
 
 @attrs.frozen(kw_only=True)
 class InitStreamingResponse(GladiaModel):
@@ -4271,6 +4280,8 @@ class TranscriptionOptions(GladiaModel):
 
     #: Enable structured data extraction
     structured_data_extraction: bool | None = None
+
+    __attrs_post_init__ = _rules.check_transcription
 
 
 #: Original spec schema name -> generated class (object schemas and enums).

@@ -13,6 +13,7 @@ from typing import TYPE_CHECKING, Any, Literal
 
 import aiohttp
 import anyio
+import attrs
 
 from . import _tracing
 from ._admission import AdmissionWindow
@@ -125,7 +126,8 @@ class GladiaSession(AsyncClosing):
         self.limits = limits or Limits()
         if max_concurrency is not None:
             # One number for the common case: every stage may use the whole pool.
-            self.limits = Limits(
+            self.limits = attrs.evolve(
+                self.limits,
                 max_connections=max_concurrency,
                 uploads=max_concurrency,
                 submissions=max_concurrency,
@@ -168,6 +170,7 @@ class GladiaSession(AsyncClosing):
             api=api,
             poll_policy=self.poll_policy,
             reconcile=reconcile or ReconcilePolicy(),
+            limits=self.limits,
         )
 
     def __repr__(self) -> str:
@@ -593,6 +596,7 @@ class GladiaSession(AsyncClosing):
         audio_format: Literal["binary", "json"] = "binary",
         finish_timeout: float | None = 120.0,
         max_buffered_messages: int = 1000,
+        max_buffered_bytes: int = 16 << 20,
     ) -> LiveSession:
         """Return a live transcription session; enter it with ``async with``.
 
@@ -600,8 +604,9 @@ class GladiaSession(AsyncClosing):
         beyond it); ``keepalive`` pings an idle socket every so many seconds (None: never);
         ``reconnect`` sets how drops are retried; ``audio_format`` sends binary frames or
         JSON ``audio_chunk`` actions; ``finish_timeout`` bounds post-processing at exit;
-        ``max_buffered_messages`` bounds the received messages waiting to be read (the socket
-        is not read while that many wait: back-pressure, nothing is dropped).
+        ``max_buffered_messages`` and ``max_buffered_bytes`` (their size on the wire, 16 MiB)
+        bound the received messages waiting to be read (the socket is not read while that many
+        wait: back-pressure, nothing is dropped before the block is left).
         Options are checked here, before any request. ``region`` defaults to the session's
         (``GladiaSession(region=...)`` or ``$GLADIA_REGION``).
         """
@@ -617,6 +622,7 @@ class GladiaSession(AsyncClosing):
             audio_format=audio_format,
             finish_timeout=finish_timeout,
             max_buffered_messages=max_buffered_messages,
+            max_buffered_bytes=max_buffered_bytes,
         )
 
     async def get_live_job(self, job: str | LiveSession) -> LiveJob:
