@@ -12,7 +12,11 @@ How a ```python block in ``docs/`` is checked depends on what it is:
   ``<!-- docs: conftest -->`` block as its ``conftest.py``, and must pass;
 * a block after ``<!-- docs: aiohttp-app -->`` defines ``make_app()``: the test suite serves
   that app (with the emulator's key and URL in the environment) and calls its routes;
+* a block after ``<!-- docs: module NAME.py -->`` is a module the page's pytest examples import
+  (``from main import app``): written next to them as ``NAME.py``;
 * a block after ``<!-- docs: no-run (reason) -->`` (FastAPI, the official SDK) is only compiled.
+
+A page listed in :data:`RUN_ELSEWHERE` has its pytest examples run by that test file instead.
 
 Every block, whatever its kind, is also type-checked with mypy, so an example cannot use a name
 or a signature the SDK does not have.
@@ -46,7 +50,7 @@ from .conftest import FAST_POLL, FAST_RETRY, write_wav
 
 ROOT = Path(__file__).resolve().parent.parent
 DOCS = ROOT / "docs"
-MARKER = re.compile(r"<!--\s*docs:\s*([a-z-]+)")
+MARKER = re.compile(r"<!--\s*docs:\s*([a-z-]+)(?:\s+([\w.]+\.py))?")
 TREE_LINE = re.compile(r"^(?P<prefix>(?:│   |    )*)(?:├── |└── )(?P<name>\w+)")
 
 
@@ -56,8 +60,9 @@ class Block:
 
     page: str  # relative to docs/, e.g. "guides/batches.md"
     line: int  # 1-based line of the opening fence
-    kind: str  # program | snippet | pytest | conftest | no-run
+    kind: str  # program | snippet | pytest | conftest | aiohttp-app | module | no-run
     code: str
+    filename: str | None = None  # a module's file name (``main.py``)
 
     @property
     def id(self) -> str:
@@ -85,24 +90,31 @@ def parse_blocks(path: Path) -> list[Block]:
         code = textwrap.dedent("\n".join(body)) + "\n"
         previous = next((ln for ln in reversed(lines[:start]) if ln.strip()), "")
         marker = MARKER.search(previous)
+        filename = None
         if marker:
-            kind = marker.group(1)
+            kind, filename = marker.group(1), marker.group(2)
         elif "asyncio.run(" in code:
             kind = "program"
         else:
             kind = "snippet"
-        blocks.append(Block(page=page, line=start + 1, kind=kind, code=code))
+        blocks.append(Block(page=page, line=start + 1, kind=kind, code=code, filename=filename))
         i += 1
     return blocks
 
 
 PAGES = sorted(DOCS.rglob("*.md"))
 BLOCKS = [block for page in PAGES for block in parse_blocks(page)]
-KINDS = {"program", "snippet", "pytest", "conftest", "aiohttp-app", "no-run"}
+KINDS = {"program", "snippet", "pytest", "conftest", "aiohttp-app", "module", "no-run"}
+#: Pages whose pytest examples another test file runs (with more set-up than a conftest).
+RUN_ELSEWHERE = {"guides/fastapi.md": "tests/test_fastapi_recipe.py"}
 
 
 def of_kind(kind: str) -> list[Any]:
-    return [pytest.param(b, id=b.id) for b in BLOCKS if b.kind == kind]
+    return [
+        pytest.param(b, id=b.id)
+        for b in BLOCKS
+        if b.kind == kind and not (kind == "pytest" and b.page in RUN_ELSEWHERE)
+    ]
 
 
 def prepare_folder(folder: Path) -> Path:
@@ -117,6 +129,9 @@ def prepare_folder(folder: Path) -> Path:
 
 def test_the_docs_have_examples_of_every_kind() -> None:
     assert {b.kind for b in BLOCKS} == KINDS, "an unknown <!-- docs: ... --> marker?"
+    modules = [b.filename for b in BLOCKS if b.kind == "module"]
+    assert None not in modules, "<!-- docs: module NAME.py --> names its file"
+    assert len(set(modules)) == len(modules), "two pages define the same module"
     assert len(BLOCKS) >= 20
     assert all(b.code.strip() for b in BLOCKS)
 
@@ -195,6 +210,11 @@ async def test_snippet_runs(
 # -- pytest examples ---------------------------------------------------------------------------
 
 
+def modules_of(page: str) -> dict[str, str]:
+    """The page's ``<!-- docs: module NAME.py -->`` blocks, by file name."""
+    return {b.filename: b.code for b in BLOCKS if b.page == page and b.filename is not None}
+
+
 def conftest_of(page: str) -> str:
     blocks = [b for b in BLOCKS if b.page == page and b.kind == "conftest"]
     assert len(blocks) == 1, f"{page}: pytest examples need one <!-- docs: conftest --> block"
@@ -204,6 +224,8 @@ def conftest_of(page: str) -> str:
 @pytest.mark.parametrize("block", of_kind("pytest"))
 def test_pytest_example_passes(block: Block, tmp_path: Path) -> None:
     (tmp_path / "conftest.py").write_text(conftest_of(block.page))
+    for name, code in modules_of(block.page).items():
+        (tmp_path / name).write_text(code)
     (tmp_path / "test_example.py").write_text(block.code)
     result = subprocess.run(
         [
@@ -255,7 +277,7 @@ async def test_aiohttp_app_transcribes(block: Block, monkeypatch: pytest.MonkeyP
 # -- blocks that do not run --------------------------------------------------------------------
 
 
-@pytest.mark.parametrize("block", of_kind("no-run"))
+@pytest.mark.parametrize("block", of_kind("no-run") + of_kind("module"))
 def test_no_run_block_compiles(block: Block) -> None:
     compile("\n" * block.line + block.code, block.page, "exec")
 
@@ -303,7 +325,8 @@ def type_check(blocks: list[Block], folder: Path) -> tuple[int, str]:
     """
     files = []
     for n, block in enumerate(blocks):
-        path = folder / f"docs_example_{n:03d}.py"
+        # A module keeps its name: the examples next to it import it (``from main import``).
+        path = folder / (block.filename or f"docs_example_{n:03d}.py")
         path.write_text(as_module(block))
         files.append(path)
     (folder / "mypy.ini").write_text(MYPY_CONFIG)
@@ -331,6 +354,9 @@ def type_check(blocks: list[Block], folder: Path) -> tuple[int, str]:
         return f"docs/{block.page}:{block.line + int(match.group(2)) - header}:"
 
     report = re.sub(r"docs_example_(\d{3})\.py:(\d+):", page_line, result.stdout)
+    for block in blocks:
+        if block.filename is not None:
+            report = report.replace(f"{block.filename}:", f"docs/{block.page}: {block.filename}:")
     return result.returncode, report.replace("docs/../", "")
 
 
