@@ -2,7 +2,7 @@
 
 How a ```python block in ``docs/`` is checked depends on what it is:
 
-* a **program** (it calls ``asyncio.run(``) runs in a fresh interpreter against an emulator
+* a **program** (it calls ``asyncio.run(`` or has an ``if __name__ == "__main__":``) runs in a fresh interpreter against an emulator
   process, with ``GLADIA_API_KEY`` / ``GLADIA_API_URL`` set, in a folder holding ``call.wav`` and
   ``recordings/*.wav``; it must exit 0 and print something;
 * a **snippet** (anything else) runs with top-level ``await`` in a namespace holding ``gladia``
@@ -93,7 +93,7 @@ def parse_blocks(path: Path) -> list[Block]:
         filename = None
         if marker:
             kind, filename = marker.group(1), marker.group(2)
-        elif "asyncio.run(" in code:
+        elif "asyncio.run(" in code or 'if __name__ == "__main__":' in code:
             kind = "program"
         else:
             kind = "snippet"
@@ -489,7 +489,14 @@ def test_the_site_builds_strictly(tmp_path: Path) -> None:
         check=False,
     )
     assert result.returncode == 0, result.stderr
-    assert (tmp_path / "site" / "reference" / "session" / "index.html").is_file()
+    session = tmp_path / "site" / "reference" / "session" / "index.html"
+    # Long signatures are formatted one parameter per line (ruff, in the docs extra), not cut
+    # at the page's right edge.
+    signature = re.search(
+        r'<div class="doc-signature highlight"><pre>(.*?)</pre>', session.read_text(), re.S
+    )
+    assert signature is not None, "separate_signature: true in mkdocs.yml"
+    assert signature.group(1).count("\n") > 10, "GladiaSession's signature is one line"
 
 
 # -- links from the README ---------------------------------------------------------------------
