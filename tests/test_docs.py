@@ -2,9 +2,10 @@
 
 How a ```python block in ``docs/`` is checked depends on what it is:
 
-* a **program** (it calls ``asyncio.run(`` or has an ``if __name__ == "__main__":``) runs in a fresh interpreter against an emulator
-  process, with ``GLADIA_API_KEY`` / ``GLADIA_API_URL`` set, in a folder holding ``call.wav`` and
-  ``recordings/*.wav``; it must exit 0 and print something;
+* a **program** (it calls ``asyncio.run(`` or has an ``if __name__ == "__main__":``) runs in a
+  fresh interpreter against an emulator process, with ``GLADIA_API_KEY`` / ``GLADIA_API_URL``
+  set, in a folder holding ``call.wav`` and ``recordings/*.wav``; it must exit 0 and print
+  something;
 * a **snippet** (anything else) runs with top-level ``await`` in a namespace holding ``gladia``
   (an open :class:`GladiaSession` on an in-process emulator) and ``emu`` (that emulator), in the
   same kind of folder; it must not raise;
