@@ -37,5 +37,5 @@ def test_ci_builds_the_wheel_and_runs_the_demo_from_it() -> None:
     readme_tests = ci.index('bash -c "$test_cmd"')
     build = ci.index("-m build")
     assert readme_tests < build < ci.index("find_python()"), "on the main interpreter, after"
-    assert "pip install -q \"$wheel\"" in ci and "-e" not in ci[build : ci.index("find_python")]
-    assert "env -u GLADIA_API_KEY" in ci and "gladia-async\" demo" in ci
+    assert 'pip install -q "$wheel"' in ci and "-e" not in ci[build : ci.index("find_python")]
+    assert "env -u GLADIA_API_KEY" in ci and 'gladia-async" demo' in ci
