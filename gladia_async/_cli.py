@@ -109,7 +109,7 @@ def _duration(text: str | None, flag: str = "--timeout") -> float | None:
 
 
 def _suggest(parser: argparse.ArgumentParser, unknown: list[str]) -> str:
-    """``--diarisation`` -> `` (did you mean --diarization?)``, from the command's own flags."""
+    """``--diarisation`` -> ``; did you mean --diarization?``, from the command's own flags."""
     flags = [o for action in parser._actions for o in action.option_strings if o.startswith("--")]
     hints = {}
     for token in unknown:
