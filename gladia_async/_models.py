@@ -65,13 +65,45 @@ class OpenEnum(str, enum.Enum):
         return _pseudo_member(cls, str, str.__str__(value))
 
 
-@attrs.frozen(kw_only=True)
+#: A model's repr shows this many items of a list (then how many more), this many characters
+#: of a string, and nested models this deep: a finished job holds every word of its audio, and
+#: a full repr of it ran to tens of thousands of characters in a log line or a traceback.
+_REPR_ITEMS = 3
+_REPR_CHARS = 120
+_REPR_DEPTH = 4
+
+
+def _short_repr(value: Any, depth: int) -> str:
+    """``repr(value)``, bounded: long lists and strings summarized, deep models elided."""
+    if isinstance(value, GladiaModel):
+        return value._bounded_repr(depth)
+    if isinstance(value, (list, tuple)):
+        items = [_short_repr(item, depth) for item in value[:_REPR_ITEMS]]
+        if len(value) > _REPR_ITEMS:
+            items.append(f"...{len(value) - _REPR_ITEMS} more")
+        text = ", ".join(items)
+        return f"[{text}]" if isinstance(value, list) else f"({text}{',' * (len(value) == 1)})"
+    if isinstance(value, dict):
+        pairs = [f"{k!r}: {_short_repr(v, depth)}" for k, v in list(value.items())[:_REPR_ITEMS]]
+        if len(value) > _REPR_ITEMS:
+            pairs.append(f"...{len(value) - _REPR_ITEMS} more")
+        return "{" + ", ".join(pairs) + "}"
+    if isinstance(value, str) and len(value) > _REPR_CHARS:
+        return f"{value[:_REPR_CHARS]!r}...({len(value)} chars)"
+    return repr(value)
+
+
+@attrs.frozen(kw_only=True, repr=False)
 class GladiaModel:
     """Base of every model: what it adds is the JSON keys the model does not declare.
 
     ``extra`` holds them as received (``None`` when there were none); they are also readable as
     attributes (``job.result.some_new_block``) and are written back when the model is
     serialized, so a field Gladia adds next month is neither lost nor out of reach.
+
+    A model's ``repr`` is bounded: every field is named, but a long list shows its first items
+    and how many more, a long string its start and its length, and models nested deeper than
+    a few levels show as ``Name(...)``. Read the fields (or serialize the model) for all of it.
     """
 
     #: JSON keys this model does not declare, as received (None when there were none).
@@ -89,6 +121,20 @@ class GladiaModel:
             if extra is not None and name in extra:
                 return extra[name]
             raise AttributeError(f"{type(self).__name__!r} object has no attribute {name!r}")
+
+    def __repr__(self) -> str:
+        return self._bounded_repr(0)
+
+    def _bounded_repr(self, depth: int) -> str:
+        name = type(self).__name__
+        if depth >= _REPR_DEPTH:
+            return f"{name}(...)"
+        fields = [
+            f"{field.name}={_short_repr(getattr(self, field.name), depth + 1)}"
+            for field in attrs.fields(type(self))
+            if field.repr
+        ]
+        return f"{name}({', '.join(fields)})"
 
     def to_dict(self) -> dict[str, Any]:
         """Return the model as JSON data (dicts, lists, strings, numbers), losslessly.
@@ -654,7 +700,7 @@ class WebhookEvent(OpenEnum):
     TRANSCRIPTION_CREATED = "transcription.created"
 
 
-@attrs.frozen(kw_only=True)
+@attrs.frozen(kw_only=True, repr=False)
 class PreRecordedEventPayload(GladiaModel):
     """Identifies the pre-recorded job a webhook event is about.
 
@@ -665,7 +711,7 @@ class PreRecordedEventPayload(GladiaModel):
     id: str
 
 
-@attrs.frozen(kw_only=True)
+@attrs.frozen(kw_only=True, repr=False)
 class LiveEventPayload(GladiaModel):
     """Identifies the live session a webhook event is about.
 
@@ -676,7 +722,7 @@ class LiveEventPayload(GladiaModel):
     id: str
 
 
-@attrs.frozen(kw_only=True)
+@attrs.frozen(kw_only=True, repr=False)
 class UploadBody(GladiaModel):
     """Body of an upload request (the audio is sent as multipart form data).
 
@@ -684,7 +730,7 @@ class UploadBody(GladiaModel):
     """
 
 
-@attrs.frozen(kw_only=True)
+@attrs.frozen(kw_only=True, repr=False)
 class AudioMetadata(GladiaModel):
     """Metadata of an uploaded audio file.
 
@@ -713,7 +759,7 @@ class AudioMetadata(GladiaModel):
     source: str | None = None
 
 
-@attrs.frozen(kw_only=True)
+@attrs.frozen(kw_only=True, repr=False)
 class UploadedAudio(GladiaModel):
     """An uploaded audio file: its URL to transcribe and its metadata.
 
@@ -735,7 +781,7 @@ def _custom_vocabulary_entry_language(
     return _values.enum_member(value, TranscriptionLanguageCode, "language")
 
 
-@attrs.frozen(kw_only=True)
+@attrs.frozen(kw_only=True, repr=False)
 class CustomVocabularyEntry(GladiaModel):
     """One custom vocabulary entry, with intensity and pronunciations.
 
@@ -781,7 +827,7 @@ def _custom_vocabulary_config_vocabulary(
     return _values.config_or_text_list(value, CustomVocabularyEntry, "vocabulary")
 
 
-@attrs.frozen(kw_only=True)
+@attrs.frozen(kw_only=True, repr=False)
 class CustomVocabularyConfig(GladiaModel):
     """Settings of the custom vocabulary feature.
 
@@ -819,7 +865,7 @@ def _callback_config_method(value: CallbackMethod | str | None) -> CallbackMetho
     return _values.enum_member(value, CallbackMethod, "method")
 
 
-@attrs.frozen(kw_only=True)
+@attrs.frozen(kw_only=True, repr=False)
 class CallbackConfig(GladiaModel):
     """Settings of the callback feature.
 
@@ -862,7 +908,7 @@ def _subtitles_config_style(value: SubtitlesStyle | str | None) -> SubtitlesStyl
     return _values.enum_member(value, SubtitlesStyle, "style")
 
 
-@attrs.frozen(kw_only=True)
+@attrs.frozen(kw_only=True, repr=False)
 class SubtitlesConfig(GladiaModel):
     """Settings of the subtitles feature.
 
@@ -908,7 +954,7 @@ class SubtitlesConfigDict(TypedDict, total=False):
     style: SubtitlesStyle | str | None
 
 
-@attrs.frozen(kw_only=True)
+@attrs.frozen(kw_only=True, repr=False)
 class DiarizationConfig(GladiaModel):
     """Settings of the diarization feature.
 
@@ -950,7 +996,7 @@ def _translation_config_model(value: TranslationModel | str | None) -> Translati
     return _values.enum_member(value, TranslationModel, "model")
 
 
-@attrs.frozen(kw_only=True)
+@attrs.frozen(kw_only=True, repr=False)
 class TranslationConfig(GladiaModel):
     """Settings of the translation feature.
 
@@ -1008,7 +1054,7 @@ def _summarization_config_type(value: SummaryTypes | str | None) -> SummaryTypes
     return _values.enum_member(value, SummaryTypes, "type")
 
 
-@attrs.frozen(kw_only=True)
+@attrs.frozen(kw_only=True, repr=False)
 class SummarizationConfig(GladiaModel):
     """Settings of the summarization feature.
 
@@ -1030,7 +1076,7 @@ class SummarizationConfigDict(TypedDict, total=False):
     type: SummaryTypes | str | None
 
 
-@attrs.frozen(kw_only=True)
+@attrs.frozen(kw_only=True, repr=False)
 class CustomSpellingConfig(GladiaModel):
     """Settings of the custom spelling feature.
 
@@ -1054,7 +1100,7 @@ class CustomSpellingConfigDict(_CustomSpellingConfigDictRequired, total=False):
     """
 
 
-@attrs.frozen(kw_only=True)
+@attrs.frozen(kw_only=True, repr=False)
 class AudioToLlmListConfig(GladiaModel):
     """Settings of the audio to LLM list feature.
 
@@ -1100,7 +1146,7 @@ def _pii_redaction_config_processed_text_type(
     return _values.enum_member(value, PiiProcessedTextType, "processed_text_type")
 
 
-@attrs.frozen(kw_only=True)
+@attrs.frozen(kw_only=True, repr=False)
 class PiiRedactionConfig(GladiaModel):
     """Settings of the PII redaction feature.
 
@@ -1138,7 +1184,7 @@ def _language_config_languages(
     return _values.enum_list(value, TranscriptionLanguageCode, "languages")
 
 
-@attrs.frozen(kw_only=True)
+@attrs.frozen(kw_only=True, repr=False)
 class LanguageConfig(GladiaModel):
     """Language detection settings: candidate languages and code switching.
 
@@ -1257,7 +1303,7 @@ def _transcription_request_model(
     return _values.enum_member(value, TranscriptionModel, "model")
 
 
-@attrs.frozen(kw_only=True)
+@attrs.frozen(kw_only=True, repr=False)
 class TranscriptionRequest(GladiaModel):
     """Body of a request creating a pre-recorded transcription job.
 
@@ -1409,7 +1455,7 @@ class TranscriptionRequest(GladiaModel):
     __attrs_post_init__ = _rules.check_transcription
 
 
-@attrs.frozen(kw_only=True)
+@attrs.frozen(kw_only=True, repr=False)
 class JobCreated(GladiaModel):
     """A newly created job: its id and result URL.
 
@@ -1423,7 +1469,7 @@ class JobCreated(GladiaModel):
     result_url: str
 
 
-@attrs.frozen(kw_only=True)
+@attrs.frozen(kw_only=True, repr=False)
 class ValidationErrorDetail(GladiaModel):
     """One structured validation error: where (loc) and why (msg).
 
@@ -1440,7 +1486,7 @@ class ValidationErrorDetail(GladiaModel):
     type: str | None = None
 
 
-@attrs.frozen(kw_only=True)
+@attrs.frozen(kw_only=True, repr=False)
 class BadRequestErrorResponse(GladiaModel):
     """Body of a bad request error response.
 
@@ -1466,7 +1512,7 @@ class BadRequestErrorResponse(GladiaModel):
     validation_errors: list[str | ValidationErrorDetail] | None = None
 
 
-@attrs.frozen(kw_only=True)
+@attrs.frozen(kw_only=True, repr=False)
 class UnauthorizedErrorResponse(GladiaModel):
     """Body of an unauthorized error response.
 
@@ -1489,7 +1535,7 @@ class UnauthorizedErrorResponse(GladiaModel):
     message: str
 
 
-@attrs.frozen(kw_only=True)
+@attrs.frozen(kw_only=True, repr=False)
 class UnprocessableEntityErrorResponse(GladiaModel):
     """Body of an unprocessable entity error response.
 
@@ -1512,7 +1558,7 @@ class UnprocessableEntityErrorResponse(GladiaModel):
     message: str
 
 
-@attrs.frozen(kw_only=True)
+@attrs.frozen(kw_only=True, repr=False)
 class FileResponse(GladiaModel):
     """The audio file a job transcribed.
 
@@ -1535,7 +1581,7 @@ class FileResponse(GladiaModel):
     number_of_channels: int | None = None
 
 
-@attrs.frozen(kw_only=True)
+@attrs.frozen(kw_only=True, repr=False)
 class PreRecordedRequestParamsResponse(GladiaModel):
     """Parameters a pre-recorded transcription job ran with.
 
@@ -1659,7 +1705,7 @@ class PreRecordedRequestParamsResponse(GladiaModel):
     structured_data_extraction: bool | None = None
 
 
-@attrs.frozen(kw_only=True)
+@attrs.frozen(kw_only=True, repr=False)
 class TranscriptionMetadata(GladiaModel):
     """Metadata of a transcription: durations and billing time.
 
@@ -1679,7 +1725,7 @@ class TranscriptionMetadata(GladiaModel):
     transcription_time: float
 
 
-@attrs.frozen(kw_only=True)
+@attrs.frozen(kw_only=True, repr=False)
 class AddonError(GladiaModel):
     """Why an audio intelligence add-on failed.
 
@@ -1696,7 +1742,7 @@ class AddonError(GladiaModel):
     message: str
 
 
-@attrs.frozen(kw_only=True)
+@attrs.frozen(kw_only=True, repr=False)
 class Word(GladiaModel):
     """One transcribed word with its timestamps and confidence.
 
@@ -1716,7 +1762,7 @@ class Word(GladiaModel):
     confidence: float
 
 
-@attrs.frozen(kw_only=True)
+@attrs.frozen(kw_only=True, repr=False)
 class Sentence(GladiaModel):
     """One sentence of the transcription, with its timestamps and words.
 
@@ -1747,7 +1793,7 @@ class Sentence(GladiaModel):
     words: list[Word] | None = None
 
 
-@attrs.frozen(kw_only=True)
+@attrs.frozen(kw_only=True, repr=False)
 class Sentences(GladiaModel):
     """Result of the sentences add-on.
 
@@ -1770,7 +1816,7 @@ class Sentences(GladiaModel):
     results: list[Sentence | str] | None = None
 
 
-@attrs.frozen(kw_only=True)
+@attrs.frozen(kw_only=True, repr=False)
 class Subtitle(GladiaModel):
     """Subtitles of the transcription in one format.
 
@@ -1784,7 +1830,7 @@ class Subtitle(GladiaModel):
     subtitles: str
 
 
-@attrs.frozen(kw_only=True)
+@attrs.frozen(kw_only=True, repr=False)
 class Utterance(GladiaModel):
     """One utterance: a run of speech from one speaker, with its words.
 
@@ -1816,7 +1862,7 @@ class Utterance(GladiaModel):
     language: TranscriptionLanguageCode | None = None
 
 
-@attrs.frozen(kw_only=True)
+@attrs.frozen(kw_only=True, repr=False)
 class Transcription(GladiaModel):
     """The transcription itself: full text, utterances, languages, subtitles.
 
@@ -1839,7 +1885,7 @@ class Transcription(GladiaModel):
     subtitles: list[Subtitle] | None = None
 
 
-@attrs.frozen(kw_only=True)
+@attrs.frozen(kw_only=True, repr=False)
 class TranslationResult(GladiaModel):
     """The transcription translated into one target language.
 
@@ -1865,7 +1911,7 @@ class TranslationResult(GladiaModel):
     subtitles: list[Subtitle] | None = None
 
 
-@attrs.frozen(kw_only=True)
+@attrs.frozen(kw_only=True, repr=False)
 class Translation(GladiaModel):
     """Result of the translation add-on: one result per target language.
 
@@ -1888,7 +1934,7 @@ class Translation(GladiaModel):
     results: list[TranslationResult] | None = None
 
 
-@attrs.frozen(kw_only=True)
+@attrs.frozen(kw_only=True, repr=False)
 class Summarization(GladiaModel):
     """Result of the summarization add-on.
 
@@ -1911,7 +1957,7 @@ class Summarization(GladiaModel):
     results: str | None = None
 
 
-@attrs.frozen(kw_only=True)
+@attrs.frozen(kw_only=True, repr=False)
 class Moderation(GladiaModel):
     """Result of the moderation add-on.
 
@@ -1934,7 +1980,7 @@ class Moderation(GladiaModel):
     results: str | None = None
 
 
-@attrs.frozen(kw_only=True)
+@attrs.frozen(kw_only=True, repr=False)
 class NamedEntityRecognitionResult(GladiaModel):
     """One named entity found in the transcription.
 
@@ -1950,7 +1996,7 @@ class NamedEntityRecognitionResult(GladiaModel):
     end: float
 
 
-@attrs.frozen(kw_only=True)
+@attrs.frozen(kw_only=True, repr=False)
 class NamedEntityRecognition(GladiaModel):
     """Result of the named entity recognition add-on.
 
@@ -1973,7 +2019,7 @@ class NamedEntityRecognition(GladiaModel):
     results: list[NamedEntityRecognitionResult] | None = None
 
 
-@attrs.frozen(kw_only=True)
+@attrs.frozen(kw_only=True, repr=False)
 class NamesConsistency(GladiaModel):
     """Result of the names consistency add-on.
 
@@ -1997,7 +2043,7 @@ class NamesConsistency(GladiaModel):
     error: AddonError | None = None
 
 
-@attrs.frozen(kw_only=True)
+@attrs.frozen(kw_only=True, repr=False)
 class StructuredDataExtraction(GladiaModel):
     """Result of the structured data extraction add-on.
 
@@ -2021,7 +2067,7 @@ class StructuredDataExtraction(GladiaModel):
     error: AddonError | None = None
 
 
-@attrs.frozen(kw_only=True)
+@attrs.frozen(kw_only=True, repr=False)
 class SentimentAnalysisResult(GladiaModel):
     """Sentiment and emotion of one part of the transcription.
 
@@ -2044,7 +2090,7 @@ class SentimentAnalysisResult(GladiaModel):
     speaker: float | None = None
 
 
-@attrs.frozen(kw_only=True)
+@attrs.frozen(kw_only=True, repr=False)
 class SentimentAnalysis(GladiaModel):
     """Result of the sentiment analysis add-on.
 
@@ -2068,7 +2114,7 @@ class SentimentAnalysis(GladiaModel):
     error: AddonError | None = None
 
 
-@attrs.frozen(kw_only=True)
+@attrs.frozen(kw_only=True, repr=False)
 class AudioToLlmResult(GladiaModel):
     """Result of the audio to LLM result add-on.
 
@@ -2082,7 +2128,7 @@ class AudioToLlmResult(GladiaModel):
     response: str | None = None
 
 
-@attrs.frozen(kw_only=True)
+@attrs.frozen(kw_only=True, repr=False)
 class AudioToLlm(GladiaModel):
     """Result of the audio to LLM add-on.
 
@@ -2105,7 +2151,7 @@ class AudioToLlm(GladiaModel):
     results: AudioToLlmResult | None = None
 
 
-@attrs.frozen(kw_only=True)
+@attrs.frozen(kw_only=True, repr=False)
 class AudioToLlmList(GladiaModel):
     """Result of the audio to LLM list add-on.
 
@@ -2128,7 +2174,7 @@ class AudioToLlmList(GladiaModel):
     results: list[AudioToLlm] | None = None
 
 
-@attrs.frozen(kw_only=True)
+@attrs.frozen(kw_only=True, repr=False)
 class DisplayMode(GladiaModel):
     """Result of the display mode add-on.
 
@@ -2151,7 +2197,7 @@ class DisplayMode(GladiaModel):
     results: list[str] | None = None
 
 
-@attrs.frozen(kw_only=True)
+@attrs.frozen(kw_only=True, repr=False)
 class Chapter(GladiaModel):
     """One chapter of the transcription: its span, headline, gist, summary and keywords.
 
@@ -2177,7 +2223,7 @@ class Chapter(GladiaModel):
     end: float | None = None
 
 
-@attrs.frozen(kw_only=True)
+@attrs.frozen(kw_only=True, repr=False)
 class Chapterization(GladiaModel):
     """Result of the chapterization add-on.
 
@@ -2200,7 +2246,7 @@ class Chapterization(GladiaModel):
     error: AddonError | None = None
 
 
-@attrs.frozen(kw_only=True)
+@attrs.frozen(kw_only=True, repr=False)
 class Diarization(GladiaModel):
     """Result of the diarization add-on.
 
@@ -2223,7 +2269,7 @@ class Diarization(GladiaModel):
     error: AddonError | None = None
 
 
-@attrs.frozen(kw_only=True)
+@attrs.frozen(kw_only=True, repr=False)
 class TranscriptionResult(GladiaModel):
     """Result of a finished pre-recorded job: transcription and add-ons.
 
@@ -2278,7 +2324,7 @@ class TranscriptionResult(GladiaModel):
     diarization: Diarization | None = None
 
 
-@attrs.frozen(kw_only=True)
+@attrs.frozen(kw_only=True, repr=False)
 class TranscriptionJob(GladiaModel):
     """A pre-recorded transcription job, as returned by the API.
 
@@ -2326,7 +2372,7 @@ class TranscriptionJob(GladiaModel):
     result: TranscriptionResult | None = None
 
 
-@attrs.frozen(kw_only=True)
+@attrs.frozen(kw_only=True, repr=False)
 class NotFoundErrorResponse(GladiaModel):
     """Body of a not found error response.
 
@@ -2349,7 +2395,7 @@ class NotFoundErrorResponse(GladiaModel):
     message: str
 
 
-@attrs.frozen(kw_only=True)
+@attrs.frozen(kw_only=True, repr=False)
 class TranscriptionJobPage(GladiaModel):
     """One page of pre-recorded transcription jobs.
 
@@ -2369,7 +2415,7 @@ class TranscriptionJobPage(GladiaModel):
     next: str | None = None
 
 
-@attrs.frozen(kw_only=True)
+@attrs.frozen(kw_only=True, repr=False)
 class ForbiddenErrorResponse(GladiaModel):
     """Body of a forbidden error response.
 
@@ -2392,7 +2438,7 @@ class ForbiddenErrorResponse(GladiaModel):
     message: str
 
 
-@attrs.frozen(kw_only=True)
+@attrs.frozen(kw_only=True, repr=False)
 class CallbackTranscriptionSuccessPayload(GladiaModel):
     """Body of the ``transcription.success`` request sent to your callback URL.
 
@@ -2412,7 +2458,7 @@ class CallbackTranscriptionSuccessPayload(GladiaModel):
     custom_metadata: dict[str, Any] | None = None
 
 
-@attrs.frozen(kw_only=True)
+@attrs.frozen(kw_only=True, repr=False)
 class Error(GladiaModel):
     """An error that ended a job.
 
@@ -2426,7 +2472,7 @@ class Error(GladiaModel):
     message: str
 
 
-@attrs.frozen(kw_only=True)
+@attrs.frozen(kw_only=True, repr=False)
 class CallbackTranscriptionErrorPayload(GladiaModel):
     """Body of the ``transcription.error`` request sent to your callback URL.
 
@@ -2446,7 +2492,7 @@ class CallbackTranscriptionErrorPayload(GladiaModel):
     custom_metadata: dict[str, Any] | None = None
 
 
-@attrs.frozen(kw_only=True)
+@attrs.frozen(kw_only=True, repr=False)
 class PreProcessingConfig(GladiaModel):
     """Settings of the pre processing feature.
 
@@ -2497,7 +2543,7 @@ def _realtime_processing_config_translation_config(
     return _values.config(value, TranslationConfig, "translation_config")
 
 
-@attrs.frozen(kw_only=True)
+@attrs.frozen(kw_only=True, repr=False)
 class RealtimeProcessingConfig(GladiaModel):
     """Settings of the realtime processing feature.
 
@@ -2565,7 +2611,7 @@ def _post_processing_config_summarization_config(
     return _values.config(value, SummarizationConfig, "summarization_config")
 
 
-@attrs.frozen(kw_only=True)
+@attrs.frozen(kw_only=True, repr=False)
 class PostProcessingConfig(GladiaModel):
     """Settings of the post processing feature.
 
@@ -2597,7 +2643,7 @@ class PostProcessingConfigDict(TypedDict, total=False):
     chapterization: bool | None
 
 
-@attrs.frozen(kw_only=True)
+@attrs.frozen(kw_only=True, repr=False)
 class MessagesConfig(GladiaModel):
     """Settings of the messages feature.
 
@@ -2651,7 +2697,7 @@ class MessagesConfigDict(TypedDict, total=False):
     receive_lifecycle_events: bool | None
 
 
-@attrs.frozen(kw_only=True)
+@attrs.frozen(kw_only=True, repr=False)
 class LiveCallbackConfig(GladiaModel):
     """Settings of the callback feature.
 
@@ -2709,7 +2755,7 @@ class LiveCallbackConfigDict(TypedDict, total=False):
     receive_lifecycle_events: bool | None
 
 
-@attrs.frozen(kw_only=True)
+@attrs.frozen(kw_only=True, repr=False)
 class StreamingRequestParamsResponse(GladiaModel):
     """Parameters a live session ran with.
 
@@ -2763,7 +2809,7 @@ class StreamingRequestParamsResponse(GladiaModel):
     callback_config: LiveCallbackConfig | None = None
 
 
-@attrs.frozen(kw_only=True)
+@attrs.frozen(kw_only=True, repr=False)
 class StreamingTranscriptionResultWithMessages(GladiaModel):
     """Result of a live session, with its messages.
 
@@ -2797,7 +2843,7 @@ class StreamingTranscriptionResultWithMessages(GladiaModel):
     messages: list[str] | None = None
 
 
-@attrs.frozen(kw_only=True)
+@attrs.frozen(kw_only=True, repr=False)
 class LiveJob(GladiaModel):
     """A live transcription session, as returned by the API.
 
@@ -2845,7 +2891,7 @@ class LiveJob(GladiaModel):
     result: StreamingTranscriptionResultWithMessages | None = None
 
 
-@attrs.frozen(kw_only=True)
+@attrs.frozen(kw_only=True, repr=False)
 class JobPage(GladiaModel):
     """One page of jobs of any kind (pre-recorded and live).
 
@@ -2865,7 +2911,7 @@ class JobPage(GladiaModel):
     next: str | None = None
 
 
-@attrs.frozen(kw_only=True)
+@attrs.frozen(kw_only=True, repr=False)
 class ListHistoryResponse(GladiaModel):
     """One page of the v1 job history (deprecated route).
 
@@ -2885,7 +2931,7 @@ class ListHistoryResponse(GladiaModel):
     next: str | None = None
 
 
-@attrs.frozen(kw_only=True)
+@attrs.frozen(kw_only=True, repr=False)
 class AudioChunkActionData(GladiaModel):
     """The ``data`` of an audio chunk live action.
 
@@ -2896,7 +2942,7 @@ class AudioChunkActionData(GladiaModel):
     chunk: str
 
 
-@attrs.frozen(kw_only=True)
+@attrs.frozen(kw_only=True, repr=False)
 class AudioChunkAction(GladiaModel):
     """The ``audio_chunk`` action, sent by the client on the live WebSocket.
 
@@ -2909,7 +2955,7 @@ class AudioChunkAction(GladiaModel):
     data: AudioChunkActionData
 
 
-@attrs.frozen(kw_only=True)
+@attrs.frozen(kw_only=True, repr=False)
 class StopRecordingAction(GladiaModel):
     """The ``stop_recording`` action, sent by the client on the live WebSocket.
 
@@ -2919,7 +2965,7 @@ class StopRecordingAction(GladiaModel):
     type: LiveActionType
 
 
-@attrs.frozen(kw_only=True)
+@attrs.frozen(kw_only=True, repr=False)
 class LiveError(GladiaModel):
     """An error reported on the live WebSocket.
 
@@ -2930,7 +2976,7 @@ class LiveError(GladiaModel):
     message: str
 
 
-@attrs.frozen(kw_only=True)
+@attrs.frozen(kw_only=True, repr=False)
 class AudioChunkAckData(GladiaModel):
     """The ``data`` of an audio chunk acknowledgment live message.
 
@@ -2944,7 +2990,7 @@ class AudioChunkAckData(GladiaModel):
     time_range: list[float]
 
 
-@attrs.frozen(kw_only=True)
+@attrs.frozen(kw_only=True, repr=False)
 class AudioChunkAckMessage(GladiaModel):
     """The ``audio_chunk`` message, received on the live WebSocket.
 
@@ -2969,7 +3015,7 @@ class AudioChunkAckMessage(GladiaModel):
     data: AudioChunkAckData | None = None
 
 
-@attrs.frozen(kw_only=True)
+@attrs.frozen(kw_only=True, repr=False)
 class CallbackLiveAudioChunkAckMessage(GladiaModel):
     """Body of the ``live.audio_chunk`` request sent to your callback URL.
 
@@ -2985,7 +3031,7 @@ class CallbackLiveAudioChunkAckMessage(GladiaModel):
     payload: AudioChunkAckMessage
 
 
-@attrs.frozen(kw_only=True)
+@attrs.frozen(kw_only=True, repr=False)
 class EndRecordingMessageData(GladiaModel):
     """The ``data`` of an end recording live message.
 
@@ -2996,7 +3042,7 @@ class EndRecordingMessageData(GladiaModel):
     recording_duration: float
 
 
-@attrs.frozen(kw_only=True)
+@attrs.frozen(kw_only=True, repr=False)
 class EndRecordingMessage(GladiaModel):
     """The ``end_recording`` message, received on the live WebSocket.
 
@@ -3015,7 +3061,7 @@ class EndRecordingMessage(GladiaModel):
     data: EndRecordingMessageData
 
 
-@attrs.frozen(kw_only=True)
+@attrs.frozen(kw_only=True, repr=False)
 class CallbackLiveEndRecordingMessage(GladiaModel):
     """Body of the ``live.end_recording`` request sent to your callback URL.
 
@@ -3031,7 +3077,7 @@ class CallbackLiveEndRecordingMessage(GladiaModel):
     payload: EndRecordingMessage
 
 
-@attrs.frozen(kw_only=True)
+@attrs.frozen(kw_only=True, repr=False)
 class EndSessionMessage(GladiaModel):
     """The ``end_session`` message, received on the live WebSocket.
 
@@ -3047,7 +3093,7 @@ class EndSessionMessage(GladiaModel):
     type: LiveMessageType
 
 
-@attrs.frozen(kw_only=True)
+@attrs.frozen(kw_only=True, repr=False)
 class CallbackLiveEndSessionMessage(GladiaModel):
     """Body of the ``live.end_session`` request sent to your callback URL.
 
@@ -3063,7 +3109,7 @@ class CallbackLiveEndSessionMessage(GladiaModel):
     payload: EndSessionMessage
 
 
-@attrs.frozen(kw_only=True)
+@attrs.frozen(kw_only=True, repr=False)
 class TranslationData(GladiaModel):
     """The ``data`` of a translation live message.
 
@@ -3086,7 +3132,7 @@ class TranslationData(GladiaModel):
     translated_utterance: Utterance
 
 
-@attrs.frozen(kw_only=True)
+@attrs.frozen(kw_only=True, repr=False)
 class TranslationMessage(GladiaModel):
     """The ``translation`` message, received on the live WebSocket.
 
@@ -3108,7 +3154,7 @@ class TranslationMessage(GladiaModel):
     data: TranslationData | None = None
 
 
-@attrs.frozen(kw_only=True)
+@attrs.frozen(kw_only=True, repr=False)
 class CallbackLiveTranslationMessage(GladiaModel):
     """Body of the ``live.translation`` request sent to your callback URL.
 
@@ -3124,7 +3170,7 @@ class CallbackLiveTranslationMessage(GladiaModel):
     payload: TranslationMessage
 
 
-@attrs.frozen(kw_only=True)
+@attrs.frozen(kw_only=True, repr=False)
 class NamedEntityRecognitionData(GladiaModel):
     """The ``data`` of a named entity recognition live message.
 
@@ -3141,7 +3187,7 @@ class NamedEntityRecognitionData(GladiaModel):
     results: list[NamedEntityRecognitionResult]
 
 
-@attrs.frozen(kw_only=True)
+@attrs.frozen(kw_only=True, repr=False)
 class NamedEntityRecognitionMessage(GladiaModel):
     """The ``named_entity_recognition`` message, received on the live WebSocket.
 
@@ -3163,7 +3209,7 @@ class NamedEntityRecognitionMessage(GladiaModel):
     data: NamedEntityRecognitionData | None = None
 
 
-@attrs.frozen(kw_only=True)
+@attrs.frozen(kw_only=True, repr=False)
 class CallbackLiveNamedEntityRecognitionMessage(GladiaModel):
     """Body of the ``live.named_entity_recognition`` request sent to your callback URL.
 
@@ -3179,7 +3225,7 @@ class CallbackLiveNamedEntityRecognitionMessage(GladiaModel):
     payload: NamedEntityRecognitionMessage
 
 
-@attrs.frozen(kw_only=True)
+@attrs.frozen(kw_only=True, repr=False)
 class ChapterizationSentence(GladiaModel):
     """One sentence of a chapter.
 
@@ -3195,7 +3241,7 @@ class ChapterizationSentence(GladiaModel):
     words: list[Word]
 
 
-@attrs.frozen(kw_only=True)
+@attrs.frozen(kw_only=True, repr=False)
 class PostChapterizationResult(GladiaModel):
     """One chapter produced by live chapterization.
 
@@ -3223,7 +3269,7 @@ class PostChapterizationResult(GladiaModel):
     summary: str | None = None
 
 
-@attrs.frozen(kw_only=True)
+@attrs.frozen(kw_only=True, repr=False)
 class PostChapterizationMessageData(GladiaModel):
     """The ``data`` of a post chapterization live message.
 
@@ -3234,7 +3280,7 @@ class PostChapterizationMessageData(GladiaModel):
     results: list[PostChapterizationResult]
 
 
-@attrs.frozen(kw_only=True)
+@attrs.frozen(kw_only=True, repr=False)
 class PostChapterizationMessage(GladiaModel):
     """The ``post_chapterization`` message, received on the live WebSocket.
 
@@ -3256,7 +3302,7 @@ class PostChapterizationMessage(GladiaModel):
     data: PostChapterizationMessageData | None = None
 
 
-@attrs.frozen(kw_only=True)
+@attrs.frozen(kw_only=True, repr=False)
 class CallbackLivePostChapterizationMessage(GladiaModel):
     """Body of the ``live.post_chapterization`` request sent to your callback URL.
 
@@ -3272,7 +3318,7 @@ class CallbackLivePostChapterizationMessage(GladiaModel):
     payload: PostChapterizationMessage
 
 
-@attrs.frozen(kw_only=True)
+@attrs.frozen(kw_only=True, repr=False)
 class StreamingTranscriptionResult(GladiaModel):
     """Live transcription result: transcription and add-ons.
 
@@ -3303,7 +3349,7 @@ class StreamingTranscriptionResult(GladiaModel):
     chapterization: Chapterization | None = None
 
 
-@attrs.frozen(kw_only=True)
+@attrs.frozen(kw_only=True, repr=False)
 class PostFinalTranscriptMessage(GladiaModel):
     """The ``post_final_transcript`` message, received on the live WebSocket.
 
@@ -3322,7 +3368,7 @@ class PostFinalTranscriptMessage(GladiaModel):
     data: StreamingTranscriptionResult
 
 
-@attrs.frozen(kw_only=True)
+@attrs.frozen(kw_only=True, repr=False)
 class CallbackLivePostFinalTranscriptMessage(GladiaModel):
     """Body of the ``live.post_final_transcript`` request sent to your callback URL.
 
@@ -3338,7 +3384,7 @@ class CallbackLivePostFinalTranscriptMessage(GladiaModel):
     payload: PostFinalTranscriptMessage
 
 
-@attrs.frozen(kw_only=True)
+@attrs.frozen(kw_only=True, repr=False)
 class PostSummarizationMessageData(GladiaModel):
     """The ``data`` of a post summarization live message.
 
@@ -3349,7 +3395,7 @@ class PostSummarizationMessageData(GladiaModel):
     results: str
 
 
-@attrs.frozen(kw_only=True)
+@attrs.frozen(kw_only=True, repr=False)
 class PostSummarizationMessage(GladiaModel):
     """The ``post_summarization`` message, received on the live WebSocket.
 
@@ -3371,7 +3417,7 @@ class PostSummarizationMessage(GladiaModel):
     data: PostSummarizationMessageData | None = None
 
 
-@attrs.frozen(kw_only=True)
+@attrs.frozen(kw_only=True, repr=False)
 class CallbackLivePostSummarizationMessage(GladiaModel):
     """Body of the ``live.post_summarization`` request sent to your callback URL.
 
@@ -3387,7 +3433,7 @@ class CallbackLivePostSummarizationMessage(GladiaModel):
     payload: PostSummarizationMessage
 
 
-@attrs.frozen(kw_only=True)
+@attrs.frozen(kw_only=True, repr=False)
 class PostTranscriptMessage(GladiaModel):
     """The ``post_transcript`` message, received on the live WebSocket.
 
@@ -3406,7 +3452,7 @@ class PostTranscriptMessage(GladiaModel):
     data: Transcription
 
 
-@attrs.frozen(kw_only=True)
+@attrs.frozen(kw_only=True, repr=False)
 class CallbackLivePostTranscriptMessage(GladiaModel):
     """Body of the ``live.post_transcript`` request sent to your callback URL.
 
@@ -3422,7 +3468,7 @@ class CallbackLivePostTranscriptMessage(GladiaModel):
     payload: PostTranscriptMessage
 
 
-@attrs.frozen(kw_only=True)
+@attrs.frozen(kw_only=True, repr=False)
 class SentimentAnalysisData(GladiaModel):
     """The ``data`` of a sentiment analysis live message.
 
@@ -3439,7 +3485,7 @@ class SentimentAnalysisData(GladiaModel):
     results: list[SentimentAnalysisResult]
 
 
-@attrs.frozen(kw_only=True)
+@attrs.frozen(kw_only=True, repr=False)
 class SentimentAnalysisMessage(GladiaModel):
     """The ``sentiment_analysis`` message, received on the live WebSocket.
 
@@ -3461,7 +3507,7 @@ class SentimentAnalysisMessage(GladiaModel):
     data: SentimentAnalysisData | None = None
 
 
-@attrs.frozen(kw_only=True)
+@attrs.frozen(kw_only=True, repr=False)
 class CallbackLiveSentimentAnalysisMessage(GladiaModel):
     """Body of the ``live.sentiment_analysis`` request sent to your callback URL.
 
@@ -3477,7 +3523,7 @@ class CallbackLiveSentimentAnalysisMessage(GladiaModel):
     payload: SentimentAnalysisMessage
 
 
-@attrs.frozen(kw_only=True)
+@attrs.frozen(kw_only=True, repr=False)
 class StartRecordingMessage(GladiaModel):
     """The ``start_recording`` message, received on the live WebSocket.
 
@@ -3493,7 +3539,7 @@ class StartRecordingMessage(GladiaModel):
     type: LiveMessageType
 
 
-@attrs.frozen(kw_only=True)
+@attrs.frozen(kw_only=True, repr=False)
 class CallbackLiveStartRecordingMessage(GladiaModel):
     """Body of the ``live.start_recording`` request sent to your callback URL.
 
@@ -3509,7 +3555,7 @@ class CallbackLiveStartRecordingMessage(GladiaModel):
     payload: StartRecordingMessage
 
 
-@attrs.frozen(kw_only=True)
+@attrs.frozen(kw_only=True, repr=False)
 class StartSessionMessage(GladiaModel):
     """The ``start_session`` message, received on the live WebSocket.
 
@@ -3525,7 +3571,7 @@ class StartSessionMessage(GladiaModel):
     type: LiveMessageType
 
 
-@attrs.frozen(kw_only=True)
+@attrs.frozen(kw_only=True, repr=False)
 class CallbackLiveStartSessionMessage(GladiaModel):
     """Body of the ``live.start_session`` request sent to your callback URL.
 
@@ -3541,7 +3587,7 @@ class CallbackLiveStartSessionMessage(GladiaModel):
     payload: StartSessionMessage
 
 
-@attrs.frozen(kw_only=True)
+@attrs.frozen(kw_only=True, repr=False)
 class StopRecordingAckData(GladiaModel):
     """The ``data`` of a stop recording acknowledgment live message.
 
@@ -3555,7 +3601,7 @@ class StopRecordingAckData(GladiaModel):
     recording_left_to_process: float
 
 
-@attrs.frozen(kw_only=True)
+@attrs.frozen(kw_only=True, repr=False)
 class StopRecordingAckMessage(GladiaModel):
     """The ``stop_recording`` message, received on the live WebSocket.
 
@@ -3580,7 +3626,7 @@ class StopRecordingAckMessage(GladiaModel):
     data: StopRecordingAckData | None = None
 
 
-@attrs.frozen(kw_only=True)
+@attrs.frozen(kw_only=True, repr=False)
 class CallbackLiveStopRecordingAckMessage(GladiaModel):
     """Body of the ``live.stop_recording`` request sent to your callback URL.
 
@@ -3596,7 +3642,7 @@ class CallbackLiveStopRecordingAckMessage(GladiaModel):
     payload: StopRecordingAckMessage
 
 
-@attrs.frozen(kw_only=True)
+@attrs.frozen(kw_only=True, repr=False)
 class TranscriptMessageData(GladiaModel):
     """The ``data`` of a transcript live message.
 
@@ -3613,7 +3659,7 @@ class TranscriptMessageData(GladiaModel):
     is_final: bool = False
 
 
-@attrs.frozen(kw_only=True)
+@attrs.frozen(kw_only=True, repr=False)
 class TranscriptMessage(GladiaModel):
     """The ``transcript`` message, received on the live WebSocket.
 
@@ -3632,7 +3678,7 @@ class TranscriptMessage(GladiaModel):
     data: TranscriptMessageData
 
 
-@attrs.frozen(kw_only=True)
+@attrs.frozen(kw_only=True, repr=False)
 class CallbackLiveTranscriptMessage(GladiaModel):
     """Body of the ``live.transcript`` request sent to your callback URL.
 
@@ -3648,7 +3694,7 @@ class CallbackLiveTranscriptMessage(GladiaModel):
     payload: TranscriptMessage
 
 
-@attrs.frozen(kw_only=True)
+@attrs.frozen(kw_only=True, repr=False)
 class SpeechMessageData(GladiaModel):
     """The ``data`` of a speech live message.
 
@@ -3662,7 +3708,7 @@ class SpeechMessageData(GladiaModel):
     channel: float
 
 
-@attrs.frozen(kw_only=True)
+@attrs.frozen(kw_only=True, repr=False)
 class SpeechStartMessage(GladiaModel):
     """The ``speech_start`` message, received on the live WebSocket.
 
@@ -3681,7 +3727,7 @@ class SpeechStartMessage(GladiaModel):
     data: SpeechMessageData
 
 
-@attrs.frozen(kw_only=True)
+@attrs.frozen(kw_only=True, repr=False)
 class CallbackLiveSpeechStartMessage(GladiaModel):
     """Body of the ``live.speech_start`` request sent to your callback URL.
 
@@ -3697,7 +3743,7 @@ class CallbackLiveSpeechStartMessage(GladiaModel):
     payload: SpeechStartMessage
 
 
-@attrs.frozen(kw_only=True)
+@attrs.frozen(kw_only=True, repr=False)
 class SpeechEndMessage(GladiaModel):
     """The ``speech_end`` message, received on the live WebSocket.
 
@@ -3716,7 +3762,7 @@ class SpeechEndMessage(GladiaModel):
     data: SpeechMessageData
 
 
-@attrs.frozen(kw_only=True)
+@attrs.frozen(kw_only=True, repr=False)
 class CallbackLiveSpeechEndMessage(GladiaModel):
     """Body of the ``live.speech_end`` request sent to your callback URL.
 
@@ -3812,7 +3858,7 @@ def _streaming_request_callback_config(
     return _values.config(value, LiveCallbackConfig, "callback_config")
 
 
-@attrs.frozen(kw_only=True)
+@attrs.frozen(kw_only=True, repr=False)
 class StreamingRequest(GladiaModel):
     """Body of a request creating a live transcription session.
 
@@ -3891,7 +3937,7 @@ class StreamingRequest(GladiaModel):
     __attrs_post_init__ = _rules.check_live
 
 
-@attrs.frozen(kw_only=True)
+@attrs.frozen(kw_only=True, repr=False)
 class InitStreamingResponse(GladiaModel):
     """A newly created live session: its id and WebSocket URL.
 
@@ -3909,7 +3955,7 @@ class InitStreamingResponse(GladiaModel):
     created_at: datetime.datetime | None = None
 
 
-@attrs.frozen(kw_only=True)
+@attrs.frozen(kw_only=True, repr=False)
 class LiveJobPage(GladiaModel):
     """One page of live transcription sessions.
 
@@ -3929,7 +3975,7 @@ class LiveJobPage(GladiaModel):
     next: str | None = None
 
 
-@attrs.frozen(kw_only=True)
+@attrs.frozen(kw_only=True, repr=False)
 class PatchRequestParams(GladiaModel):
     """Body of a request patching a live session's parameters.
 
@@ -3937,7 +3983,7 @@ class PatchRequestParams(GladiaModel):
     """
 
 
-@attrs.frozen(kw_only=True)
+@attrs.frozen(kw_only=True, repr=False)
 class PayloadTooLargeErrorResponse(GladiaModel):
     """Body of a payload too large error response.
 
@@ -3960,7 +4006,7 @@ class PayloadTooLargeErrorResponse(GladiaModel):
     message: str
 
 
-@attrs.frozen(kw_only=True)
+@attrs.frozen(kw_only=True, repr=False)
 class WebhookTranscriptionCreatedPayload(GladiaModel):
     """Body of the ``transcription.created`` webhook.
 
@@ -3972,7 +4018,7 @@ class WebhookTranscriptionCreatedPayload(GladiaModel):
     payload: PreRecordedEventPayload
 
 
-@attrs.frozen(kw_only=True)
+@attrs.frozen(kw_only=True, repr=False)
 class WebhookTranscriptionSuccessPayload(GladiaModel):
     """Body of the ``transcription.success`` webhook.
 
@@ -3984,7 +4030,7 @@ class WebhookTranscriptionSuccessPayload(GladiaModel):
     payload: PreRecordedEventPayload
 
 
-@attrs.frozen(kw_only=True)
+@attrs.frozen(kw_only=True, repr=False)
 class WebhookTranscriptionErrorPayload(GladiaModel):
     """Body of the ``transcription.error`` webhook.
 
@@ -3996,7 +4042,7 @@ class WebhookTranscriptionErrorPayload(GladiaModel):
     payload: PreRecordedEventPayload
 
 
-@attrs.frozen(kw_only=True)
+@attrs.frozen(kw_only=True, repr=False)
 class WebhookLiveStartSessionPayload(GladiaModel):
     """Body of the ``live.start_session`` webhook.
 
@@ -4008,7 +4054,7 @@ class WebhookLiveStartSessionPayload(GladiaModel):
     payload: LiveEventPayload
 
 
-@attrs.frozen(kw_only=True)
+@attrs.frozen(kw_only=True, repr=False)
 class WebhookLiveStartRecordingPayload(GladiaModel):
     """Body of the ``live.start_recording`` webhook.
 
@@ -4020,7 +4066,7 @@ class WebhookLiveStartRecordingPayload(GladiaModel):
     payload: LiveEventPayload
 
 
-@attrs.frozen(kw_only=True)
+@attrs.frozen(kw_only=True, repr=False)
 class WebhookLiveEndRecordingPayload(GladiaModel):
     """Body of the ``live.end_recording`` webhook.
 
@@ -4032,7 +4078,7 @@ class WebhookLiveEndRecordingPayload(GladiaModel):
     payload: LiveEventPayload
 
 
-@attrs.frozen(kw_only=True)
+@attrs.frozen(kw_only=True, repr=False)
 class WebhookLiveEndSessionPayload(GladiaModel):
     """Body of the ``live.end_session`` webhook.
 
@@ -4132,7 +4178,7 @@ def _transcription_options_model(
     return _values.enum_member(value, TranscriptionModel, "model")
 
 
-@attrs.frozen(kw_only=True)
+@attrs.frozen(kw_only=True, repr=False)
 class TranscriptionOptions(GladiaModel):
     """Options of a pre-recorded transcription: what ``submit(audio, options)`` takes.
 

@@ -295,7 +295,7 @@ async def test_a_refused_key_stops_before_any_upload(emu: Any, tmp_path: Path) -
         stderr=asyncio.subprocess.PIPE,
     )
     _, err = await asyncio.wait_for(proc.communicate(), 60)
-    assert proc.returncode == 1
+    assert proc.returncode == 2, "a refused key is a usage error (docs/guides/cli.md)"
     line = one_clear_line(err.decode())
     assert "GLADIA_API_KEY" in line and "--api-key" in line
     assert not any(advice in line for advice in PYTHON_ADVICE)
