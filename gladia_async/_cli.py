@@ -80,9 +80,12 @@ _QUICK_RETRY = RetryPolicy(attempts=3, backoff_initial=0.1, backoff_max=0.3, dea
 _BATCH_RETRY = RetryPolicy(attempts=6, backoff_initial=0.25, backoff_max=8.0, deadline=120.0)
 
 
-def _parser() -> argparse.ArgumentParser:
-    from .testing._command import EPILOG, add_emulator_arguments
+def _parser(command_name: str | None = None) -> argparse.ArgumentParser:
+    """The CLI's parser; the ``emulator`` command's own options only when it is the one run.
 
+    Its options come from the emulator package, which ``--help``/``--version`` and every other
+    command must not import (it is heavy); the top-level help lists the command either way.
+    """
     common = argparse.ArgumentParser(add_help=False)
     common.add_argument(
         "--api-key", help="API key (default: $GLADIA_API_KEY); never printed", metavar="KEY"
@@ -214,10 +217,13 @@ def _parser() -> argparse.ArgumentParser:
 
     command("languages", "list the language codes --language accepts", api=False)
 
-    e = command(
-        "emulator", "run the local Gladia emulator in the foreground", api=False, epilog=EPILOG
-    )
-    add_emulator_arguments(e)
+    emulator_help = "run the local Gladia emulator in the foreground"
+    if command_name == "emulator":
+        from .testing._command import EPILOG, add_emulator_arguments
+
+        add_emulator_arguments(command("emulator", emulator_help, api=False, epilog=EPILOG))
+    else:
+        command("emulator", emulator_help, api=False)
 
     m = command("demo", "show the SDK working end to end (uses the emulator without a key)")
     m.add_argument(
@@ -680,7 +686,10 @@ def _silence_stdout() -> None:
 
 def main(argv: Sequence[str] | None = None) -> int:
     """Run the command line with ``argv`` (default ``sys.argv[1:]``); return the exit code."""
-    args = _parser().parse_args(argv)
+    argv = sys.argv[1:] if argv is None else list(argv)
+    # The top-level options take no value: the first other word is the command.
+    command_name = next((word for word in argv if not word.startswith("-")), None)
+    args = _parser(command_name).parse_args(argv)
     try:
         return _run(args)
     except BaseException as exc:  # sorted below; unknown ones are re-raised
