@@ -22,6 +22,7 @@ from ._version import __version__
 
 if TYPE_CHECKING:  # what type checkers and IDEs see; at run time see _LAZY below
     from ._admission import AdmissionWindow
+    from ._audio_info import AudioInfo, probe_audio
     from ._batch import TOKEN_KEY, BatchRun, Outcome, Progress, ProgressCallback, Resumed
     from ._callbacks import (
         CallbackPayload,
@@ -35,10 +36,21 @@ if TYPE_CHECKING:  # what type checkers and IDEs see; at run time see _LAZY belo
         parse_callback,
         parse_webhook,
     )
-    from ._config import Limits, PollPolicy, RetryPolicy, Timeouts
+    from ._config import (
+        MAX_AUDIO_BYTES,
+        MAX_AUDIO_DURATION,
+        MAX_AUDIO_DURATION_ENTERPRISE,
+        Limits,
+        PollPolicy,
+        RetryPolicy,
+        Timeouts,
+    )
     from ._converter import structure, unstructure
     from ._errors import (
         APIStatusError,
+        AudioLimitError,
+        AudioTooLargeError,
+        AudioTooLongError,
         AuthenticationError,
         BadRequestError,
         ConfigurationError,
@@ -65,8 +77,14 @@ if TYPE_CHECKING:  # what type checkers and IDEs see; at run time see _LAZY belo
         UsageError,
         WrongEventLoopError,
     )
+    from ._estimate import Estimate, FileEstimate, estimate, estimate_async
     from ._jobs import ReconcilePolicy
-    from ._journal import BatchJournal, SourceIdentity, source_identity
+    from ._journal import (
+        BatchJournal,
+        OptionsChange,
+        SourceIdentity,
+        source_identity,
+    )
     from ._live import LiveOptions, LiveSession, LiveSessionError, ReconnectPolicy
     from ._live_models import (
         AudioChunkAckMessage,
@@ -100,6 +118,8 @@ if TYPE_CHECKING:  # what type checkers and IDEs see; at run time see _LAZY belo
 #: the modules rewrites these strings with the imports).
 _LAZY: dict[str, str] = {
     "AdmissionWindow": "gladia_async._admission",
+    "AudioInfo": "gladia_async._audio_info",
+    "probe_audio": "gladia_async._audio_info",
     "TOKEN_KEY": "gladia_async._batch",
     "BatchRun": "gladia_async._batch",
     "Outcome": "gladia_async._batch",
@@ -116,6 +136,9 @@ _LAZY: dict[str, str] = {
     "WebhookPayload": "gladia_async._callbacks",
     "parse_callback": "gladia_async._callbacks",
     "parse_webhook": "gladia_async._callbacks",
+    "MAX_AUDIO_BYTES": "gladia_async._config",
+    "MAX_AUDIO_DURATION": "gladia_async._config",
+    "MAX_AUDIO_DURATION_ENTERPRISE": "gladia_async._config",
     "Limits": "gladia_async._config",
     "PollPolicy": "gladia_async._config",
     "RetryPolicy": "gladia_async._config",
@@ -123,6 +146,9 @@ _LAZY: dict[str, str] = {
     "structure": "gladia_async._converter",
     "unstructure": "gladia_async._converter",
     "APIStatusError": "gladia_async._errors",
+    "AudioLimitError": "gladia_async._errors",
+    "AudioTooLargeError": "gladia_async._errors",
+    "AudioTooLongError": "gladia_async._errors",
     "AuthenticationError": "gladia_async._errors",
     "BadRequestError": "gladia_async._errors",
     "ConfigurationError": "gladia_async._errors",
@@ -148,8 +174,13 @@ _LAZY: dict[str, str] = {
     "UnprocessableEntityError": "gladia_async._errors",
     "UsageError": "gladia_async._errors",
     "WrongEventLoopError": "gladia_async._errors",
+    "Estimate": "gladia_async._estimate",
+    "FileEstimate": "gladia_async._estimate",
+    "estimate": "gladia_async._estimate",
+    "estimate_async": "gladia_async._estimate",
     "ReconcilePolicy": "gladia_async._jobs",
     "BatchJournal": "gladia_async._journal",
+    "OptionsChange": "gladia_async._journal",
     "SourceIdentity": "gladia_async._journal",
     "source_identity": "gladia_async._journal",
     "LiveOptions": "gladia_async._live",
@@ -184,11 +215,18 @@ _LAZY: dict[str, str] = {
 }
 
 __all__ = [
+    "MAX_AUDIO_BYTES",
+    "MAX_AUDIO_DURATION",
+    "MAX_AUDIO_DURATION_ENTERPRISE",
     "TOKEN_KEY",
     "APIStatusError",
     "AdmissionWindow",
     "AudioChunkAckMessage",
+    "AudioInfo",
+    "AudioLimitError",
     "AudioSource",
+    "AudioTooLargeError",
+    "AudioTooLongError",
     "AuthenticationError",
     "BadRequestError",
     "BatchJournal",
@@ -200,6 +238,8 @@ __all__ = [
     "ConnectionFailed",
     "Delivery",
     "DeliveryHandler",
+    "Estimate",
+    "FileEstimate",
     "ForeignURLError",
     "GladiaError",
     "GladiaSession",
@@ -223,6 +263,7 @@ __all__ = [
     "LiveSessionError",
     "MalformedCallbackError",
     "NotFoundError",
+    "OptionsChange",
     "Outcome",
     "Page",
     "PageStream",
@@ -261,9 +302,12 @@ __all__ = [
     "WebhookPayload",
     "WrongEventLoopError",
     "__version__",
+    "estimate",
+    "estimate_async",
     "options_from_dict",
     "parse_callback",
     "parse_webhook",
+    "probe_audio",
     "source_identity",
     "structure",
     "unstructure",

@@ -16,13 +16,19 @@ Design:
   :mod:`gladia_async._jobs`). A job that may exist but could not be confirmed is that source's
   outcome with :class:`JobUnconfirmedError`, never a plain failure.
 * A 401 stops the batch at once: outcomes already finished are delivered, then
-  :class:`AuthenticationError` is raised. Every other failure is that source's outcome.
+  :class:`AuthenticationError` is raised. So does a journal that cannot be opened or written
+  (:class:`JournalError`): a batch that cannot record its work would have a resume pay for it
+  again. The stream is closed whatever stopped the runner, so the consumer always hears the
+  end (and the error) at once. Every other failure is that source's outcome: one damaged
+  journal row, a path that cannot be named (a symlink loop, a NUL), a finished job whose
+  deferred ``result`` is malformed (built here, before it is journalled as done).
 * A source iterable that raises: no further source is read, the sources already read are
   finished and delivered as usual, then the iterable's own exception is raised.
 * Resume (issue 14): each path, URL or bytes source gets a deterministic token
   (:func:`~gladia_async._journal.source_identity`: the source, its size and mtime, the options,
   the ``namespace``), so a rerun finds the jobs an earlier run created by the token lookup and
-  adopts them instead of creating them again, with or without a journal. Stream sources keep a
+  adopts them instead of creating them again, with or without a journal (the lookup runs for
+  every source the journal does not know). Stream sources keep a
   random token. With ``journal=PATH``, the batch records each upload before the job's creation,
   the job id right after it, and the final state (``done`` or ``error``); a rerun skips finished
   sources (their outcome from ``get()``), polls created jobs, reuses recent uploads (uploading
@@ -57,10 +63,13 @@ from ._config import Limits
 from ._errors import (
     AuthenticationError,
     BadRequestError,
+    GladiaError,
     InvalidInput,
     JobFailedError,
+    JournalError,
     NotFoundError,
     RateLimitError,
+    ResponseFormatError,
     UnprocessableEntityError,
     UsageError,
 )
@@ -68,6 +77,7 @@ from ._jobs import TOKEN_KEY, Jobs
 from ._journal import (
     DEFAULT_UPLOAD_MAX_AGE,
     BatchJournal,
+    JournalEntryError,
     SourceIdentity,
     resume_step,
     source_identity,
@@ -280,14 +290,18 @@ class BatchRun(AsyncOwner):
                         self._journal = await stack.enter_async_context(
                             BatchJournal.open(self._journal_path)
                         )
+                        await self._journal.record_options(self._options, namespace=self._namespace)
                     async with self._send, anyio.create_task_group() as work:
                         await self._feed(work)
         except anyio.get_cancelled_exc_class():
             raise
-        except BaseException as exc:  # a bug of ours: handed to the consumer, never left here
+        except BaseException as exc:  # the journal's, or a bug of ours: for the consumer
             if self._fatal is None:
                 self._fatal = exc
         finally:
+            # Closed whatever happened (a journal that could not open never entered the
+            # ``async with`` above): the consumer hears the end of the stream, then _fatal.
+            self._send.close()
             self._runner_done.set()
 
     async def _feed(self, work: anyio.abc.TaskGroup) -> None:
@@ -320,27 +334,27 @@ class BatchRun(AsyncOwner):
         token = identity.token if identity is not None else uuid.uuid4().hex
         run = _SourceRun(identity=identity, token=token)
         try:
+            if identity is None and _is_path(source):
+                # A path the batch cannot name (a symlink loop, a NUL, a vanished file) is
+                # this source's InvalidInput, before anything is spent on it.
+                source_identity(source, self._options, namespace=self._namespace)
             finished = await self._resume_or_run(source, run)
             job = finished if isinstance(finished, TranscriptionJob) else None
             result = finished if isinstance(finished, TranscriptionResult) else None
-        except AuthenticationError as exc:
-            if self._fatal is None:
-                self._fatal = exc
-            work.cancel_scope.cancel()
-            return
+        except (AuthenticationError, JournalError) as exc:
+            if isinstance(exc, JournalEntryError):  # one damaged row: that source's failure
+                outcome = self._failed(source, index, run, exc)
+            else:
+                self._stop(work, exc)
+                return
         except Exception as exc:  # any failure is this source's outcome; cancellation is not
             if isinstance(exc, JobFailedError) and run.job_id is not None:
-                await self._record_final(run, "error", error=str(exc), code=exc.error_code)
-            self.progress.failed += 1
-            outcome = Outcome(
-                source=source,
-                index=index,
-                job_id=run.job_id,
-                error=exc,
-                token=token,
-                resumed=run.resumed,
-                changed=run.changed,
-            )
+                try:
+                    await self._record_final(run, "error", error=str(exc), code=exc.error_code)
+                except JournalError as unrecorded:
+                    self._stop(work, unrecorded)
+                    return
+            outcome = self._failed(source, index, run, exc)
         else:
             self.progress.done += 1
             outcome = Outcome(
@@ -360,6 +374,28 @@ class BatchRun(AsyncOwner):
         self._send.send_nowait(outcome)
         self._changed()
 
+    def _stop(self, work: anyio.abc.TaskGroup, exc: GladiaError) -> None:
+        """Stop the batch for ``exc``: raised once the outcomes already finished are taken.
+
+        A refused key, or a journal that cannot record: every further job would be refused,
+        or go unrecorded (and be paid again by a resume).
+        """
+        if self._fatal is None:
+            self._fatal = exc
+        work.cancel_scope.cancel()
+
+    def _failed(self, source: Any, index: int, run: _SourceRun, exc: Exception) -> Outcome:
+        self.progress.failed += 1
+        return Outcome(
+            source=source,
+            index=index,
+            job_id=run.job_id,
+            error=exc,
+            token=run.token,
+            resumed=run.resumed,
+            changed=run.changed,
+        )
+
     def _identity(self, source: Any) -> SourceIdentity | None:
         """The source's identity, or None (a stream, or a path that cannot be read now)."""
         try:
@@ -378,7 +414,9 @@ class BatchRun(AsyncOwner):
         if identity is not None and journal is not None:
             entry, run.changed = await journal.lookup(identity)
             step = resume_step(identity, entry, upload_max_age=self._upload_max_age)
-            look_first = step.lookup_first
+            # Whenever the journal does not know the source (a first run with a journal after
+            # one without, a deleted journal), an earlier run may still have created its job.
+            look_first = step.lookup_first or entry is None
             if step.action == "skip" and entry is not None and entry.job_id is not None:
                 run.job_id, run.resumed = entry.job_id, "skipped"
                 self._count("skipped")
@@ -492,6 +530,7 @@ class BatchRun(AsyncOwner):
             state = await self._jobs.get(job_id)
         if state.status.value == "error":
             raise JobFailedError(job_id, state.error_code, state)
+        _read_deferred(state)
         return state
 
     def _expected_wait(self, seq: int) -> float | None:
@@ -569,6 +608,13 @@ class BatchRun(AsyncOwner):
             self._finished_seen(exc.job if isinstance(exc.job, TranscriptionJob) else None)
             raise
         self._finished_seen(state)
+        try:
+            _read_deferred(state)
+        except ResponseFormatError as exc:
+            # The job is done but its result cannot be read: the source failed, and the
+            # journal says so (a resume reports it, it does not hand out a broken result).
+            await self._record_final(run, "failed", error=str(exc))
+            raise
         await self._record_final(run, "done")
         return state
 
@@ -583,6 +629,15 @@ class _SourceRun:
     resumed: Resumed | None = None
     changed: bool = False
     ticket: AdmissionTicket | None = None
+
+
+def _read_deferred(job: TranscriptionJob) -> None:
+    """Build the job's deferred fields now: a malformed one raises ResponseFormatError here."""
+    _ = job.request_params, job.result
+
+
+def _is_path(source: Any) -> bool:
+    return isinstance(source, (str, os.PathLike)) and not is_url(source)
 
 
 async def _aiter(sources: Iterable[Any] | AsyncIterable[Any]) -> AsyncGenerator[Any, None]:

@@ -18,7 +18,7 @@ import sys
 import tempfile
 import time
 import wave
-from collections.abc import AsyncIterator, Callable, Iterator, Sequence
+from collections.abc import AsyncIterator, Callable, Iterable, Iterator, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -36,6 +36,14 @@ from . import (
     TranscriptionOptions,
     __version__,
 )
+from ._cli_estimate import (
+    ESTIMATE_HELP,
+    add_audio_limit_argument,
+    add_estimate_parser,
+    audio_limits,
+    check_budget,
+    estimate_command,
+)
 from ._cli_inputs import (
     CommandLineError,
     Sources,
@@ -47,8 +55,22 @@ from ._cli_inputs import (
     language_codes,
 )
 from ._cli_messages import NO_KEY, explain
-from ._cli_render import ProgressView, Summary, note, retry_notes
-from ._cli_resume import JOURNAL_NAME, pending_job_ids, resume_counts, resume_hint
+from ._cli_render import (
+    OutputFailed,
+    ProgressView,
+    Summary,
+    note,
+    retry_notes,
+    silence_stdout,
+    standard_streams,
+)
+from ._cli_resume import (
+    JOURNAL_NAME,
+    changed_options,
+    pending_job_ids,
+    resume_counts,
+    resume_hint,
+)
 from ._cli_status import add_batch_parser, batch_status
 from ._converter import unstructure
 from ._validation import check_job_id
@@ -164,12 +186,26 @@ def _parser(command_name: str | None = None) -> argparse.ArgumentParser:
         "command resumes from it",
     )
     t.add_argument(
+        "--accept-changed-options",
+        action="store_true",
+        help="transcribe again (and pay again for) sources the journal in --out holds done or "
+        "in flight with other options; without it such a rerun stops before spending",
+    )
+    t.add_argument(
         "--timeout",
         type=float,
         default=None,
         metavar="SECONDS",
         help="give up on a job not finished after this long (default: 1 hour)",
     )
+    t.add_argument(
+        "--max-hours",
+        type=float,
+        default=None,
+        metavar="HOURS",
+        help="refuse the batch (nothing sent) if its estimate is over this many billed hours",
+    )
+    add_audio_limit_argument(t)
 
     j = command("jobs", "list jobs, newest first")
     j.add_argument(
@@ -216,6 +252,7 @@ def _parser(command_name: str | None = None) -> argparse.ArgumentParser:
     add_batch_parser(sub, _EPILOG)
 
     command("languages", "list the language codes --language accepts", api=False)
+    add_estimate_parser(command("estimate", ESTIMATE_HELP, api=False))
 
     emulator_help = "run the local Gladia emulator in the foreground"
     if command_name == "emulator":
@@ -258,7 +295,9 @@ def _session(args: argparse.Namespace, **kwargs: Any) -> GladiaSession:
 
 
 def _api_url(args: argparse.Namespace) -> str:
-    return args.api_url or os.environ.get("GLADIA_API_URL") or "https://api.gladia.io"
+    # getattr: commands that never contact the API (`batch status`) have no --api-url.
+    given = getattr(args, "api_url", None)
+    return given or os.environ.get("GLADIA_API_URL") or "https://api.gladia.io"
 
 
 def _parse_date(text: str | None, name: str) -> dt.datetime | None:
@@ -304,6 +343,44 @@ def _write_atomic(path: Path, data: bytes) -> None:
 
 
 _SUBTITLE_SUFFIXES = (".srt", ".vtt")
+
+
+def _check_out(out: Path, stems: Iterable[str]) -> None:
+    """Create ``out`` and make sure every result's folder can be written, or raise
+    :class:`CommandLineError` (exit 2) before the first request.
+
+    Tried, not guessed from permission bits (they do not tell for root, ACLs or a read-only
+    mount): a file is created and removed in each folder that exists. Names were already cut to
+    fit (``output_stems``).
+    """
+    try:
+        out.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise CommandLineError(f"--out: cannot create the folder {out} ({_why(exc)})") from None
+    if not out.is_dir():
+        raise CommandLineError(f"--out: {out} exists and is not a folder")
+    checked: set[Path] = set()
+    for stem in stems:
+        folder = (out / stem).parent
+        while folder != out and not folder.exists():  # created when its result is written
+            folder = folder.parent
+        if folder in checked:
+            continue
+        checked.add(folder)
+        if not folder.is_dir():
+            raise CommandLineError(
+                f"--out: results would go into {folder}, which is a file, not a folder"
+            )
+        try:
+            fd, probe = tempfile.mkstemp(dir=folder, prefix=".gladia-probe.")
+            os.close(fd)
+            os.unlink(probe)
+        except OSError as exc:
+            raise CommandLineError(f"--out: cannot write into {folder} ({_why(exc)})") from None
+
+
+def _why(exc: OSError) -> str:
+    return (exc.strerror or str(exc)).lower()
 
 
 def _write_outcome(out: Path, stem: str, outcome: Outcome) -> list[Path]:
@@ -364,6 +441,24 @@ async def _preflight(args: argparse.Namespace) -> None:
             break
 
 
+async def _refuse_changed_options(
+    journal: Path, sources: Sources, options: TranscriptionOptions, out: Path
+) -> None:
+    """Stop before spending when the rerun would transcribe journalled sources again."""
+    if not await anyio.to_thread.run_sync(journal.exists):
+        return
+    change = await changed_options(journal, sources.items, options)
+    if not change:
+        return
+    what = f" ({', '.join(change.fields)} changed)" if change.fields else ""
+    raise CommandLineError(
+        f"{change.count} of {len(sources.items)} sources were already transcribed (or are "
+        f"being transcribed) in --out {out} with other options{what}; running this command "
+        "transcribes them again and pays again: add --accept-changed-options to do so, or "
+        "use another --out"
+    )
+
+
 # -- commands --------------------------------------------------------------------------------
 
 
@@ -371,19 +466,24 @@ async def _transcribe(
     args: argparse.Namespace, sources: Sources, options: TranscriptionOptions
 ) -> int:
     out = Path(args.out)
-    if out.exists() and not out.is_dir():  # noqa: ASYNC240 - argument check, before any work
-        raise CommandLineError(f"--out: {out} exists and is not a folder")
+    _check_out(out, sources.names.values())  # before any request: nothing spent on a result
     skipped = describe_skipped(sources.skipped)
     if skipped:
         note(f"gladia-async: {skipped}", sys.stderr)
+    estimated = await check_budget(args, sources.items)  # refusals send nothing
+    journal = None if args.no_journal else out / JOURNAL_NAME
+    if journal is not None and not args.accept_changed_options:
+        await _refuse_changed_options(journal, sources, options, out)
     await _preflight(args)
+    note(f"gladia-async: estimate: {estimated.summary()}.", sys.stderr)
     out.mkdir(parents=True, exist_ok=True)  # noqa: ASYNC240 - once, before any work
     failures: list[tuple[str, str]] = []
     timed_out: list[str] = []
     done = 0
     api_url = _api_url(args)
-    journal = None if args.no_journal else out / JOURNAL_NAME
-    async with _session(args, max_concurrency=args.concurrency, retry=_BATCH_RETRY) as gladia:
+    async with _session(
+        args, max_concurrency=args.concurrency, retry=_BATCH_RETRY, limits=audio_limits(args)
+    ) as gladia:
         with (
             ProgressView(len(sources.items), sys.stderr) as view,
             retry_notes(view.retrying),
@@ -645,6 +745,7 @@ _COMMANDS: dict[str, Callable[[argparse.Namespace], Any]] = {
     "demo": _demo,
     "live": _live,
     "batch": batch_status,
+    "estimate": estimate_command,
 }
 
 
@@ -677,15 +778,27 @@ def _run(args: argparse.Namespace) -> int:
     return int(result)
 
 
-def _silence_stdout() -> None:
-    # The reader is gone: point stdout at /dev/null so the interpreter's final flush is quiet.
-    with contextlib.suppress(OSError, ValueError):
-        devnull = os.open(os.devnull, os.O_WRONLY)
-        os.dup2(devnull, sys.stdout.fileno())
-
-
 def main(argv: Sequence[str] | None = None) -> int:
-    """Run the command line with ``argv`` (default ``sys.argv[1:]``); return the exit code."""
+    """Run the command line with ``argv`` (default ``sys.argv[1:]``); return the exit code.
+
+    Whatever the user's environment does to the output (stdout or stderr closed, stdout on a
+    full disk, a reader that goes away), the command ends with an exit code and at most one
+    line on stderr, never a traceback.
+    """
+    with standard_streams():
+        try:
+            code = _main(argv)
+            sys.stdout.flush()  # a full disk shows here, not in the interpreter's final flush
+        except OutputFailed as exc:  # from argparse's own output (--help, --version)
+            print(f"gladia-async: error: {exc}", file=sys.stderr)
+            code = EXIT_FAILED
+        except BrokenPipeError:
+            silence_stdout()
+            code = EXIT_PIPE
+    return code
+
+
+def _main(argv: Sequence[str] | None) -> int:
     argv = sys.argv[1:] if argv is None else list(argv)
     # The top-level options take no value: the first other word is the command.
     command_name = next((word for word in argv if not word.startswith("-")), None)
@@ -698,8 +811,12 @@ def main(argv: Sequence[str] | None = None) -> int:
             print("gladia-async: interrupted", file=sys.stderr)
             return EXIT_INTERRUPTED
         if any(isinstance(e, BrokenPipeError) for e in leaves):
-            _silence_stdout()
+            silence_stdout()
             return EXIT_PIPE
+        for leaf in leaves:
+            if isinstance(leaf, OutputFailed):
+                print(f"gladia-async: error: {leaf}", file=sys.stderr)
+                return EXIT_FAILED
         for leaf in leaves:
             if isinstance(leaf, CommandLineError):
                 print(f"gladia-async: error: {leaf}", file=sys.stderr)
@@ -713,5 +830,10 @@ def main(argv: Sequence[str] | None = None) -> int:
                 return EXIT_FAILED
             if isinstance(leaf, GladiaError):
                 print(f"gladia-async: {explain(leaf, api_url=_api_url(args))}", file=sys.stderr)
+                return EXIT_FAILED
+        for leaf in leaves:
+            if isinstance(leaf, OSError):  # the user's disk or folders: said, not traced
+                where = f"{leaf.filename}: " if leaf.filename else ""
+                print(f"gladia-async: error: {where}{leaf.strerror or leaf}", file=sys.stderr)
                 return EXIT_FAILED
         raise

@@ -163,7 +163,9 @@ def output_stems(keys: dict[str, PurePosixPath]) -> dict[str, str]:
     The stem is the source's path without its extension (``sub/call.wav`` -> ``sub/call``), so
     a rerun writes the same names and overwrites its earlier results. Sources that would share
     a stem keep their extension (``call.wav`` and ``call.mp3``); any still sharing one get a
-    short hash of the source, which depends only on the source, never on the order.
+    short hash of the source, which depends only on the source, never on the order. A part
+    too long for a file name (with its suffix and the temporary name it is written under) is
+    cut and gets a hash of the whole part, so a long source name is written, not refused.
     """
 
     def plain(key: PurePosixPath) -> str:
@@ -182,8 +184,24 @@ def output_stems(keys: dict[str, PurePosixPath]) -> dict[str, str]:
         if counts[stem] > 1:
             digest = hashlib.sha256(os.path.abspath(source).encode()).hexdigest()[:8]
             stem = f"{stem}-{digest}"
-        names[source] = stem
+        names[source] = "/".join(_fit_part(part) for part in stem.split("/"))
     return names
+
+
+#: The longest part of an output stem, in bytes: file systems allow 255, and a result is written
+#: as ``.STEM.json.XXXXXXXX.tmp`` before its rename (19 bytes more); the margin is for others.
+_MAX_PART_BYTES = 200
+
+
+def _fit_part(part: str) -> str:
+    raw = os.fsencode(part)
+    if len(raw) <= _MAX_PART_BYTES:
+        return part
+    digest = hashlib.sha256(raw).hexdigest()[:8]
+    head = part[: _MAX_PART_BYTES - 9]
+    while len(os.fsencode(head)) > _MAX_PART_BYTES - 9:  # cut whole characters, never bytes
+        head = head[:-1]
+    return f"{head}-{digest}"
 
 
 def _safe(stem: str) -> str:

@@ -7,15 +7,19 @@ the terminal and a summary table; otherwise plain lines that read well in a log 
 from __future__ import annotations
 
 import contextlib
+import errno
+import io
 import logging
 import math
+import os
+import sys
 import time
 from collections.abc import Iterator, Sequence
-from typing import Any, TextIO
+from typing import Any, TextIO, cast
 
 from . import Progress
 
-__all__ = ["ProgressView", "Summary", "note", "retry_notes"]
+__all__ = ["OutputFailed", "ProgressView", "Summary", "note", "retry_notes", "standard_streams"]
 
 #: Room for the stage counts or a retry note beside the bar.
 _INFO_WIDTH = 34
@@ -32,6 +36,105 @@ _ERROR_WORDS = {
 def escape(text: str) -> str:
     """Return ``text`` with rich markup escaped (a ``[request_id ...]`` must stay visible)."""
     return text.replace("[", "\\[")
+
+
+class OutputFailed(Exception):
+    """stdout cannot take the command's output (closed, or its disk is full): exit code 1."""
+
+
+class _Stdout(io.TextIOBase):
+    """stdout as the commands write to it: a write that cannot happen is :class:`OutputFailed`
+    (a reader that went away stays ``BrokenPipeError``: exit code 141)."""
+
+    def __init__(self, stream: TextIO | None) -> None:
+        super().__init__()
+        self._stream = stream
+
+    def _failed(self, exc: OSError | None) -> OutputFailed:
+        if exc is None:
+            return OutputFailed("stdout is closed (>&-): the output has nowhere to go")
+        silence_stdout()  # what is buffered must not fail again at exit
+        return OutputFailed(f"cannot write to stdout: {exc.strerror or exc}")
+
+    def write(self, text: str) -> int:
+        if self._stream is None:
+            raise self._failed(None)
+        try:
+            return self._stream.write(text)
+        except BrokenPipeError:
+            raise
+        except OSError as exc:
+            failure = self._failed(exc)
+        raise failure  # outside the handler: one clear line, no chained OS detail
+
+    def flush(self) -> None:
+        if self._stream is None:
+            return
+        try:
+            self._stream.flush()
+        except BrokenPipeError:
+            raise
+        except OSError as exc:
+            failure = self._failed(exc)
+        else:
+            return
+        raise failure
+
+    def writable(self) -> bool:
+        return True
+
+    def isatty(self) -> bool:
+        return self._stream is not None and self._stream.isatty()
+
+    def fileno(self) -> int:
+        if self._stream is None:
+            raise io.UnsupportedOperation("stdout is closed")
+        return self._stream.fileno()
+
+    @property
+    def encoding(self) -> str:  # type: ignore[override]
+        return getattr(self._stream, "encoding", None) or "utf-8"
+
+
+def silence_stdout() -> None:
+    """Point stdout at /dev/null, so the interpreter's final flush is quiet."""
+    with contextlib.suppress(OSError, ValueError):
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, 1)
+        os.close(devnull)
+
+
+@contextlib.contextmanager
+def standard_streams() -> Iterator[None]:
+    """Run the command with stdout and stderr it can always use.
+
+    A closed descriptor 0-2 gets /dev/null, so no file or socket the command opens can take
+    its number (a journal written to as if it were stderr). A closed stderr swallows the
+    messages (the user asked for none); a closed or failing stdout makes a write raise
+    :class:`OutputFailed`, said on stderr in one line, instead of a traceback.
+    """
+    for fd in (0, 1, 2):  # lowest first: os.open returns the lowest free number
+        try:
+            os.fstat(fd)
+        except OSError as exc:
+            if exc.errno != errno.EBADF:
+                continue
+            with contextlib.suppress(OSError):
+                opened = os.open(os.devnull, os.O_RDWR)
+                if opened != fd:
+                    os.dup2(opened, fd)
+                    os.close(opened)
+    saved = sys.stdout, sys.stderr
+    quiet: TextIO | None = None
+    if sys.stderr is None:
+        quiet = sys.stderr = open(os.devnull, "w")
+    sys.stdout = cast(TextIO, _Stdout(saved[0]))
+    try:
+        yield
+    finally:
+        sys.stdout, sys.stderr = saved
+        if quiet is not None:
+            quiet.close()
 
 
 def _rich_console(stream: TextIO) -> Any | None:

@@ -10,9 +10,20 @@ from __future__ import annotations
 from collections.abc import Iterable
 from pathlib import Path
 
-from . import BatchJournal, GladiaError, Progress
+import anyio.to_thread
 
-__all__ = ["JOURNAL_NAME", "pending_job_ids", "resume_counts", "resume_hint"]
+from . import (
+    BatchJournal,
+    GladiaError,
+    InvalidInput,
+    OptionsChange,
+    Progress,
+    SourceIdentity,
+    TranscriptionOptions,
+    source_identity,
+)
+
+__all__ = ["JOURNAL_NAME", "changed_options", "pending_job_ids", "resume_counts", "resume_hint"]
 
 #: The journal's file name inside ``--out``.
 JOURNAL_NAME = ".gladia-batch.journal"
@@ -47,6 +58,29 @@ async def pending_job_ids(journal: Path | None, extra: Iterable[str]) -> list[st
         if job_id not in found:
             found.append(job_id)
     return found
+
+
+async def changed_options(
+    journal: Path, sources: Iterable[str], options: TranscriptionOptions
+) -> OptionsChange:
+    """The journalled sources this run would transcribe again because its options differ.
+
+    Read without the writer's lock (nothing is written); a journal that cannot be read raises
+    :class:`JournalError`, said in one line before anything is spent.
+    """
+
+    def identities() -> list[SourceIdentity]:
+        found = []
+        for source in sources:
+            try:
+                found.append(source_identity(source, options))
+            except InvalidInput:
+                continue  # the batch reports it as that source's outcome
+        return found
+
+    wanted = await anyio.to_thread.run_sync(identities)
+    async with BatchJournal.open(journal, exclusive=False) as opened:
+        return await opened.changed_options(wanted, options)
 
 
 def resume_hint(pending: list[str], *, journal: bool) -> list[str]:

@@ -13,7 +13,22 @@ import attrs
 
 from ._errors import InvalidInput
 
-__all__ = ["Limits", "PollPolicy", "RetryPolicy", "Timeouts"]
+__all__ = [
+    "MAX_AUDIO_BYTES",
+    "MAX_AUDIO_DURATION",
+    "MAX_AUDIO_DURATION_ENTERPRISE",
+    "Limits",
+    "PollPolicy",
+    "RetryPolicy",
+    "Timeouts",
+]
+
+#: Longest audio Gladia transcribes in one job (docs, supported files & duration): 135 minutes.
+MAX_AUDIO_DURATION = 135 * 60.0
+#: The same on an enterprise plan: 4 h 15.
+MAX_AUDIO_DURATION_ENTERPRISE = 4 * 3600.0 + 15 * 60.0
+#: Largest audio file Gladia accepts: "Audio files must not exceed 1000 MB".
+MAX_AUDIO_BYTES = 1000 * 1000 * 1000
 
 
 def _non_negative(instance: Any, attribute: Any, value: Any) -> None:
@@ -149,6 +164,11 @@ class Limits:
     ``polls`` cap how many of each run at once in batch work. ``max_response_bytes`` caps a
     JSON response body, counted after decompression (the default holds a transcript of well
     over ten hours); streamed downloads are not capped.
+
+    ``max_audio_duration`` (seconds; ``None``: no check) and ``max_audio_bytes`` are the audio
+    Gladia accepts, checked before anything is sent: 135 minutes and 1000 MB by default (the
+    documented limits); ``MAX_AUDIO_DURATION_ENTERPRISE`` (4 h 15) for an enterprise plan.
+    A file whose duration its headers do not tell is never refused on its duration.
     """
 
     max_connections: int = attrs.field(default=100, validator=_positive_int)
@@ -156,3 +176,7 @@ class Limits:
     submissions: int = attrs.field(default=16, validator=_positive_int)
     polls: int = attrs.field(default=32, validator=_positive_int)
     max_response_bytes: int = attrs.field(default=256 * 1024 * 1024, validator=_positive_int)
+    max_audio_duration: float | None = attrs.field(
+        default=MAX_AUDIO_DURATION, validator=_non_negative
+    )
+    max_audio_bytes: int = attrs.field(default=MAX_AUDIO_BYTES, validator=_positive_int)

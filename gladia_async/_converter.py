@@ -35,8 +35,8 @@ import orjson
 from cattrs.errors import BaseValidationError, StructureHandlerNotFoundError
 from cattrs.gen import make_dict_structure_fn, make_dict_unstructure_fn, override
 
-from . import _models
-from ._errors import ResponseFormatError
+from . import _models, _option_rules
+from ._errors import ResponseFormatError, RootCause
 from ._models import OpenEnum, OpenIntEnum
 
 __all__ = [
@@ -52,6 +52,11 @@ __all__ = [
 ]
 
 T = TypeVar("T")
+
+#: Takes a secret (the API key) out of a text; the transport hands one to the parsing of every
+#: body it received, so a server that echoes the key into a malformed field cannot get it into
+#: the error (or a deferred block's error, raised long after the call).
+Scrub = Callable[[str], str]
 
 
 #: What structuring malformed data can raise (``detailed_validation`` is off for speed, so
@@ -372,8 +377,14 @@ def _shape(cls: Any) -> _Shape:
 _set = object.__setattr__
 
 
+def _has_init_logic(cls: Any) -> bool:
+    """True if ``__init__`` does more than store fields (a rule check alone does not count)."""
+    hook = getattr(cls, "__attrs_post_init__", None)
+    return hook is not None and hook not in _option_rules.RULE_HOOKS
+
+
 def _structure_factory(cls: Any) -> Any:
-    if not issubclass(cls, _models.GladiaModel) or hasattr(cls, "__attrs_post_init__"):
+    if not issubclass(cls, _models.GladiaModel) or _has_init_logic(cls):
         return make_dict_structure_fn(cls, converter)
     return _flat_structure_factory(cls)
 
@@ -439,7 +450,7 @@ def _is_flat(cls: Any) -> bool:
     if cls in _models.ALWAYS_SERIALIZE or not issubclass(cls, _models.GladiaModel):
         return False
     fields = _shape(cls).fields
-    if not fields or hasattr(cls, "__attrs_post_init__"):
+    if not fields or _has_init_logic(cls):
         return False
     if any(f.validator is not None or f.converter is not None or not f.init for f in fields):
         return False  # the fast path skips __init__, so nothing may depend on it
@@ -469,6 +480,7 @@ def _flat_source(cls: Any, env: dict[str, Any], indent: str) -> list[str]:
             "__kind": _json_kind,
             "__missing": _MISSING,
             "__defer": _DEFER.get,
+            "__scrub": _SCRUB.get,
             "__Deferred": _Deferred,
         }
     )
@@ -524,7 +536,7 @@ def _flat_source(cls: Any, env: dict[str, Any], indent: str) -> list[str]:
             if scalar is None and f.name in _DEFERRED.get(cls, ()):
                 # A job's heavy block: kept as the parsed dict, built on first read (_LazyField).
                 lines.append(f"{indent}    if __defer() and type(v) is __dict:")
-                lines.append(f"{indent}        {setter}(self, __Deferred(v))")
+                lines.append(f"{indent}        {setter}(self, __Deferred(v, __scrub()))")
                 lines.append(f"{indent}    else:")
                 lines.append(f"{indent}        {setter}(self, {value})")
             else:
@@ -571,15 +583,18 @@ _DEFERRED: dict[Any, tuple[str, ...]] = {
 
 #: True while structuring a tree ``loads_or_raise`` parsed itself, where deferring is safe.
 _DEFER: contextvars.ContextVar[bool] = contextvars.ContextVar("gladia_defer", default=False)
+#: The scrub of the body being structured, kept by its deferred blocks for their own errors.
+_SCRUB: contextvars.ContextVar[Scrub | None] = contextvars.ContextVar("gladia_scrub", default=None)
 
 
 class _Deferred:
     """A parsed JSON object waiting in a slot to become its model."""
 
-    __slots__ = ("data",)
+    __slots__ = ("data", "scrub")
 
-    def __init__(self, data: dict[str, Any]) -> None:
+    def __init__(self, data: dict[str, Any], scrub: Scrub | None = None) -> None:
         self.data = data
+        self.scrub = scrub
 
 
 class _LazyField:
@@ -599,7 +614,7 @@ class _LazyField:
             return self
         value = self.slot.__get__(obj, owner)
         if type(value) is _Deferred:
-            value = self._build(obj, value.data)
+            value = self._build(obj, value.data, value.scrub)
         return value
 
     def __set__(self, obj: Any, value: Any) -> None:
@@ -608,11 +623,14 @@ class _LazyField:
     def __delete__(self, obj: Any) -> None:
         self.slot.__delete__(obj)
 
-    def _build(self, obj: Any, data: dict[str, Any]) -> Any:
+    def _build(self, obj: Any, data: dict[str, Any], scrub: Scrub | None) -> Any:
+        failure: ResponseFormatError | None = None
         try:
             value = converter.structure(data, self.tp)
         except StructureError as exc:
-            raise _format_error(data, self.tp, f"$.{self.key}", type(obj)) from exc
+            failure = _format_error(data, self.tp, f"$.{self.key}", type(obj), exc, scrub)
+        if failure is not None:  # raised outside the handler: no context to carry a secret
+            raise failure
         self.slot.__set__(obj, value)
         return value
 
@@ -790,8 +808,11 @@ def _structure_own(data: Any, cls: type[T]) -> T:
         _CONSUME.reset(token)
 
 
-def loads_or_raise(raw: bytes | str, cls: type[T]) -> T:
-    """Like :func:`loads`, but invalid JSON or data becomes a :class:`ResponseFormatError`."""
+def loads_or_raise(raw: bytes | str, cls: type[T], scrub: Scrub | None = None) -> T:
+    """Like :func:`loads`, but invalid JSON or data becomes a :class:`ResponseFormatError`.
+
+    ``scrub`` takes a secret out of every error text, now or when a deferred block is read.
+    """
     try:
         data = orjson.loads(raw)
     except orjson.JSONDecodeError as exc:
@@ -800,18 +821,22 @@ def loads_or_raise(raw: bytes | str, cls: type[T]) -> T:
             cls_name=getattr(cls, "__name__", str(cls)),
             invalid_json=True,
         ) from exc
+    failure: ResponseFormatError | None = None
     try:
         if len(raw) < _CONSUME_FROM_BYTES or cls in _PAGES:
             # Small bodies and listing pages: a job's heavy blocks are built on first read.
             token = _DEFER.set(True)
+            scrub_token = _SCRUB.set(scrub)
             try:
                 return converter.structure(data, cls)
             finally:
+                _SCRUB.reset(scrub_token)
                 _DEFER.reset(token)
         return _structure_own(data, cls)
     except StructureError as exc:
         # The tree may be partly consumed: locate the bad value in a fresh parse.
-        raise _format_error(orjson.loads(raw), cls) from exc
+        failure = _format_error(orjson.loads(raw), cls, cause=exc, scrub=scrub)
+    raise failure  # outside the handler: no context to carry a secret
 
 
 def dumps(obj: Any) -> bytes:
@@ -830,16 +855,61 @@ def structure_or_raise(data: Any, cls: type[T]) -> T:
         raise _format_error(data, cls) from exc
 
 
-def _format_error(data: Any, cls: Any, path: str = "$", owner: Any = None) -> ResponseFormatError:
+def _format_error(
+    data: Any,
+    cls: Any,
+    path: str = "$",
+    owner: Any = None,
+    cause: BaseException | None = None,
+    scrub: Scrub | None = None,
+) -> ResponseFormatError:
     """The error for ``data`` (found at ``path`` of an ``owner``, by default itself) not
-    fitting ``cls``."""
+    fitting ``cls``, chained to ``cause``; with ``scrub``, nothing attached shows the secret."""
     name = _type_name(owner if owner is not None else cls)
-    path, reason = locate_error(data, cls, path)
-    error = ResponseFormatError(
-        f"the response does not match {name}: at {path}: {reason}", cls_name=name
-    )
-    error.json_path = path  # type: ignore[attr-defined]
+    path, reason = locate_error(data, cls, path, scrub)
+    message = f"the response does not match {name}: at {path}: {reason}"
+    error = ResponseFormatError(scrub(message) if scrub else message, cls_name=name)
+    error.json_path = scrub(path) if scrub else path  # type: ignore[attr-defined]
+    if cause is not None:
+        error.__cause__ = cause if scrub is None else _scrubbed_cause(cause, scrub)
+        error.__suppress_context__ = True
     return error
+
+
+def _renderings(exc: BaseException) -> list[str] | None:
+    """What ``exc`` and everything attached to it (chain, group members) can show; None when
+    a rendering fails (then it is not trusted)."""
+    seen: list[str] = []
+    todo: list[BaseException] = [exc]
+    visited: set[int] = set()
+    while todo and len(visited) < 64:
+        link = todo.pop()
+        if id(link) in visited:
+            continue
+        visited.add(id(link))
+        try:
+            seen.append(f"{type(link).__qualname__}: {link}")
+            seen += [repr(link), repr(link.args), repr(getattr(link, "__dict__", {}))]
+        except Exception:
+            return None
+        todo += [e for e in (link.__cause__, link.__context__) if e is not None]
+        todo += [e for e in getattr(link, "exceptions", ()) if isinstance(e, BaseException)]
+    return seen
+
+
+def _scrubbed_cause(exc: BaseException, scrub: Scrub) -> BaseException:
+    """``exc`` as the cause of an error about server data: kept when nothing it renders (chain
+    and group members included) shows the secret, else a frame-free scrubbed stand-in."""
+    texts = _renderings(exc)
+    if texts is not None and all(scrub(text) == text for text in texts):
+        return exc
+    try:
+        detail = scrub(str(exc))
+    except Exception:
+        detail = "(unprintable)"
+    replaced = RootCause(f"{type(exc).__module__}.{type(exc).__qualname__}: {detail}")
+    replaced.__suppress_context__ = True
+    return replaced
 
 
 def validation_error_items(raw: Any) -> list[str | _models.ValidationErrorDetail]:
@@ -863,11 +933,14 @@ def validation_error_items(raw: Any) -> list[str | _models.ValidationErrorDetail
     return items
 
 
-def locate_error(data: Any, tp: Any, path: str = "$") -> tuple[str, str]:
+def locate_error(
+    data: Any, tp: Any, path: str = "$", scrub: Scrub | None = None
+) -> tuple[str, str]:
     """``(JSON path, reason)`` of the first value in ``data`` that does not fit ``tp``.
 
     Only called after structuring failed (slow, thorough): it walks the type alongside the data
-    and reports the deepest value that fails on its own.
+    and reports the deepest value that fails on its own. A value shown in the reason is
+    scrubbed before it is shortened (a cut secret would escape the scrub).
     """
     try:
         converter.structure(data, tp)
@@ -881,7 +954,7 @@ def locate_error(data: Any, tp: Any, path: str = "$") -> tuple[str, str]:
             return path, f"null where {_type_name(tp)} was expected"
         fitting = [m for m in members if m is not type(None) and _kind_check(m)(data)]
         if len(fitting) == 1:
-            return locate_error(data, fitting[0], path)
+            return locate_error(data, fitting[0], path, scrub)
         return path, f"{_json_kind(data)} matches none of {_type_name(tp)}"
     origin = typing.get_origin(tp) or tp
     if attrs.has(origin):
@@ -898,7 +971,7 @@ def locate_error(data: Any, tp: Any, path: str = "$") -> tuple[str, str]:
             try:
                 converter.structure(data[key], hints[f.name])
             except StructureError:
-                return locate_error(data[key], hints[f.name], f"{path}.{key}")
+                return locate_error(data[key], hints[f.name], f"{path}.{key}", scrub)
         return path, _reason(failure)
     if origin is list:
         if type(data) is not list:
@@ -908,7 +981,7 @@ def locate_error(data: Any, tp: Any, path: str = "$") -> tuple[str, str]:
             try:
                 converter.structure(item, item_type)
             except StructureError:
-                return locate_error(item, item_type, f"{path}[{i}]")
+                return locate_error(item, item_type, f"{path}[{i}]", scrub)
         return path, _reason(failure)
     if origin is dict:
         if type(data) is not dict:
@@ -919,9 +992,10 @@ def locate_error(data: Any, tp: Any, path: str = "$") -> tuple[str, str]:
             try:
                 converter.structure(item, value_type)
             except StructureError:
-                return locate_error(item, value_type, f"{path}.{key}")
+                return locate_error(item, value_type, f"{path}.{key}", scrub)
         return path, _reason(failure)
-    return path, f"expected {_type_name(tp)}, got {_json_kind(data)} {data!r:.60}"
+    shown = repr(data) if scrub is None else scrub(repr(data))
+    return path, f"expected {_type_name(tp)}, got {_json_kind(data)} {shown:.60}"
 
 
 def _reason(exc: BaseException) -> str:

@@ -4,6 +4,9 @@
 
     GladiaError
     ├── InvalidInput                  bad argument, raised before any request (also a ValueError)
+    │   └── AudioLimitError           audio over a duration or size limit, refused before sending
+    │       ├── AudioTooLongError     longer than ``Limits.max_audio_duration`` (135 min)
+    │       └── AudioTooLargeError    larger than ``Limits.max_audio_bytes`` (1000 MB)
     ├── ConfigurationError            no API key, malformed base URL
     ├── JournalError                  a batch journal cannot be opened, read or written
     ├── UsageError                    the session is used in a way it cannot serve
@@ -42,6 +45,9 @@ from typing import Any
 
 __all__ = [
     "APIStatusError",
+    "AudioLimitError",
+    "AudioTooLargeError",
+    "AudioTooLongError",
     "AuthenticationError",
     "BadRequestError",
     "ConfigurationError",
@@ -84,6 +90,38 @@ class InvalidInput(GladiaError, ValueError):
         self.argument = argument
         self.problem = problem
         super().__init__(f"{argument}: {problem}")
+
+
+class RootCause(Exception):
+    """A scrubbed stand-in for an exception that carried the API key.
+
+    Attached as ``__cause__`` of the SDK's error so the root cause (its type and message) still
+    shows in tracebacks, without the request headers or echoed server data the original held.
+    """
+
+
+class AudioLimitError(InvalidInput):
+    """The audio is over one of Gladia's limits; refused before any request was sent.
+
+    ``limit`` is the limit in force (seconds or bytes), ``actual`` what the file measures.
+    """
+
+    def __init__(self, argument: str, problem: str, *, actual: float, limit: float) -> None:
+        self.actual = actual
+        self.limit = limit
+        super().__init__(argument, problem)
+
+
+class AudioTooLongError(AudioLimitError):
+    """The audio lasts longer than ``Limits.max_audio_duration`` (Gladia: 135 minutes).
+
+    The duration comes from the file's headers. Split the file (``ffmpeg -f segment``), or
+    raise the limit to 4 h 15 (``Limits(max_audio_duration=15300)``) on an enterprise plan.
+    """
+
+
+class AudioTooLargeError(AudioLimitError):
+    """The audio is larger than ``Limits.max_audio_bytes`` (Gladia: 1000 MB); split it."""
 
 
 class ConfigurationError(GladiaError):

@@ -11,8 +11,10 @@ and its one job-creation path (:meth:`Jobs.create`), including the exactly-once 
   :data:`TOKEN_KEY`) the job is then looked up: first after a pause, since a new job is rarely
   listed at once, then with backoff until :attr:`ReconcilePolicy.horizon`. A listed job is
   adopted only when its own ``custom_metadata`` carries the token (a listing that ignores the
-  filter cannot hand over another source's job). Only when the last lookup of the horizon
-  answered and found nothing is the job created again.
+  filter cannot hand over another source's job). A listing proves a job absent only when it
+  shows it honours the filter (every job it lists carries the token); one that lists other
+  jobs, fails, or is cut short by ``max_scan`` rules nothing out. Only when the last lookup
+  of the horizon proved the job absent is it created again.
 * Before giving up, the job is looked up once more. A job that may exist but was neither found
   nor ruled out is reported as :class:`JobUnconfirmedError` (with the token), never as a plain
   failure that a retry would duplicate. When that last lookup rules the job out, the creation's
@@ -31,6 +33,7 @@ from typing import TYPE_CHECKING, Any
 import anyio
 import attrs
 
+from ._config import Limits
 from ._converter import unstructure
 from ._errors import (
     APIStatusError,
@@ -44,8 +47,9 @@ from ._errors import (
     TransportError,
 )
 from ._models import JobCreated, JobStatus, TranscriptionJob, TranscriptionOptions, UploadedAudio
+from ._option_rules import check_custom_metadata
 from ._pagination import JobFilters, JobStream, PageStream
-from ._uploads import AudioSource, is_url, prepare_audio
+from ._uploads import AudioSource, check_audio_limits, is_url, prepare_audio
 from ._validation import check_model
 
 if TYPE_CHECKING:
@@ -137,12 +141,18 @@ class Jobs:
         api: str,
         poll_policy: PollPolicy,
         reconcile: ReconcilePolicy,
+        limits: Limits | None = None,
     ) -> None:
         self.transport = transport
+        #: The audio limits checked before an upload (``Limits.max_audio_*``).
+        self.limits = limits or Limits()
         self.api = api
         self.prefix = f"/v2/{api}"
         self.poll_policy = poll_policy
         self.reconcile = reconcile
+        # Set once a token lookup saw the listing return jobs without the token.
+        self._filter_ignored = False
+        self._warned = False
 
     def job_url(self, job_id: str, suffix: str = "", *, kind: str | None = None) -> Any:
         """Return the URL of a job (``/v2/live/...`` for a live job)."""
@@ -162,6 +172,9 @@ class Jobs:
             )
         prepared = prepare_audio(source, filename=filename, content_type=content_type)
         try:
+            check_audio_limits(source, prepared.size, self.limits)
+            if prepared.first_chunk is not None:
+                await prepared.first_chunk()  # a str chunk is InvalidInput before any request
             return await self.transport.request_json(
                 "POST",
                 url,
@@ -196,6 +209,7 @@ class Jobs:
             if not isinstance(custom_metadata, Mapping):
                 raise InvalidInput("custom_metadata", "expected a mapping of JSON values")
             body["custom_metadata"] = {**(body.get("custom_metadata") or {}), **custom_metadata}
+            check_custom_metadata(body["custom_metadata"])
         return body
 
     @staticmethod
@@ -334,29 +348,53 @@ class Jobs:
             delay = min(max(delay * 2, 0.01), policy.lookup_max, policy.horizon - elapsed)
 
     async def find(self, token: str) -> str | None:
-        """Return the id of the job carrying ``token``, or None (absent, or the lookup failed)."""
+        """Return the id of the job carrying ``token``, or None (not found).
+
+        For a batch's look before its first creation: None also when the listing could not
+        rule the job out (it failed, or it ignores the filter and the job was not among the
+        jobs it listed), since nothing says an earlier run created it; a creation whose answer
+        is lost is then settled by :meth:`create`, which never takes "not seen" for "absent".
+        """
         found = await self._lookup(token)
+        if found is _Lookup.UNKNOWN and self._filter_ignored and not self._warned:
+            self._warned = True
+            log.warning(
+                "the job listing does not apply its custom_metadata filter: jobs an earlier "
+                "run created can be found by token only among the jobs it lists"
+            )
         return found if isinstance(found, str) else None
 
     async def _lookup(self, token: str) -> str | _Lookup:
-        """Return the id of the job carrying ``token``, or whether it is ruled out."""
+        """Return the id of the job carrying ``token``, or whether it is ruled out.
+
+        Absent only when the listing showed it honours the filter: every job it listed carries
+        the token (so an empty answer means no such job). A listing that returns other jobs
+        ignores or loosens the filter: it is walked page by page (up to ``max_scan`` jobs) for
+        the token, and if the job is not among them, nothing is ruled out (such a listing may
+        stop at the most recent jobs). Adopt only a job that carries the token itself: a
+        listing's first item may be another source's job.
+        """
         scanned = 0
+        honoured = True
         try:
             async with self.iter_jobs(
                 custom_metadata={TOKEN_KEY: token}, page_size=_LOOKUP_PAGE_SIZE
             ) as jobs:
                 async for job in jobs:
-                    # Adopt only a job that carries the token itself: a listing may ignore or
-                    # loosen the filter, and adopting its first item hands over another job.
                     if (job.custom_metadata or {}).get(TOKEN_KEY) == token:
                         return job.id
+                    honoured = False
                     scanned += 1
                     if scanned >= self.reconcile.max_scan:
-                        return _Lookup.UNKNOWN
+                        break
         except AuthenticationError:
             raise
         except GladiaError as exc:
             log.debug("lookup of token %s failed: %s", token, type(exc).__name__)
+            return _Lookup.UNKNOWN
+        if not honoured:
+            self._filter_ignored = True
+            log.debug("lookup of token %s: the listing ignores the filter", token)
             return _Lookup.UNKNOWN
         return _Lookup.ABSENT
 

@@ -29,6 +29,7 @@ import contextlib
 import hashlib
 import os
 import sqlite3
+import sys
 import time
 from collections.abc import AsyncIterator, Callable, Iterable, Iterator
 from pathlib import Path
@@ -47,8 +48,10 @@ __all__ = [
     "DEFAULT_UPLOAD_MAX_AGE",
     "BatchJournal",
     "JournalEntry",
+    "JournalEntryError",
     "JournalError",
     "JournalSummary",
+    "OptionsChange",
     "ResumeStep",
     "SourceIdentity",
     "resume_step",
@@ -145,6 +148,45 @@ def options_hash(options: TranscriptionOptions | None, namespace: str = "") -> s
     return _digest("options", canonical, namespace)
 
 
+def _options_json(options: TranscriptionOptions | None, namespace: str) -> str:
+    """What ``journal_meta`` keeps of a set of options, to say later which fields changed."""
+    body = unstructure(options) if options is not None else {}
+    return orjson.dumps({"options": body, "namespace": namespace}).decode()
+
+
+@attrs.frozen(kw_only=True)
+class OptionsChange:
+    """Sources a journal holds as done or in flight under other options than this run's.
+
+    Running the batch with these options transcribes each of them again (a new job, paid
+    again): the journal keeps one entry per source *and* options. ``sources`` names them (path
+    or URL); ``fields`` names the options that differ (``"namespace"`` included), when the
+    journal knows the earlier options. False when nothing would be transcribed again.
+    """
+
+    sources: tuple[str, ...] = ()
+    fields: tuple[str, ...] = ()
+
+    @property
+    def count(self) -> int:
+        """How many sources would be transcribed again."""
+        return len(self.sources)
+
+    def __bool__(self) -> bool:
+        return bool(self.sources)
+
+
+def _changed_fields(before: dict[str, Any], after: dict[str, Any]) -> set[str]:
+    fields = {
+        name
+        for name in set(before.get("options", {})) | set(after.get("options", {}))
+        if before.get("options", {}).get(name) != after.get("options", {}).get(name)
+    }
+    if before.get("namespace") != after.get("namespace"):
+        fields.add("namespace")
+    return fields
+
+
 def source_identity(
     source: object,
     options: TranscriptionOptions | None = None,
@@ -176,7 +218,13 @@ def source_identity(
             info = resolved.stat()
         except OSError as exc:
             raise InvalidInput("source", f"cannot stat {str(path)!r}: {exc.strerror}") from None
-        name = f"file:{resolved}"
+        except RuntimeError:  # a symlink loop, before Python 3.13
+            raise InvalidInput("source", f"{str(path)!r} is a symlink loop") from None
+        except ValueError as exc:  # an embedded NUL: no such path can exist
+            raise InvalidInput("source", f"{str(path)!r} is not a usable path ({exc})") from None
+        # A name that is not UTF-8 (bytes the file system allows) is kept escaped: the journal
+        # stores text, and the escaped form still tells every such file from every other.
+        name = "file:" + os.fsencode(resolved).decode("utf-8", "backslashreplace")
         version = f"size={info.st_size},mtime_ns={info.st_mtime_ns}"
     elif isinstance(source, (bytes, bytearray, memoryview)):
         name = f"bytes:{hashlib.sha256(source).hexdigest()}"
@@ -327,6 +375,31 @@ class JournalSummary:
     pending_job_ids: tuple[str, ...] = ()
 
 
+class JournalEntryError(JournalError):
+    """One journal row cannot be read (its JSON is damaged): only that source fails.
+
+    ``source`` names the source as a person would (its path or URL).
+    """
+
+    def __init__(self, message: str, *, source: str) -> None:
+        super().__init__(message)
+        self.source = source
+
+
+def _json_column(source: str, column: str, text: str | None) -> Any:
+    if text is None:
+        return None
+    try:
+        return orjson.loads(text)
+    except orjson.JSONDecodeError:
+        shown = source.split(":", 1)[-1]
+        raise JournalEntryError(
+            f"the journal's entry for {shown!r} is damaged ({column} is not JSON); "
+            "this source cannot be resumed: remove it from the journal or use another one",
+            source=shown,
+        ) from None
+
+
 def _entry(row: tuple[Any, ...]) -> JournalEntry:
     (
         _key,
@@ -352,14 +425,14 @@ def _entry(row: tuple[Any, ...]) -> JournalEntry:
         options_hash=opts,
         token=token,
         audio_url=audio_url,
-        audio_metadata=orjson.loads(audio_meta) if audio_meta is not None else None,
+        audio_metadata=_json_column(source, "audio_meta", audio_meta),
         uploaded_at=uploaded_at,
         job_id=job_id,
         created_at=created_at,
         status=status,
         error=error,
         error_code=error_code,
-        result=orjson.loads(result) if result is not None else None,
+        result=_json_column(source, "result", result),
         finished_at=finished_at,
         updated_at=updated_at,
     )
@@ -439,17 +512,23 @@ class BatchJournal:
         a second batch opening the same journal gets :class:`JournalError` instead of racing
         the first one into duplicate jobs. The OS drops the lock when the process dies, so a
         crashed batch never blocks its resume. ``exclusive=False`` is for readers (a status
-        command). Where ``fcntl`` does not exist (Windows) no lock is taken.
+        command). The lock is taken on the resolved path, so a symlink to a journal shares
+        its target's lock; it works on POSIX (``flock``) and Windows (``msvcrt.locking``),
+        and its file is removed when the block ends.
+
+        Every way the file can fail to open (locked, not a database, damaged, another schema,
+        an unwritable folder) raises :class:`JournalError` here, at once.
         """
         if not isinstance(path, (str, os.PathLike)):
             raise InvalidInput("path", f"expected a file path, got {type(path).__name__}")
         if durability not in ("normal", "full"):
             raise InvalidInput("durability", f"must be 'normal' or 'full', got {durability!r}")
-        target = Path(os.fspath(path))
+        given = Path(os.fspath(path))
+        target = await anyio.to_thread.run_sync(_resolve, given)
         lock = await anyio.to_thread.run_sync(_lock, target) if exclusive else None
         try:
             connection = await anyio.to_thread.run_sync(_connect, target, durability)
-            journal = cls(connection, target)
+            journal = cls(connection, given)
             try:
                 yield journal
             finally:
@@ -457,7 +536,7 @@ class BatchJournal:
                     await journal._close()
         finally:
             if lock is not None:
-                lock.close()  # closing the descriptor releases the lock
+                lock.release()
 
     async def _close(self) -> None:
         if self._closed:
@@ -635,7 +714,10 @@ class BatchJournal:
             for item in batch:
                 row = rows.get(item.key)
                 if row is not None and row[2] == item.version:
-                    item.entry = _entry(row)
+                    try:
+                        item.entry = _entry(row)
+                    except JournalEntryError as exc:  # this source fails, not the group
+                        item.error = exc
                 item.changed = row is not None and row[2] != item.version
         except sqlite3.Error as exc:
             for item in batch:
@@ -706,7 +788,76 @@ class BatchJournal:
 
         return await self._run(read)
 
+    async def changed_options(
+        self,
+        identities: Iterable[SourceIdentity],
+        options: TranscriptionOptions | None = None,
+        *,
+        namespace: str = "",
+    ) -> OptionsChange:
+        """Return the sources this journal holds done or in flight under other options.
+
+        ``identities`` are this run's (:func:`source_identity` with ``options`` and
+        ``namespace``). A source counts when the journal has a job for it (finished ``done``,
+        or created and not finished) under another options hash and none under this run's:
+        running the batch would create a job for it again. Ask before spending, and let the
+        user decide (the CLI refuses without ``--accept-changed-options``).
+        """
+        wanted = list(identities)
+        for identity in wanted:
+            _check_identity(identity)
+        current = orjson.loads(_options_json(options, namespace))
+
+        def read(db: sqlite3.Connection) -> OptionsChange:
+            rows: dict[str, list[tuple[str, bool]]] = {}
+            names = list(dict.fromkeys(identity.source for identity in wanted))
+            for start in range(0, len(names), _READ_CHUNK):
+                chunk = names[start : start + _READ_CHUNK]
+                marks = ", ".join("?" * len(chunk))
+                query = (
+                    "SELECT source, options_hash, job_id IS NOT NULL AND "
+                    "(status IS NULL OR status = 'done') FROM sources "
+                    f"WHERE source IN ({marks})"
+                )
+                for source, opts, spent in db.execute(query, chunk):
+                    rows.setdefault(source, []).append((opts, bool(spent)))
+            again: list[str] = []
+            earlier: set[str] = set()
+            for identity in wanted:
+                found = rows.get(identity.source, [])
+                if any(opts == identity.options_hash for opts, _ in found):
+                    continue  # this run's options already have an entry: resumed, not redone
+                others = {opts for opts, spent in found if spent}
+                if others:
+                    again.append(identity.display)
+                    earlier |= others
+            fields: set[str] = set()
+            for opts in earlier:
+                meta = db.execute(
+                    "SELECT value FROM journal_meta WHERE name = ?", (f"options:{opts}",)
+                ).fetchone()
+                if meta is not None:
+                    with contextlib.suppress(orjson.JSONDecodeError, AttributeError):
+                        fields |= _changed_fields(orjson.loads(meta[0]), current)
+            return OptionsChange(sources=tuple(again), fields=tuple(sorted(fields)))
+
+        return await self._run(read)
+
     # -- writing ---------------------------------------------------------------------------
+
+    async def record_options(
+        self, options: TranscriptionOptions | None = None, *, namespace: str = ""
+    ) -> None:
+        """Keep this run's options, so a later run with other options can say what changed."""
+        name = f"options:{options_hash(options, namespace)}"
+        value = _options_json(options, namespace)
+
+        def write(db: sqlite3.Connection) -> None:
+            db.execute(
+                "INSERT OR IGNORE INTO journal_meta (name, value) VALUES (?, ?)", (name, value)
+            )
+
+        await self._write(write)
 
     async def record_upload(
         self,
@@ -842,27 +993,124 @@ def _transaction(db: sqlite3.Connection) -> Iterator[None]:
     db.execute("COMMIT")
 
 
-def _lock(path: Path) -> IO[bytes] | None:
-    """Take the journal's writer lock (``<path>.lock``, advisory, released on exit or death)."""
+class _WriterLock:
+    """The journal's writer lock: ``<journal>.lock``, held open and locked for the block.
+
+    POSIX: ``fcntl.flock``; Windows: ``msvcrt.locking`` on the file's first byte. Both are
+    dropped by the OS when the process dies, so a crashed batch never blocks its resume. The
+    lock file is removed on release; a run that opened the file just before that removal finds
+    its lock on a file no longer at the path and takes the lock again on the new one, so two
+    runs never both hold "the" lock.
+    """
+
+    def __init__(self, handle: IO[bytes], path: Path) -> None:
+        self._handle = handle
+        self._path = path
+
+    @classmethod
+    def take(cls, journal: Path) -> _WriterLock:
+        path = Path(f"{journal}.lock")
+        for _ in range(_LOCK_ATTEMPTS):
+            try:
+                handle = open(path, "ab")  # held open for the journal's lifetime
+            except OSError as exc:
+                raise JournalError(
+                    f"cannot create the journal's lock file {str(path)!r}: {exc.strerror}; "
+                    "the folder must be writable"
+                ) from None
+            try:
+                _lock_file(handle)
+            except OSError:
+                handle.close()
+                raise JournalError(
+                    f"the journal {str(journal)!r} is in use by another batch; wait for it to "
+                    "finish (two batches writing one journal would create duplicate jobs)"
+                ) from None
+            if _same_file(handle, path):
+                return cls(handle, path)
+            handle.close()  # removed by its holder between our open and our lock: again
+        raise JournalError(f"cannot take the journal's lock {str(path)!r}; try again")
+
+    def release(self) -> None:
+        """Remove the lock file and drop the lock (the removal first: see the class docs)."""
+        if sys.platform != "win32":
+            with contextlib.suppress(OSError):
+                os.unlink(self._path)
+        self._handle.close()  # closing the descriptor releases the lock
+        if sys.platform == "win32":  # Windows cannot remove an open file: after closing it
+            with contextlib.suppress(OSError):
+                os.unlink(self._path)
+
+
+#: Tries to lock a lock file that its holder removed meanwhile (see :class:`_WriterLock`).
+_LOCK_ATTEMPTS = 5
+
+
+def _lock_file(handle: IO[bytes]) -> None:
+    """Lock ``handle`` without waiting; ``OSError`` when another process holds it."""
+    if sys.platform == "win32":  # pragma: no cover - exercised on Windows only
+        import msvcrt
+
+        handle.seek(0)
+        msvcrt.locking(handle.fileno(), msvcrt.LK_NBLCK, 1)
+        return
+    import fcntl
+
+    fcntl.flock(handle.fileno(), fcntl.LOCK_EX | fcntl.LOCK_NB)
+
+
+def _same_file(handle: IO[bytes], path: Path) -> bool:
+    if sys.platform == "win32":  # pragma: no cover - an open file cannot be removed there
+        return True
     try:
-        import fcntl
-    except ImportError:  # pragma: no cover - Windows: no advisory locks, no protection
-        return None
+        on_disk = os.stat(path)
+    except OSError:
+        return False
+    held = os.fstat(handle.fileno())
+    return (on_disk.st_dev, on_disk.st_ino) == (held.st_dev, held.st_ino)
+
+
+def _lock(path: Path) -> _WriterLock:
+    """Take the journal's writer lock on its resolved path (a symlink locks its target)."""
     if path.is_dir():
         raise InvalidInput("path", f"{str(path)!r} is a directory; pass a file path")
+    return _WriterLock.take(path)
+
+
+def _resolve(path: Path) -> Path:
+    """The journal's real path: every name for one file shares one lock."""
     try:
-        handle = open(f"{path}.lock", "ab")  # held open for the journal's lifetime
-    except OSError as exc:
-        raise JournalError(f"cannot create the journal's lock file: {exc.strerror}") from None
+        return path.resolve()
+    except (OSError, RuntimeError) as exc:  # a symlink loop (RuntimeError before 3.13)
+        raise JournalError(f"cannot open the journal {str(path)!r}: {exc}") from None
+    except ValueError as exc:
+        raise InvalidInput("journal", f"{str(path)!r} is not a usable path ({exc})") from None
+
+
+def _schema_number(value: object) -> int | None:
     try:
-        fcntl.flock(handle.fileno(), fcntl.LOCK_EX | fcntl.LOCK_NB)
-    except OSError:
-        handle.close()
-        raise JournalError(
-            f"the journal {str(path)!r} is in use by another batch; wait for it to finish "
-            "(two batches writing one journal would create duplicate jobs)"
-        ) from None
-    return handle
+        return int(str(value))
+    except ValueError:
+        return None
+
+
+#: The columns every journal's tables have (a database with other tables of these names is
+#: another program's file, not a journal).
+_LAYOUT = {
+    "journal_meta": {"name", "value"},
+    "sources": {column.strip() for column in _COLUMNS.split(",")},
+}
+
+
+def _check_layout(db: sqlite3.Connection, path: Path) -> None:
+    for table, columns in _LAYOUT.items():
+        found = {row[1] for row in db.execute(f"PRAGMA table_info({table})")}
+        if not columns <= found:
+            missing = ", ".join(sorted(columns - found))
+            raise JournalError(
+                f"{str(path)!r} is not a gladia-async journal (its {table} table has no "
+                f"{missing}); pass another journal path"
+            )
 
 
 def _connect(path: Path, durability: str) -> sqlite3.Connection:
@@ -882,17 +1130,25 @@ def _connect(path: Path, durability: str) -> sqlite3.Connection:
             for statement in _SCHEMA.split(";"):
                 if statement.strip():
                     db.execute(statement)
+            _check_layout(db, path)
             found = db.execute("SELECT value FROM journal_meta WHERE name = 'schema'").fetchone()
             if found is None:
                 db.execute(
                     "INSERT INTO journal_meta (name, value) VALUES ('schema', ?)",
                     (str(SCHEMA_VERSION),),
                 )
-            elif int(found[0]) > SCHEMA_VERSION:
-                raise JournalError(
-                    f"the journal {str(path)!r} was written by a newer gladia-async "
-                    f"(schema {found[0]}); upgrade to resume it"
-                )
+            else:
+                version = _schema_number(found[0])
+                if version is None:
+                    raise JournalError(
+                        f"{str(path)!r} is not a gladia-async journal (schema {found[0]!r}); "
+                        "pass another journal path"
+                    )
+                if version > SCHEMA_VERSION:
+                    raise JournalError(
+                        f"the journal {str(path)!r} was written by a newer gladia-async "
+                        f"(schema {version}); upgrade to resume it"
+                    )
     except BaseException as exc:
         db.close()
         if isinstance(exc, JournalError):

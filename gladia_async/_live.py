@@ -7,7 +7,8 @@ One session is one ``POST /v2/live`` plus one WebSocket (reopened after a drop).
   audio the session holds, so memory stays flat whatever the producer does.
 * **Lossless resume**: a close other than 1000 (or a dropped TCP connection) reconnects to
   the same URL with backoff and replays the unacknowledged audio, in frames of at most
-  512 KiB, before any new audio. Acknowledged byte ranges count from the session start
+  512 KiB, before any new audio. Acknowledged byte ranges count from the session start and
+  are half-open: ``end`` is the offset just past the kept bytes, where the replay starts
   (see :func:`gladia_async._live_models.acked_end`).
 * **Bounded messages**: at most ``max_buffered_messages`` received messages, of at most
   ``max_buffered_bytes`` on the wire, wait unread; beyond that the reader stops reading the

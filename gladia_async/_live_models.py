@@ -8,9 +8,11 @@ except ``type`` is optional, and unknown keys are ignored. A message of a type t
 not know becomes an :class:`UnknownMessage`, never an error.
 
 Byte offsets: an acknowledgement's ``byte_range`` counts from the **start of the session**
-(not from the start of the current connection) and is **inclusive** (``[0, 4095]`` covers
-4,096 bytes), as the AsyncAPI document's example shows. :func:`acked_end` is the one place
-that turns a range into "everything before this offset is kept"; the emulator uses it too.
+(not from the start of the current connection) and is **half-open** ``[start, end)``:
+``[0, 4096]`` covers 4,096 bytes and an empty chunk is acknowledged ``[n, n]``, as Gladia's
+docs (``[1024, 2048]``) and its own clients read it (``spec/ERRATA.md``, "Live
+acknowledgements are half-open"). :func:`acked_end` is the one place that turns a range into
+"everything before this offset is kept".
 """
 
 from __future__ import annotations
@@ -26,6 +28,7 @@ __all__ = [
     "EndRecordingMessage",
     "EndSessionMessage",
     "LiveErrorDetail",
+    "LiveErrorMessage",
     "LiveEvent",
     "LiveFinalResult",
     "LiveMessage",
@@ -65,10 +68,13 @@ MAX_FRAME_BYTES = 512 * 1024
 
 
 def acked_end(byte_range: list[int] | list[float] | None) -> int | None:
-    """Return the session offset just past an acknowledged ``[start, end]`` range (inclusive)."""
+    """Return the session offset just past an acknowledged half-open ``[start, end)`` range.
+
+    That is ``end`` itself: everything before it is kept by the server.
+    """
     if not byte_range or len(byte_range) != 2:
         return None
-    return int(byte_range[1]) + 1
+    return int(byte_range[1])
 
 
 # -- shared pieces ----------------------------------------------------------------------------
@@ -305,7 +311,11 @@ class PostSummarizationMessage(LiveMessage):
 
 @attrs.frozen(kw_only=True)
 class AudioChunkAckData:
-    """The byte and time ranges an acknowledgement covers (session offsets, inclusive)."""
+    """The byte and time ranges an acknowledgement covers, in session offsets.
+
+    ``byte_range`` is half-open ``[start, end)``: ``end`` is the offset just past the kept
+    bytes (:func:`acked_end`).
+    """
 
     byte_range: list[int] | None = None
     time_range: list[float] | None = None
@@ -350,6 +360,36 @@ class EndRecordingMessage(LiveMessage):
 @attrs.frozen(kw_only=True)
 class EndSessionMessage(LiveMessage):
     """The session is over; nothing more will be sent."""
+
+
+@attrs.frozen(kw_only=True)
+class LiveErrorMessage(LiveMessage):
+    """The server reports an error on the socket (``{"type": "error", "data": ...}``).
+
+    ``data`` is kept as sent (JSON): its shape is documented nowhere (``spec/ERRATA.md``,
+    "The live `error` message"). :attr:`detail` reads the error from ``error`` or ``data``.
+    """
+
+    data: Any = None
+
+    @property
+    def detail(self) -> LiveErrorDetail | None:
+        """Return the error as a :class:`LiveErrorDetail`, from ``error`` or from ``data``."""
+        if self.error is not None:
+            return self.error
+        data = self.data
+        if isinstance(data, dict):
+            code = data.get("status_code")
+            exception = data.get("exception")
+            message = data.get("message")
+            return LiveErrorDetail(
+                status_code=code if isinstance(code, (int, str)) else None,
+                exception=exception if isinstance(exception, str) else None,
+                message=message if isinstance(message, str) else None,
+            )
+        if isinstance(data, str):
+            return LiveErrorDetail(message=data)
+        return None
 
 
 @attrs.frozen(kw_only=True)
@@ -418,6 +458,7 @@ MESSAGE_TYPES: dict[str, type[LiveMessage]] = {
     "start_recording": StartRecordingMessage,
     "end_recording": EndRecordingMessage,
     "end_session": EndSessionMessage,
+    "error": LiveErrorMessage,
 }
 ACK_TYPES: dict[str, type[LiveMessage]] = {
     "audio_chunk": AudioChunkAckMessage,

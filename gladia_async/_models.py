@@ -25,6 +25,7 @@ from typing import TYPE_CHECKING, Any, TypedDict
 
 import attrs
 
+from . import _option_rules as _rules
 from . import _option_values as _values
 
 _PSEUDO_LOCK = threading.Lock()
@@ -1387,6 +1388,8 @@ class TranscriptionRequest(GladiaModel):
     #: Enable structured data extraction
     structured_data_extraction: bool | None = None
 
+    __attrs_post_init__ = _rules.check_transcription
+
 
 @attrs.frozen(kw_only=True)
 class JobCreated(GladiaModel):
@@ -2513,6 +2516,9 @@ class RealtimeProcessingConfig(GladiaModel):
     #: If true, enable sentiment analysis for the transcription.
     sentiment_analysis: bool | None = None
 
+    #: If true, compute more accurate word timestamps in the realtime transcripts.
+    words_accurate_timestamps: bool | None = None
+
 
 class RealtimeProcessingConfigDict(TypedDict, total=False):
     """A :class:`RealtimeProcessingConfig` as a dict of its JSON fields, for mypy to check the keys.
@@ -2530,6 +2536,7 @@ class RealtimeProcessingConfigDict(TypedDict, total=False):
     translation_config: TranslationConfig | TranslationConfigDict | None
     named_entity_recognition: bool | None
     sentiment_analysis: bool | None
+    words_accurate_timestamps: bool | None
 
 
 def _post_processing_config_summarization_config(
@@ -3863,6 +3870,8 @@ class StreamingRequest(GladiaModel):
         default=None, converter=_streaming_request_callback_config
     )
 
+    __attrs_post_init__ = _rules.check_live
+
 
 @attrs.frozen(kw_only=True)
 class InitStreamingResponse(GladiaModel):
@@ -4253,6 +4262,8 @@ class TranscriptionOptions(GladiaModel):
 
     #: Enable structured data extraction
     structured_data_extraction: bool | None = None
+
+    __attrs_post_init__ = _rules.check_transcription
 
 
 #: Original spec schema name -> generated class (object schemas and enums).

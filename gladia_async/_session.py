@@ -12,6 +12,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, Literal
 
 import anyio
+import attrs
 
 from ._admission import AdmissionWindow
 from ._closing import AsyncClosing
@@ -99,7 +100,8 @@ class GladiaSession(AsyncClosing):
         self.limits = limits or Limits()
         if max_concurrency is not None:
             # One number for the common case: every stage may use the whole pool.
-            self.limits = Limits(
+            self.limits = attrs.evolve(
+                self.limits,
                 max_connections=max_concurrency,
                 uploads=max_concurrency,
                 submissions=max_concurrency,
@@ -123,6 +125,7 @@ class GladiaSession(AsyncClosing):
             api=api,
             poll_policy=self.poll_policy,
             reconcile=reconcile or ReconcilePolicy(),
+            limits=self.limits,
         )
 
     def __repr__(self) -> str:

@@ -56,6 +56,7 @@ from ._errors import (
     PoolTimeout,
     ResponseFormatError,
     ResponseTooLargeError,
+    RootCause,
     SessionClosedError,
     TransportError,
     WrongEventLoopError,
@@ -79,6 +80,9 @@ Retry = Literal["always", "unsent", "never"]
 _MAX_REDIRECTS = 5
 #: Error bodies are small JSON documents; a server that sends more is not telling us more.
 _ERROR_BODY_CAP = 64 * 1024
+#: An error body is skimmed for at most this long (or ``Timeouts.read``, if shorter): the
+#: status is the answer, and a body dripped slowly must not hold every attempt of the call.
+_ERROR_BODY_SECONDS = 3.0
 #: A streamed transfer must move at least this many bytes per ``Timeouts.read`` seconds.
 _STALL_WINDOW_BYTES = 64 * 1024
 
@@ -286,6 +290,8 @@ class Transport:
         self._api_url_ids: set[int] = set()
         self.origin = origin_of(self.base_url)
         self._api_key = Secret(check_api_key(api_key.reveal()))
+        #: Handed to the converter with every body: a key the server echoed never reaches an error.
+        self._scrub = functools.partial(_scrub_text, key=self._api_key)
         self.timeouts = timeouts
         self.retry = retry
         self._max_connections = max_connections
@@ -569,7 +575,7 @@ class Transport:
                     response.release()
             finally:
                 slots.release()
-            return decode(raw, cls, response)
+            return decode(raw, cls, response, self._scrub)
 
         # An upload in flight is bounded by its stall timeouts and Timeouts.upload, not cut by
         # the deadline (a large file on a slow link is legitimately slow); no new attempt starts
@@ -1030,10 +1036,13 @@ class Transport:
         return chunks[0] if len(chunks) == 1 else b"".join(chunks)
 
     async def _status_error(self, response: aiohttp.ClientResponse) -> APIStatusError:
-        # The error body is skimmed: capped, and bounded in time, so a server that drips it
-        # cannot hold the call (an upload has no total timeout).
+        # The error body is skimmed: capped in size and time (whichever comes first), so a
+        # server that drips it cannot hold the call; what came by then is the body.
         raw = b""
-        with anyio.move_on_after(self.timeouts.read if self.timeouts.read is not None else 30):
+        read = self.timeouts.read
+        with anyio.move_on_after(
+            _ERROR_BODY_SECONDS if read is None else min(read, _ERROR_BODY_SECONDS)
+        ):
             try:
                 raw = await self._read_capped(response, _ERROR_BODY_CAP, strict=False)
             except GladiaError:
@@ -1061,8 +1070,10 @@ class Transport:
         return cls(
             status=response.status,
             message=_scrub_text(message, self._api_key),
-            request_id=str(request_id) if request_id is not None else None,
-            path=str(path) if path is not None else response.url.path,
+            request_id=_scrub_text(str(request_id), self._api_key)
+            if request_id is not None
+            else None,
+            path=_scrub_text(str(path), self._api_key) if path is not None else response.url.path,
             validation_errors=[_scrub_text(v, self._api_key) for v in validation],
             body=_scrub_body(body, self._api_key),
             retry_after=retry_after,
@@ -1179,10 +1190,19 @@ def _too_large(response: aiohttp.ClientResponse, limit: int) -> ResponseTooLarge
     )
 
 
-def decode(raw: bytes, cls: type[T], response: aiohttp.ClientResponse) -> T:
-    """Parse a JSON body into ``cls``, mapping any failure to :class:`ResponseFormatError`."""
+def decode(
+    raw: bytes,
+    cls: type[T],
+    response: aiohttp.ClientResponse,
+    scrub: Callable[[str], str] | None = None,
+) -> T:
+    """Parse a JSON body into ``cls``, mapping any failure to :class:`ResponseFormatError`.
+
+    ``scrub`` takes the API key out of every error text, also of the errors a deferred block
+    raises when it is first read (the converter keeps it with the block).
+    """
     try:
-        return loads_or_raise(raw, cls)
+        return loads_or_raise(raw, cls, scrub)
     except ResponseFormatError as exc:
         failure = ResponseFormatError(
             f"{response.method} {response.url.path} answered {response.status} with a body "
@@ -1191,6 +1211,9 @@ def decode(raw: bytes, cls: type[T], response: aiohttp.ClientResponse) -> T:
             cls_name=exc.cls_name,
             invalid_json=exc.invalid_json,
         )
+        failure.json_path = getattr(exc, "json_path", None)  # type: ignore[attr-defined]
+        failure.__cause__ = exc  # scrubbed by the converter
+        failure.__suppress_context__ = True
     raise failure
 
 
@@ -1204,14 +1227,6 @@ def _validation_text(item: Any) -> str:
     where = ".".join(str(part) for part in (item.loc or []))
     why = item.msg or item.type or "invalid"
     return f"{where}: {why}" if where else str(why)
-
-
-class RootCause(Exception):
-    """A scrubbed stand-in for a library exception that carried the API key.
-
-    Attached as ``__cause__`` of the SDK's error so the root cause (its type and message) still
-    shows in tracebacks, without the request headers the original held.
-    """
 
 
 def _scrub_text(text: str, key: Secret) -> str:

@@ -11,7 +11,7 @@ import io
 import mimetypes
 import os
 import stat
-from collections.abc import AsyncIterable, AsyncIterator, Callable
+from collections.abc import AsyncIterable, AsyncIterator, Awaitable, Callable
 from pathlib import Path
 from typing import IO, Any, Union
 
@@ -19,15 +19,17 @@ import aiohttp
 import aiohttp.payload
 import attrs
 
-from ._errors import InvalidInput
+from ._audio_info import AudioInfo, probe_audio
+from ._config import MAX_AUDIO_BYTES, Limits
+from ._errors import AudioTooLargeError, AudioTooLongError, InvalidInput
 from ._transport import TransferProgress
 
-__all__ = ["AudioSource", "PreparedAudio", "prepare_audio"]
+__all__ = ["AudioSource", "PreparedAudio", "check_audio_limits", "prepare_audio"]
 
 #: What ``upload``/``transcribe`` accept as audio.
 AudioSource = Union[str, "os.PathLike[str]", bytes, bytearray, IO[bytes], AsyncIterable[bytes]]
 
-MAX_UPLOAD_BYTES = 1000 * 1000 * 1000  # docs: "Audio files must not exceed 1000 MB"
+MAX_UPLOAD_BYTES = MAX_AUDIO_BYTES  # docs: "Audio files must not exceed 1000 MB"
 
 
 def is_url(value: object) -> bool:
@@ -46,6 +48,9 @@ class PreparedAudio:
     replayable: bool
     size: int | None
     cleanup: Callable[[], None]
+    #: Awaited before the request starts: an async iterable's first chunk is read and checked
+    #: here, so a source yielding ``str`` fails as :class:`InvalidInput`, not mid-request.
+    first_chunk: Callable[[], Awaitable[None]] | None = None
 
 
 def _content_type(filename: str, given: str | None) -> str:
@@ -110,6 +115,8 @@ def _check_path(path: Path, argument: str) -> int:
         raise InvalidInput(argument, f"no such file: {str(path)!r}") from None
     except OSError as exc:
         raise InvalidInput(argument, f"cannot read {str(path)!r}: {exc.strerror}") from None
+    except ValueError as exc:  # an embedded NUL: no such path can exist
+        raise InvalidInput(argument, f"{str(path)!r} is not a usable path ({exc})") from None
     if stat.S_ISDIR(info.st_mode):
         raise InvalidInput(argument, f"{str(path)!r} is a directory; pass an audio file")
     if not stat.S_ISREG(info.st_mode):
@@ -117,13 +124,77 @@ def _check_path(path: Path, argument: str) -> int:
     if info.st_size == 0:
         raise InvalidInput(argument, f"{str(path)!r} is empty; there is no audio to transcribe")
     if info.st_size > MAX_UPLOAD_BYTES:
-        raise InvalidInput(
-            argument,
-            f"{str(path)!r} is {info.st_size} bytes; Gladia accepts at most 1000 MB: split it",
-        )
+        raise _too_large(argument, repr(str(path)), info.st_size, MAX_UPLOAD_BYTES)
     if not os.access(path, os.R_OK):
         raise InvalidInput(argument, f"{str(path)!r} is not readable (permission denied)")
     return info.st_size
+
+
+def _too_large(argument: str, what: str, size: int, limit: int) -> AudioTooLargeError:
+    return AudioTooLargeError(
+        argument,
+        f"{what} is {size:,} bytes; Gladia accepts at most {limit / 1e6:,.0f} MB per file "
+        "(Limits.max_audio_bytes): split it into parts (e.g. with ffmpeg)",
+        actual=size,
+        limit=limit,
+    )
+
+
+def describe_seconds(seconds: float) -> str:
+    """``8400`` -> ``"2 h 20 min"``; ``754.2`` -> ``"12 min 34 s"``: durations for people."""
+    whole = round(seconds)
+    hours, rest = divmod(whole, 3600)
+    minutes, secs = divmod(rest, 60)
+    if hours:
+        return f"{hours} h {minutes} min" if minutes else f"{hours} h"
+    if minutes:
+        return f"{minutes} min {secs} s" if secs else f"{minutes} min"
+    return f"{seconds:.1f} s" if seconds < 10 else f"{secs} s"
+
+
+def describe_limit(seconds: float) -> str:
+    """``8100`` -> ``"135 minutes (2 h 15 min)"``: a duration limit as Gladia's docs say it."""
+    minutes = seconds / 60
+    if minutes.is_integer():
+        text = f"{int(minutes)} minutes"
+        return f"{text} ({describe_seconds(seconds)})" if minutes >= 60 else text
+    return describe_seconds(seconds)
+
+
+def check_audio_limits(
+    source: object, size: int | None, limits: Limits, *, argument: str = "source"
+) -> AudioInfo | None:
+    """Refuse audio over ``limits`` before any request; return what its headers say.
+
+    Reads the headers of a path, ``bytes`` or file object (a few kilobytes, no decoding; see
+    :func:`probe_audio`). A duration the headers do not tell is never refused. URLs and async
+    iterables are not read (``None``): the API checks what it fetches.
+    """
+    readable = isinstance(source, (str, os.PathLike, bytes, bytearray, memoryview, io.IOBase))
+    if is_url(source) or not (readable or (hasattr(source, "read") and hasattr(source, "seek"))):
+        return None
+    name = (
+        repr(Path(os.fspath(source)).name)
+        if isinstance(source, (str, os.PathLike))
+        else "the audio"
+    )
+    if size is not None and size > limits.max_audio_bytes:
+        raise _too_large(argument, name, size, limits.max_audio_bytes)
+    # A few kilobytes read from a local file, like the stat() of prepare_audio: no thread hop.
+    info = probe_audio(source)
+    limit = limits.max_audio_duration
+    if limit is not None and info.duration is not None and info.duration > limit:
+        raise AudioTooLongError(
+            argument,
+            f"{name} lasts {describe_seconds(info.duration)} (from its headers); Gladia "
+            f"transcribes at most {describe_limit(limit)} per file "
+            "(Limits.max_audio_duration): split it into parts (e.g. ffmpeg -f segment "
+            "-segment_time 3600), or on an enterprise plan allow 4 h 15 "
+            "(Limits(max_audio_duration=MAX_AUDIO_DURATION_ENTERPRISE))",
+            actual=info.duration,
+            limit=limit,
+        )
+    return info
 
 
 def _form(filename: str, content_type: str, value: Any) -> aiohttp.FormData:
@@ -172,7 +243,7 @@ def prepare_audio(
         if not data:
             raise InvalidInput(argument, "empty bytes; there is no audio to transcribe")
         if len(data) > MAX_UPLOAD_BYTES:
-            raise InvalidInput(argument, "more than 1000 MB; Gladia does not accept it: split it")
+            raise _too_large(argument, "the bytes", len(data), MAX_UPLOAD_BYTES)
         name = _check_filename(filename or "audio.wav")
         ctype = _content_type(name, content_type)
         return PreparedAudio(
@@ -197,7 +268,8 @@ def prepare_audio(
             make_body=UploadBody(lambda progress: _form(name, ctype, chunks.iterate(progress))),
             replayable=False,
             size=None,
-            cleanup=lambda: None,
+            cleanup=chunks.close,
+            first_chunk=chunks.first,
         )
     raise InvalidInput(
         argument,
@@ -301,20 +373,63 @@ class _CountingReader(io.RawIOBase):
 
 
 class _OnceIterable:
+    """An async iterable sent once; its first chunk is read (and checked) before the request."""
+
     def __init__(self, source: AsyncIterable[bytes], argument: str) -> None:
         self._source = source
         self._argument = argument
+        self._iterator: AsyncIterator[Any] | None = None
+        self._first: bytes | None = None
+        self._empty = False
         self.started = False
+
+    def _check(self, chunk: object) -> bytes:
+        if not isinstance(chunk, (bytes, bytearray, memoryview)):
+            raise InvalidInput(
+                self._argument, f"async iterable yielded {type(chunk).__name__}, not bytes"
+            )
+        return bytes(chunk)
+
+    async def first(self) -> None:
+        """Read and check the first chunk now, before any request is sent."""
+        if self._iterator is not None:
+            return
+        self._iterator = _aiter_of(self._source)
+        try:
+            self._first = self._check(await self._iterator.__anext__())
+        except StopAsyncIteration:
+            self._empty = True
+
+    def close(self) -> None:
+        """Forget the iterator (the caller owns the source; nothing to release here)."""
+        self._iterator = None
 
     async def iterate(self, progress: TransferProgress) -> AsyncIterator[bytes]:
         if self.started:
             raise InvalidInput(self._argument, "an async iterable can be uploaded only once")
         self.started = True
-        async for chunk in self._source:
-            if not isinstance(chunk, (bytes, bytearray, memoryview)):
-                raise InvalidInput(
-                    self._argument, f"async iterable yielded {type(chunk).__name__}, not bytes"
-                )
-            progress.bytes += len(chunk)
-            yield bytes(chunk)
+        iterator = self._iterator if self._iterator is not None else _aiter_of(self._source)
+        if self._first is not None:
+            first, self._first = self._first, None
+            progress.bytes += len(first)
+            yield first
+        if not self._empty:
+            async for chunk in _rest(iterator):
+                data = self._check(chunk)
+                progress.bytes += len(data)
+                yield data
         progress.finished = True
+
+
+def _aiter_of(source: AsyncIterable[Any]) -> AsyncIterator[Any]:
+    """The iterator of an async iterable (``aiter()`` is Python 3.10+, spelt out for mypy)."""
+    return source.__aiter__()
+
+
+async def _rest(iterator: AsyncIterator[Any]) -> AsyncIterator[Any]:
+    while True:
+        try:
+            chunk = await iterator.__anext__()
+        except StopAsyncIteration:
+            return
+        yield chunk

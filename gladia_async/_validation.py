@@ -17,6 +17,7 @@ import attrs
 from . import _converter
 from ._errors import InvalidInput
 from ._models import TranscriptionOptions
+from ._option_rules import check_built
 from ._option_values import enum_member
 from ._option_values import json_kind as _json_kind
 
@@ -164,7 +165,9 @@ def options_from_dict(
     values the SDK does not know yet through (a model Gladia just released).
     """
     target = TranscriptionOptions if cls is None else cls
-    return _converter.structure(_check_json(data, target, argument, allow_unknown_values), target)
+    built = _converter.structure(_check_json(data, target, argument, allow_unknown_values), target)
+    check_built(built)  # the rules between options (solaria-3's languages, ...): no __init__ ran
+    return built
 
 
 def _check_json(value: Any, tp: Any, path: str, allow: bool) -> Any:

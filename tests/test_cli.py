@@ -153,7 +153,12 @@ def test_a_rerun_overwrites_its_results_and_leaves_no_stale_files(
     first = run(emulator, "transcribe", str(folder), "--out", str(out), "--subtitles", "srt")
     assert first.returncode == 0, first.stderr
     ids_before = {json.loads(p.read_text())["id"] for p in out.glob("*.json")}
-    second = run(emulator, "transcribe", str(folder), "--out", str(out))
+    # Other options (no subtitles): the rerun would pay again, so it must be accepted.
+    asked = run(emulator, "transcribe", str(folder), "--out", str(out))
+    assert asked.returncode == 2 and "--accept-changed-options" in asked.stderr, asked.stderr
+    second = run(
+        emulator, "transcribe", str(folder), "--out", str(out), "--accept-changed-options"
+    )
     assert second.returncode == 0, second.stderr
     assert "skipped" not in second.stderr, "the results folder is not an input"
     results = sorted(p.name for p in out.iterdir() if not p.name.startswith(JOURNAL_NAME))

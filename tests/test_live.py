@@ -509,7 +509,7 @@ async def test_unread_messages_stay_bounded_then_drain_in_order(
     acks = [m for m in messages if isinstance(m, AudioChunkAckMessage)]
     assert len(acks) == len(chunks)
     ends = [m.data.byte_range[1] for m in acks if m.data is not None and m.data.byte_range]
-    assert ends == [320 * (i + 1) - 1 for i in range(len(chunks))]  # inclusive ranges
+    assert ends == [320 * (i + 1) for i in range(len(chunks))]  # half-open ranges
     assert isinstance(messages[-1], (PostFinalTranscriptMessage, EndSessionMessage)) or any(
         isinstance(m, PostFinalTranscriptMessage) for m in messages
     )
@@ -601,6 +601,6 @@ async def test_cancelled_reads_lose_no_message(gladia: GladiaSession) -> None:
                     cancelled += scope.cancelled_caught
     acks = [m for m in messages if isinstance(m, AudioChunkAckMessage)]
     ends = [m.data.byte_range[1] for m in acks if m.data is not None and m.data.byte_range]
-    assert ends == [320 * (i + 1) - 1 for i in range(len(chunks))]
+    assert ends == [320 * (i + 1) for i in range(len(chunks))]
     assert cancelled > 0  # the reads really were cut short
     assert any(isinstance(m, PostFinalTranscriptMessage) for m in messages)

@@ -671,6 +671,7 @@ from typing import TYPE_CHECKING, Any, TypedDict
 
 import attrs
 
+from . import _option_rules as _rules
 from . import _option_values as _values
 
 _PSEUDO_LOCK = threading.Lock()
@@ -883,6 +884,15 @@ def render_field(f: FieldDef) -> list[str]:
     return call(f"{f.name}: {f.type_}{optional} = attrs.field", args, "", "    ")
 
 
+#: Request classes whose options have rules the spec cannot express: the function of
+#: ``gladia_async/_option_rules.py`` their ``__attrs_post_init__`` calls.
+RULE_HOOKS = {
+    "TranscriptionOptions": "check_transcription",
+    "TranscriptionRequest": "check_transcription",
+    "StreamingRequest": "check_live",
+}
+
+
 def render_class(cls: ClassDef) -> str:
     lines = [
         "@attrs.frozen(kw_only=True)",
@@ -894,6 +904,10 @@ def render_class(cls: ClassDef) -> str:
         if f.description:
             lines += wrap_comment(f.description, "    ")
         lines += render_field(f)
+    hook = RULE_HOOKS.get(cls.name)
+    if hook is not None:
+        # Called by __init__ only: parsing (the converter) skips it, options_from_dict calls it.
+        lines += ["", f"    __attrs_post_init__ = _rules.{hook}"]
     return "\n".join(lines)
 
 

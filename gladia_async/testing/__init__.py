@@ -40,12 +40,16 @@ Behaviour (decisions where the spec is silent are marked *emulator choice*):
   no ``audio`` part, empty file, bad JSON -> 400; over ``max_upload_bytes`` (1000 MiB) ->
   413 ``"payload too large"`` (sent as soon as the limit is crossed); content neither
   recognised nor with a supported extension, or a corrupt WAV header -> 422 (*emulator
-  choice*: the spec lists no error for this route).
+  choice*: the spec lists no error for this route); audio measured longer than
+  ``max_audio_duration`` (135 minutes; 4 h 15 with ``plan="enterprise"``) -> 422 ``"Audio
+  duration (N seconds) exceeds the maximum allowed duration of 135 minutes"``.
 * ``POST /v2/pre-recorded`` and ``POST /v2/transcription``: the body is validated against
   the spec's ``InitTranscriptionRequest`` (types, enums, min/max, minItems, required,
   nested objects, array items; unknown properties -> ``"property X should not exist"``)
-  -> 400 with ``validation_errors``. Semantic problems -> 422: ``audio_url`` not an http(s)
-  URL or an emulator file URL that does not exist; ``min_speakers > max_speakers``;
+  -> 400 with ``validation_errors``; so do the option rules of Gladia's docs (solaria-3 takes
+  one or more of en, fr, de, es, it and no code switching; spec/ERRATA.md). Semantic
+  problems -> 422: ``audio_url`` not an http(s) URL or an emulator file URL that does not
+  exist; ``min_speakers > max_speakers``;
   ``minimum_duration > maximum_duration``; ``custom_metadata`` over 2,000 characters
   stringified; ``translation``/``audio_to_llm``/``custom_spelling``/``custom_vocabulary``/
   ``callback`` enabled without their ``*_config`` (*emulator choice*). 201 ``{id,

@@ -24,6 +24,10 @@ Kinds:
 * ``malformed_json``: perform the operation, send the normal status with a broken JSON body.
 * ``job_error``: only meaningful on job creation routes: the created job ends in ``error``
   with ``error_code``. The HTTP response itself is normal.
+* ``ignore_metadata_filter``: only meaningful on listing routes (``GET /v2/pre-recorded``,
+  ``GET /v2/transcription``): the listing answers as if no ``custom_metadata`` filter was
+  given, and stops at its first page (the most recent jobs, no ``next`` link), as a server
+  that drops a parameter it does not know and caps its listing would.
 """
 
 from __future__ import annotations
@@ -51,6 +55,7 @@ FaultKind = Literal[
     "truncated_json",
     "malformed_json",
     "job_error",
+    "ignore_metadata_filter",
 ]
 FAULT_KINDS: tuple[str, ...] = get_args(FaultKind)
 

@@ -8,7 +8,8 @@ Behaviour (*emulator choice* where the docs are silent):
   The token is not the API key; the WebSocket needs no key (the token is the credential).
 * The WebSocket takes binary frames or ``{"type": "audio_chunk", "data": {"chunk": b64}}``;
   a frame over 512 KiB is closed with 1009. Each chunk is acknowledged with its
-  ``byte_range`` counted **from the session start, inclusive** (see
+  ``byte_range`` counted **from the session start, half-open** ``[start, end)`` as the
+  service sends it (an empty chunk gives ``[n, n]``; see
   :func:`gladia_async._live_models.acked_end`) and ``time_range`` in seconds.
 * **Keeps exactly what it acknowledged**: a chunk is kept (counted, hashed, stored) at the
   moment its acknowledgement is sent; a chunk received on a socket that then drops without
@@ -54,7 +55,7 @@ from aiohttp import WSMsgType, web
 from .._live_models import MAX_FRAME_BYTES
 from ._state import Job, Upload, iso
 from ._transcripts import _VOCABULARY
-from ._validation import fill_defaults, validate
+from ._validation import fill_defaults, rule_errors, validate
 
 if TYPE_CHECKING:
     from ._app import GladiaEmulator
@@ -164,6 +165,7 @@ class LiveHub:
         errors = validate("StreamingRequestParamsResponse", given)
         if meta is not None and not isinstance(meta, dict):
             errors.append('Field "custom_metadata" must be an object')
+        errors = errors or rule_errors("StreamingRequest", given)
         if errors:
             raise _ApiError(400, "Validation failed", errors)
         params = fill_defaults("StreamingRequestParamsResponse", given, always=_LIVE_ALWAYS)
@@ -297,10 +299,11 @@ class LiveHub:
                     await self._stop(request, ws, state)
                     return
                 else:
+                    # The error object in `error` (as every other message) and in `data`
+                    # (where livekit's Gladia plugin reads an error frame).
+                    error = _err(400, "unknown action")
                     await self._send(
-                        ws,
-                        state,
-                        {**self._base(state, "error"), "error": _err(400, "unknown action")},
+                        ws, state, {**self._base(state, "error"), "error": error, "data": error}
                     )
             else:  # close, error (1009 too big: aiohttp closed it), closed
                 return
@@ -340,7 +343,7 @@ class LiveHub:
                     "acknowledged": True,
                     "error": None,
                     "data": {
-                        "byte_range": [start, end - 1],
+                        "byte_range": [start, end],
                         "time_range": [round(start / bps, 3), round(end / bps, 3)],
                     },
                 },

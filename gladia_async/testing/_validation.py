@@ -17,7 +17,14 @@ from urllib.parse import urlsplit
 
 import orjson
 
-__all__ = ["echo_request_params", "fill_defaults", "is_http_url", "schema", "validate"]
+__all__ = [
+    "echo_request_params",
+    "fill_defaults",
+    "is_http_url",
+    "rule_errors",
+    "schema",
+    "validate",
+]
 
 JSON = Any
 
@@ -183,6 +190,85 @@ def validate(
     if not isinstance(body, dict):
         return ["Request body must be a JSON object"]
     _check_object(_resolve(schema(schema_name)), body, "", errors, skip_format)
+    return errors
+
+
+#: Rules of Gladia's docs beyond the spec (spec/ERRATA.md, "Option rules"), in the words of the
+#: service's class-validator messages. The SDK checks the same (``gladia_async._option_rules``).
+_SOLARIA_3_LANGUAGES = ("en", "fr", "de", "es", "it")
+_LIVE_VOCABULARY_MAX_ENTRIES = 100
+_LIVE_VOCABULARY_MAX_WORDS = 5
+_LIVE_VOCABULARY_MAX_CHARS = 10_000
+
+
+def rule_errors(schema_name: str, body: JSON) -> list[str]:
+    """The option rules ``body`` breaks (``validation_errors`` of a 400), for a request schema.
+
+    ``InitTranscriptionRequest``: solaria-3 takes one or more of en, fr, de, es, it in
+    ``language_config.languages`` and no code switching. ``StreamingRequest``: a live custom
+    vocabulary has at most 100 entries, 5 words an entry, 10,000 characters in all.
+    """
+    if not isinstance(body, dict):
+        return []
+    if schema_name == "InitTranscriptionRequest":
+        return _solaria_3_errors(body)
+    if schema_name == "StreamingRequest":
+        return _live_vocabulary_errors(body)
+    return []
+
+
+def _solaria_3_errors(body: dict[str, Any]) -> list[str]:
+    if body.get("model") != "solaria-3":
+        return []
+    errors: list[str] = []
+    config = body.get("language_config")
+    config = config if isinstance(config, dict) else {}
+    languages = config.get("languages")
+    allowed = ", ".join(_SOLARIA_3_LANGUAGES)
+    if not isinstance(languages, list) or not languages:
+        errors.append('Field "language_config.languages" should not be empty with model solaria-3')
+    else:
+        for index, code in enumerate(languages):
+            if code not in _SOLARIA_3_LANGUAGES:
+                errors.append(
+                    f'Field "language_config.languages.{index}" must be one of the following '
+                    f"values with model solaria-3: {allowed}"
+                )
+    if config.get("code_switching") is True:
+        errors.append('Field "language_config.code_switching" must be false with model solaria-3')
+    if body.get("enable_code_switching") is True:
+        errors.append('Field "enable_code_switching" must be false with model solaria-3')
+    return errors
+
+
+def _live_vocabulary_errors(body: dict[str, Any]) -> list[str]:
+    processing = body.get("realtime_processing")
+    config = processing.get("custom_vocabulary_config") if isinstance(processing, dict) else None
+    vocabulary = config.get("vocabulary") if isinstance(config, dict) else None
+    if not isinstance(vocabulary, list):
+        return []
+    path = "realtime_processing.custom_vocabulary_config.vocabulary"
+    errors: list[str] = []
+    if len(vocabulary) > _LIVE_VOCABULARY_MAX_ENTRIES:
+        errors.append(
+            f'Field "{path}" must contain no more than {_LIVE_VOCABULARY_MAX_ENTRIES} elements'
+        )
+    total = 0
+    for index, entry in enumerate(vocabulary):
+        text = entry.get("value") if isinstance(entry, dict) else entry
+        if not isinstance(text, str):
+            continue
+        total += len(text)
+        if len(text.split()) > _LIVE_VOCABULARY_MAX_WORDS:
+            errors.append(
+                f'Field "{path}.{index}" must contain no more than '
+                f"{_LIVE_VOCABULARY_MAX_WORDS} words"
+            )
+    if total > _LIVE_VOCABULARY_MAX_CHARS:
+        errors.append(
+            f'Field "{path}" must contain no more than {_LIVE_VOCABULARY_MAX_CHARS} characters '
+            "in all"
+        )
     return errors
 
 

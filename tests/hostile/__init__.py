@@ -42,6 +42,8 @@ class FakeGladia:
     #: Probability that a creation answers ``error_status`` *after* creating the job.
     error_after_create: float = 0.0
     error_status: int = 503
+    #: Such a creation's answer is a dropped connection instead of ``error_status``.
+    drop_after_create: bool = False
     #: Probability that a creation holds its answer ``hang`` seconds; the job is committed
     #: ``commit_delay`` seconds after the request arrived, whether the client waited or not.
     slow_commit: float = 0.0
@@ -159,6 +161,10 @@ class FakeGladia:
         self.jobs.append(job)
         if slow:
             await asyncio.sleep(self.hang)
+        if failing and self.drop_after_create:
+            assert request.transport is not None
+            request.transport.close()
+            return web.Response(status=499)
         if failing:
             return web.json_response({"message": "upstream unavailable"}, status=self.error_status)
         return web.json_response(
