@@ -10,8 +10,10 @@ from __future__ import annotations
 import argparse
 import contextlib
 import datetime as dt
+import difflib
 import math
 import os
+import re
 import signal
 import struct
 import sys
@@ -27,6 +29,7 @@ import anyio.to_thread
 import orjson
 
 from . import (
+    AuthenticationError,
     GladiaError,
     GladiaSession,
     GladiaTimeout,
@@ -49,7 +52,6 @@ from ._cli_inputs import (
     Sources,
     build_options,
     check_api_url,
-    check_positive,
     describe_skipped,
     expand_sources,
     language_codes,
@@ -81,12 +83,15 @@ if sys.version_info < (3, 11):
 __all__ = ["main"]
 
 EXIT_OK, EXIT_FAILED, EXIT_USAGE, EXIT_INTERRUPTED, EXIT_PIPE = 0, 1, 2, 130, 141
+#: A key the API refused (401): fix the configuration, not a failure to retry later.
+EXIT_BAD_KEY = EXIT_USAGE
 
 _EPILOG = """\
 exit codes:
   0    everything asked for was done
   1    some work failed (a file, a job, the API or the network); each failure is listed
-  2    a usage error: bad flag or value, missing API key, malformed URL (nothing was sent)
+  2    a usage error: bad flag or value, missing API key, malformed URL (nothing was sent),
+       or an API key the API refused (401)
   130  interrupted with Ctrl-C (results already finished are kept)
   141  the reader of the output went away (e.g. `gladia-async jobs | head`)
 
@@ -102,7 +107,54 @@ _QUICK_RETRY = RetryPolicy(attempts=3, backoff_initial=0.1, backoff_max=0.3, dea
 _BATCH_RETRY = RetryPolicy(attempts=6, backoff_initial=0.25, backoff_max=8.0, deadline=120.0)
 
 
-def _parser(command_name: str | None = None) -> argparse.ArgumentParser:
+class _Parser(argparse.ArgumentParser):
+    """The top-level parser: knows its commands' parsers, to suggest a misspelt flag."""
+
+    commands: dict[str, argparse.ArgumentParser]
+
+
+_DURATION = re.compile(r"(?P<number>\d+(?:\.\d*)?|\.\d+)\s*(?P<unit>[smh]?)", re.IGNORECASE)
+_UNIT_SECONDS = {"": 1, "s": 1, "m": 60, "h": 3600}
+
+
+def _duration(text: str | None, flag: str = "--timeout") -> float | None:
+    """A duration flag's seconds: ``90``, ``90s``, ``5m`` or ``1h``; raise if it is none."""
+    if text is None:
+        return None
+    match = _DURATION.fullmatch(text.strip())
+    seconds = float(match["number"]) * _UNIT_SECONDS[match["unit"].lower()] if match else 0
+    if not match or not 0 < seconds < float("inf"):
+        raise CommandLineError(
+            f"{flag}: expected a duration greater than 0 such as 90, 90s, 5m or 1h, got {text!r}"
+        )
+    return seconds
+
+
+def _suggest(parser: argparse.ArgumentParser, unknown: list[str]) -> str:
+    """``--diarisation`` -> ``; did you mean --diarization?``, from the command's own flags."""
+    flags = [o for action in parser._actions for o in action.option_strings if o.startswith("--")]
+    hints = {}
+    for token in unknown:
+        name = token.split("=", 1)[0]
+        if name.startswith("-"):
+            close = difflib.get_close_matches(name, flags, n=1, cutoff=0.6)
+            if close:
+                hints[name] = close[0]
+    if len(hints) == 1:
+        return f"; did you mean {next(iter(hints.values()))}?"
+    return "".join(f"; {name}: did you mean {flag}?" for name, flag in hints.items())
+
+
+def _parse(parser: _Parser, argv: Sequence[str] | None) -> argparse.Namespace:
+    """Parse ``argv``; an unknown flag exits 2 with the closest flag of its command."""
+    args, unknown = parser.parse_known_args(argv)
+    if unknown:
+        command = parser.commands.get(getattr(args, "command", None) or "", parser)
+        command.error(f"unrecognized arguments: {' '.join(unknown)}{_suggest(command, unknown)}")
+    return args
+
+
+def _parser(command_name: str | None = None) -> _Parser:
     """The CLI's parser; the ``emulator`` command's own options only when it is the one run.
 
     Its options come from the emulator package, which ``--help``/``--version`` and every other
@@ -118,7 +170,7 @@ def _parser(command_name: str | None = None) -> argparse.ArgumentParser:
         metavar="URL",
     )
 
-    parser = argparse.ArgumentParser(
+    parser = _Parser(
         prog="gladia-async",
         description="Transcribe audio and video with Gladia's API, concurrently.",
         epilog=_EPILOG,
@@ -130,7 +182,9 @@ def _parser(command_name: str | None = None) -> argparse.ArgumentParser:
         version=f"gladia-async {__version__} (Python {sys.version.split()[0]})",
         help="print the version and exit",
     )
-    sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+    sub = parser.add_subparsers(
+        dest="command", required=True, metavar="COMMAND", parser_class=argparse.ArgumentParser
+    )
 
     def command(
         name: str, help: str, *, api: bool = True, epilog: str = _EPILOG
@@ -193,10 +247,10 @@ def _parser(command_name: str | None = None) -> argparse.ArgumentParser:
     )
     t.add_argument(
         "--timeout",
-        type=float,
         default=None,
-        metavar="SECONDS",
-        help="give up on a job not finished after this long (default: 1 hour)",
+        metavar="DURATION",
+        help="give up on a job not finished after this long: seconds (90, 90s) or 5m, 1h "
+        "(default: 1 hour)",
     )
     t.add_argument(
         "--max-hours",
@@ -267,8 +321,12 @@ def _parser(command_name: str | None = None) -> argparse.ArgumentParser:
         "--files", type=int, default=6, metavar="N", help="WAV files to generate (default: 6)"
     )
     m.add_argument(
-        "--out", default=None, metavar="FOLDER", help="work folder (default: a temp one)"
+        "--out",
+        default=None,
+        metavar="FOLDER",
+        help="work folder, kept (default: a temp one, removed at the end)",
     )
+    parser.commands = dict(sub.choices)
     return parser
 
 
@@ -605,6 +663,8 @@ async def _get(args: argparse.Namespace) -> int:
         with retry_notes(_StderrNotes()):
             try:
                 job = await gladia.get(args.job_id)
+            except AuthenticationError:
+                raise  # a refused key: exit code 2, as for a missing one
             except GladiaError as exc:
                 raise _Failed(explain(exc, job_id=args.job_id, api_url=_api_url(args))) from None
     _out(orjson.dumps(unstructure(job), option=orjson.OPT_INDENT_2).decode())
@@ -619,6 +679,8 @@ async def _delete(args: argparse.Namespace) -> int:
             for job_id in args.job_ids:
                 try:
                     await gladia.delete(job_id)
+                except AuthenticationError:
+                    raise  # every other id would be refused too
                 except GladiaError as exc:
                     failed += 1
                     message = explain(exc, job_id=job_id, api_url=_api_url(args))
@@ -639,6 +701,8 @@ async def _download(args: argparse.Namespace) -> int:
         with retry_notes(_StderrNotes()):
             try:
                 path = await gladia.download_audio(args.job_id, target)
+            except AuthenticationError:
+                raise  # a refused key: exit code 2, as for a missing one
             except GladiaError as exc:
                 raise _Failed(explain(exc, job_id=args.job_id, api_url=_api_url(args))) from None
     print(f"saved {path}", file=sys.stderr)
@@ -695,7 +759,16 @@ async def _demo_target(args: argparse.Namespace) -> AsyncIterator[tuple[str | No
 async def _demo(args: argparse.Namespace) -> int:
     if args.files < 1:
         raise CommandLineError("--files must be 1 or more")
-    work = Path(args.out) if args.out else Path(tempfile.mkdtemp(prefix="gladia-demo-"))
+    if args.out:
+        return await _demo_in(args, Path(args.out))
+    # Without --out, nothing is left behind: the temp folder goes, whatever happens.
+    with tempfile.TemporaryDirectory(prefix="gladia-demo-") as work:
+        code = await _demo_in(args, Path(work))
+    print("(the temp folder is removed; keep the files with --out FOLDER)")
+    return code
+
+
+async def _demo_in(args: argparse.Namespace, work: Path) -> int:
     audio_dir = work / "audio"
     out = work / "transcripts"
     audio_dir.mkdir(parents=True, exist_ok=True)
@@ -761,7 +834,7 @@ def _run(args: argparse.Namespace) -> int:
 
         return run(args, "gladia-async emulator")
     if args.command == "transcribe":
-        check_positive(args.timeout, "--timeout")
+        args.timeout = _duration(args.timeout)
         if args.concurrency < 1:
             raise CommandLineError(f"--concurrency must be 1 or more, got {args.concurrency}")
         options = build_options(
@@ -802,7 +875,7 @@ def _main(argv: Sequence[str] | None) -> int:
     argv = sys.argv[1:] if argv is None else list(argv)
     # The top-level options take no value: the first other word is the command.
     command_name = next((word for word in argv if not word.startswith("-")), None)
-    args = _parser(command_name).parse_args(argv)
+    args = _parse(_parser(command_name), argv)
     try:
         return _run(args)
     except BaseException as exc:  # sorted below; unknown ones are re-raised
@@ -824,6 +897,9 @@ def _main(argv: Sequence[str] | None) -> int:
             if isinstance(leaf, InvalidInput):
                 print(f"gladia-async: error: {explain(leaf)}", file=sys.stderr)
                 return EXIT_USAGE
+            if isinstance(leaf, AuthenticationError):
+                print(f"gladia-async: {explain(leaf, api_url=_api_url(args))}", file=sys.stderr)
+                return EXIT_BAD_KEY
         for leaf in leaves:
             if isinstance(leaf, _Failed):
                 print(f"gladia-async: {leaf}", file=sys.stderr)

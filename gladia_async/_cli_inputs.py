@@ -299,8 +299,10 @@ def build_options(
         raise CommandLineError(f"--options-json: unknown option {unknown[0]!r}{hint}")
     try:
         options = structure(fields, TranscriptionOptions)
-    except Exception as exc:  # the converter's messages name the field
-        raise CommandLineError(f"--options-json: {_first_line(exc)}") from None
+    except Exception as exc:
+        # The converter's message says what is wrong, not where: the SDK's own checks name
+        # the field's path (diarization_config.min_speakers), as they do for Python callers.
+        raise CommandLineError(f"--options-json: {_where(fields) or _first_line(exc)}") from None
     changes: dict[str, Any] = {}
     if diarization:
         changes["diarization"] = True
@@ -331,6 +333,17 @@ def build_options(
             f"--options-json: {exc.argument.removeprefix('options.')}: {exc.problem}"
         ) from None
     return options
+
+
+def _where(fields: dict[str, Any]) -> str | None:
+    """The SDK's message for options that do not structure, naming the field's path."""
+    try:
+        check_model(TranscriptionOptions(**fields), "options")
+    except InvalidInput as exc:
+        return f"{exc.argument.removeprefix('options.')}: {exc.problem}"
+    except Exception:  # no better message than the converter's
+        return None
+    return None
 
 
 def _first_line(exc: BaseException) -> str:

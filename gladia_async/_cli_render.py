@@ -137,6 +137,25 @@ def standard_streams() -> Iterator[None]:
             quiet.close()
 
 
+def eta_text(finished: int, total: int, elapsed: float) -> str:
+    """The time left as ``H:MM:SS``, from the rate jobs finished at since the start.
+
+    ``-:--:--`` until a job has finished. Not the rate of the last few seconds: under account
+    limits jobs finish in bursts (the slots free together), and a burst's rate would promise
+    ``0:00:01`` with most of the run still to go.
+    """
+    if finished >= total:
+        return "0:00:00"
+    if finished <= 0 or not elapsed > 0:
+        return "-:--:--"
+    left = (total - finished) * elapsed / finished
+    if not math.isfinite(left) or left >= 100 * 3600:
+        return "-:--:--"
+    minutes, seconds = divmod(math.ceil(left), 60)
+    hours, minutes = divmod(minutes, 60)
+    return f"{hours}:{minutes:02d}:{seconds:02d}"
+
+
 def _rich_console(stream: TextIO) -> Any | None:
     if not stream.isatty():
         return None
@@ -172,11 +191,23 @@ class ProgressView:
         from rich.progress import (
             BarColumn,
             MofNCompleteColumn,
+            ProgressColumn,
+            Task,
             TextColumn,
             TimeElapsedColumn,
-            TimeRemainingColumn,
         )
         from rich.progress import Progress as RichProgress
+        from rich.text import Text
+
+        view = self
+
+        class TimeLeftColumn(ProgressColumn):
+            """rich's TimeRemainingColumn reads a burst of finishes as the pace: see eta_text."""
+
+            def render(self, task: Task) -> Text:
+                elapsed = time.monotonic() - view.started
+                left = eta_text(int(task.completed), view.total, elapsed)
+                return Text(left, style="progress.remaining")
 
         # Fit the width: counts and elapsed time always, then the bar, the time left, and the
         # stage counts (or the retry note) only where there is room for them.
@@ -184,7 +215,7 @@ class ProgressView:
         columns: list[Any] = [MofNCompleteColumn(), TimeElapsedColumn()]
         used = counts + 1 + 7
         if width - used >= 8 + 10:
-            columns.append(TimeRemainingColumn())
+            columns.append(TimeLeftColumn())
             used += 8
         if width - used >= _INFO_WIDTH + 1 + 10 + 1:
             columns.append(TextColumn("{task.fields[info]}"))
@@ -222,13 +253,11 @@ class ProgressView:
         if now - self._last_line < 1.0 and finished < self.total:
             return
         self._last_line = now
-        elapsed = max(now - self.started, 1e-6)
-        rate = finished / elapsed
-        eta = (self.total - finished) / rate if rate > 0 else math.inf
-        eta_text = f"{eta:.0f}s" if math.isfinite(eta) else "?"
+        elapsed = now - self.started
+        left = eta_text(finished, self.total, elapsed)
         print(
             f"[{finished}/{self.total}] uploaded {p.uploaded} · submitted {p.submitted} · "
-            f"done {p.done} · failed {p.failed} · {elapsed:.0f}s elapsed · ETA {eta_text}",
+            f"done {p.done} · failed {p.failed} · {elapsed:.0f}s elapsed · ETA {left}",
             file=self.stream,
             flush=True,
         )

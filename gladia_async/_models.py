@@ -65,13 +65,45 @@ class OpenEnum(str, enum.Enum):
         return _pseudo_member(cls, str, str.__str__(value))
 
 
-@attrs.frozen(kw_only=True)
+#: A model's repr shows this many items of a list (then how many more), this many characters
+#: of a string, and nested models this deep: a finished job holds every word of its audio, and
+#: a full repr of it ran to tens of thousands of characters in a log line or a traceback.
+_REPR_ITEMS = 3
+_REPR_CHARS = 120
+_REPR_DEPTH = 4
+
+
+def _short_repr(value: Any, depth: int) -> str:
+    """``repr(value)``, bounded: long lists and strings summarized, deep models elided."""
+    if isinstance(value, GladiaModel):
+        return value._bounded_repr(depth)
+    if isinstance(value, (list, tuple)):
+        items = [_short_repr(item, depth) for item in value[:_REPR_ITEMS]]
+        if len(value) > _REPR_ITEMS:
+            items.append(f"...{len(value) - _REPR_ITEMS} more")
+        text = ", ".join(items)
+        return f"[{text}]" if isinstance(value, list) else f"({text}{',' * (len(value) == 1)})"
+    if isinstance(value, dict):
+        pairs = [f"{k!r}: {_short_repr(v, depth)}" for k, v in list(value.items())[:_REPR_ITEMS]]
+        if len(value) > _REPR_ITEMS:
+            pairs.append(f"...{len(value) - _REPR_ITEMS} more")
+        return "{" + ", ".join(pairs) + "}"
+    if isinstance(value, str) and len(value) > _REPR_CHARS:
+        return f"{value[:_REPR_CHARS]!r}...({len(value)} chars)"
+    return repr(value)
+
+
+@attrs.frozen(kw_only=True, repr=False)
 class GladiaModel:
     """Base of every model: what it adds is the JSON keys the model does not declare.
 
     ``extra`` holds them as received (``None`` when there were none); they are also readable as
     attributes (``job.result.some_new_block``) and are written back when the model is
     serialized, so a field Gladia adds next month is neither lost nor out of reach.
+
+    A model's ``repr`` is bounded: every field is named, but a long list shows its first items
+    and how many more, a long string its start and its length, and models nested deeper than
+    a few levels show as ``Name(...)``. Read the fields (or serialize the model) for all of it.
     """
 
     #: JSON keys this model does not declare, as received (None when there were none).
@@ -89,6 +121,20 @@ class GladiaModel:
             if extra is not None and name in extra:
                 return extra[name]
             raise AttributeError(f"{type(self).__name__!r} object has no attribute {name!r}")
+
+    def __repr__(self) -> str:
+        return self._bounded_repr(0)
+
+    def _bounded_repr(self, depth: int) -> str:
+        name = type(self).__name__
+        if depth >= _REPR_DEPTH:
+            return f"{name}(...)"
+        fields = [
+            f"{field.name}={_short_repr(getattr(self, field.name), depth + 1)}"
+            for field in attrs.fields(type(self))
+            if field.repr
+        ]
+        return f"{name}({', '.join(fields)})"
 
 
 class OpenIntEnum(int, enum.Enum):
@@ -636,7 +682,7 @@ class WebhookEvent(OpenEnum):
     TRANSCRIPTION_CREATED = "transcription.created"
 
 
-@attrs.frozen(kw_only=True)
+@attrs.frozen(kw_only=True, repr=False)
 class PreRecordedEventPayload(GladiaModel):
     """Identifies the pre-recorded job a webhook event is about.
 
@@ -647,7 +693,7 @@ class PreRecordedEventPayload(GladiaModel):
     id: str
 
 
-@attrs.frozen(kw_only=True)
+@attrs.frozen(kw_only=True, repr=False)
 class LiveEventPayload(GladiaModel):
     """Identifies the live session a webhook event is about.
 
@@ -658,7 +704,7 @@ class LiveEventPayload(GladiaModel):
     id: str
 
 
-@attrs.frozen(kw_only=True)
+@attrs.frozen(kw_only=True, repr=False)
 class UploadBody(GladiaModel):
     """Body of an upload request (the audio is sent as multipart form data).
 
@@ -666,7 +712,7 @@ class UploadBody(GladiaModel):
     """
 
 
-@attrs.frozen(kw_only=True)
+@attrs.frozen(kw_only=True, repr=False)
 class AudioMetadata(GladiaModel):
     """Metadata of an uploaded audio file.
 
@@ -695,7 +741,7 @@ class AudioMetadata(GladiaModel):
     source: str | None = None
 
 
-@attrs.frozen(kw_only=True)
+@attrs.frozen(kw_only=True, repr=False)
 class UploadedAudio(GladiaModel):
     """An uploaded audio file: its URL to transcribe and its metadata.
 
@@ -717,7 +763,7 @@ def _custom_vocabulary_entry_language(
     return _values.enum_member(value, TranscriptionLanguageCode, "language")
 
 
-@attrs.frozen(kw_only=True)
+@attrs.frozen(kw_only=True, repr=False)
 class CustomVocabularyEntry(GladiaModel):
     """One custom vocabulary entry, with intensity and pronunciations.
 
@@ -763,7 +809,7 @@ def _custom_vocabulary_config_vocabulary(
     return _values.config_or_text_list(value, CustomVocabularyEntry, "vocabulary")
 
 
-@attrs.frozen(kw_only=True)
+@attrs.frozen(kw_only=True, repr=False)
 class CustomVocabularyConfig(GladiaModel):
     """Settings of the custom vocabulary feature.
 
@@ -801,7 +847,7 @@ def _callback_config_method(value: CallbackMethod | str | None) -> CallbackMetho
     return _values.enum_member(value, CallbackMethod, "method")
 
 
-@attrs.frozen(kw_only=True)
+@attrs.frozen(kw_only=True, repr=False)
 class CallbackConfig(GladiaModel):
     """Settings of the callback feature.
 
@@ -844,7 +890,7 @@ def _subtitles_config_style(value: SubtitlesStyle | str | None) -> SubtitlesStyl
     return _values.enum_member(value, SubtitlesStyle, "style")
 
 
-@attrs.frozen(kw_only=True)
+@attrs.frozen(kw_only=True, repr=False)
 class SubtitlesConfig(GladiaModel):
     """Settings of the subtitles feature.
 
@@ -890,7 +936,7 @@ class SubtitlesConfigDict(TypedDict, total=False):
     style: SubtitlesStyle | str | None
 
 
-@attrs.frozen(kw_only=True)
+@attrs.frozen(kw_only=True, repr=False)
 class DiarizationConfig(GladiaModel):
     """Settings of the diarization feature.
 
@@ -932,7 +978,7 @@ def _translation_config_model(value: TranslationModel | str | None) -> Translati
     return _values.enum_member(value, TranslationModel, "model")
 
 
-@attrs.frozen(kw_only=True)
+@attrs.frozen(kw_only=True, repr=False)
 class TranslationConfig(GladiaModel):
     """Settings of the translation feature.
 
@@ -990,7 +1036,7 @@ def _summarization_config_type(value: SummaryTypes | str | None) -> SummaryTypes
     return _values.enum_member(value, SummaryTypes, "type")
 
 
-@attrs.frozen(kw_only=True)
+@attrs.frozen(kw_only=True, repr=False)
 class SummarizationConfig(GladiaModel):
     """Settings of the summarization feature.
 
@@ -1012,7 +1058,7 @@ class SummarizationConfigDict(TypedDict, total=False):
     type: SummaryTypes | str | None
 
 
-@attrs.frozen(kw_only=True)
+@attrs.frozen(kw_only=True, repr=False)
 class CustomSpellingConfig(GladiaModel):
     """Settings of the custom spelling feature.
 
@@ -1036,7 +1082,7 @@ class CustomSpellingConfigDict(_CustomSpellingConfigDictRequired, total=False):
     """
 
 
-@attrs.frozen(kw_only=True)
+@attrs.frozen(kw_only=True, repr=False)
 class AudioToLlmListConfig(GladiaModel):
     """Settings of the audio to LLM list feature.
 
@@ -1082,7 +1128,7 @@ def _pii_redaction_config_processed_text_type(
     return _values.enum_member(value, PiiProcessedTextType, "processed_text_type")
 
 
-@attrs.frozen(kw_only=True)
+@attrs.frozen(kw_only=True, repr=False)
 class PiiRedactionConfig(GladiaModel):
     """Settings of the PII redaction feature.
 
@@ -1120,7 +1166,7 @@ def _language_config_languages(
     return _values.enum_list(value, TranscriptionLanguageCode, "languages")
 
 
-@attrs.frozen(kw_only=True)
+@attrs.frozen(kw_only=True, repr=False)
 class LanguageConfig(GladiaModel):
     """Language detection settings: candidate languages and code switching.
 
@@ -1239,7 +1285,7 @@ def _transcription_request_model(
     return _values.enum_member(value, TranscriptionModel, "model")
 
 
-@attrs.frozen(kw_only=True)
+@attrs.frozen(kw_only=True, repr=False)
 class TranscriptionRequest(GladiaModel):
     """Body of a request creating a pre-recorded transcription job.
 
@@ -1391,7 +1437,7 @@ class TranscriptionRequest(GladiaModel):
     __attrs_post_init__ = _rules.check_transcription
 
 
-@attrs.frozen(kw_only=True)
+@attrs.frozen(kw_only=True, repr=False)
 class JobCreated(GladiaModel):
     """A newly created job: its id and result URL.
 
@@ -1405,7 +1451,7 @@ class JobCreated(GladiaModel):
     result_url: str
 
 
-@attrs.frozen(kw_only=True)
+@attrs.frozen(kw_only=True, repr=False)
 class ValidationErrorDetail(GladiaModel):
     """One structured validation error: where (loc) and why (msg).
 
@@ -1422,7 +1468,7 @@ class ValidationErrorDetail(GladiaModel):
     type: str | None = None
 
 
-@attrs.frozen(kw_only=True)
+@attrs.frozen(kw_only=True, repr=False)
 class BadRequestErrorResponse(GladiaModel):
     """Body of a bad request error response.
 
@@ -1448,7 +1494,7 @@ class BadRequestErrorResponse(GladiaModel):
     validation_errors: list[str | ValidationErrorDetail] | None = None
 
 
-@attrs.frozen(kw_only=True)
+@attrs.frozen(kw_only=True, repr=False)
 class UnauthorizedErrorResponse(GladiaModel):
     """Body of an unauthorized error response.
 
@@ -1471,7 +1517,7 @@ class UnauthorizedErrorResponse(GladiaModel):
     message: str
 
 
-@attrs.frozen(kw_only=True)
+@attrs.frozen(kw_only=True, repr=False)
 class UnprocessableEntityErrorResponse(GladiaModel):
     """Body of an unprocessable entity error response.
 
@@ -1494,7 +1540,7 @@ class UnprocessableEntityErrorResponse(GladiaModel):
     message: str
 
 
-@attrs.frozen(kw_only=True)
+@attrs.frozen(kw_only=True, repr=False)
 class FileResponse(GladiaModel):
     """The audio file a job transcribed.
 
@@ -1517,7 +1563,7 @@ class FileResponse(GladiaModel):
     number_of_channels: int | None = None
 
 
-@attrs.frozen(kw_only=True)
+@attrs.frozen(kw_only=True, repr=False)
 class PreRecordedRequestParamsResponse(GladiaModel):
     """Parameters a pre-recorded transcription job ran with.
 
@@ -1641,7 +1687,7 @@ class PreRecordedRequestParamsResponse(GladiaModel):
     structured_data_extraction: bool | None = None
 
 
-@attrs.frozen(kw_only=True)
+@attrs.frozen(kw_only=True, repr=False)
 class TranscriptionMetadata(GladiaModel):
     """Metadata of a transcription: durations and billing time.
 
@@ -1661,7 +1707,7 @@ class TranscriptionMetadata(GladiaModel):
     transcription_time: float
 
 
-@attrs.frozen(kw_only=True)
+@attrs.frozen(kw_only=True, repr=False)
 class AddonError(GladiaModel):
     """Why an audio intelligence add-on failed.
 
@@ -1678,7 +1724,7 @@ class AddonError(GladiaModel):
     message: str
 
 
-@attrs.frozen(kw_only=True)
+@attrs.frozen(kw_only=True, repr=False)
 class Word(GladiaModel):
     """One transcribed word with its timestamps and confidence.
 
@@ -1698,7 +1744,7 @@ class Word(GladiaModel):
     confidence: float
 
 
-@attrs.frozen(kw_only=True)
+@attrs.frozen(kw_only=True, repr=False)
 class Sentence(GladiaModel):
     """One sentence of the transcription, with its timestamps and words.
 
@@ -1729,7 +1775,7 @@ class Sentence(GladiaModel):
     words: list[Word] | None = None
 
 
-@attrs.frozen(kw_only=True)
+@attrs.frozen(kw_only=True, repr=False)
 class Sentences(GladiaModel):
     """Result of the sentences add-on.
 
@@ -1752,7 +1798,7 @@ class Sentences(GladiaModel):
     results: list[Sentence | str] | None = None
 
 
-@attrs.frozen(kw_only=True)
+@attrs.frozen(kw_only=True, repr=False)
 class Subtitle(GladiaModel):
     """Subtitles of the transcription in one format.
 
@@ -1766,7 +1812,7 @@ class Subtitle(GladiaModel):
     subtitles: str
 
 
-@attrs.frozen(kw_only=True)
+@attrs.frozen(kw_only=True, repr=False)
 class Utterance(GladiaModel):
     """One utterance: a run of speech from one speaker, with its words.
 
@@ -1798,7 +1844,7 @@ class Utterance(GladiaModel):
     language: TranscriptionLanguageCode | None = None
 
 
-@attrs.frozen(kw_only=True)
+@attrs.frozen(kw_only=True, repr=False)
 class Transcription(GladiaModel):
     """The transcription itself: full text, utterances, languages, subtitles.
 
@@ -1821,7 +1867,7 @@ class Transcription(GladiaModel):
     subtitles: list[Subtitle] | None = None
 
 
-@attrs.frozen(kw_only=True)
+@attrs.frozen(kw_only=True, repr=False)
 class TranslationResult(GladiaModel):
     """The transcription translated into one target language.
 
@@ -1847,7 +1893,7 @@ class TranslationResult(GladiaModel):
     subtitles: list[Subtitle] | None = None
 
 
-@attrs.frozen(kw_only=True)
+@attrs.frozen(kw_only=True, repr=False)
 class Translation(GladiaModel):
     """Result of the translation add-on: one result per target language.
 
@@ -1870,7 +1916,7 @@ class Translation(GladiaModel):
     results: list[TranslationResult] | None = None
 
 
-@attrs.frozen(kw_only=True)
+@attrs.frozen(kw_only=True, repr=False)
 class Summarization(GladiaModel):
     """Result of the summarization add-on.
 
@@ -1893,7 +1939,7 @@ class Summarization(GladiaModel):
     results: str | None = None
 
 
-@attrs.frozen(kw_only=True)
+@attrs.frozen(kw_only=True, repr=False)
 class Moderation(GladiaModel):
     """Result of the moderation add-on.
 
@@ -1916,7 +1962,7 @@ class Moderation(GladiaModel):
     results: str | None = None
 
 
-@attrs.frozen(kw_only=True)
+@attrs.frozen(kw_only=True, repr=False)
 class NamedEntityRecognitionResult(GladiaModel):
     """One named entity found in the transcription.
 
@@ -1932,7 +1978,7 @@ class NamedEntityRecognitionResult(GladiaModel):
     end: float
 
 
-@attrs.frozen(kw_only=True)
+@attrs.frozen(kw_only=True, repr=False)
 class NamedEntityRecognition(GladiaModel):
     """Result of the named entity recognition add-on.
 
@@ -1955,7 +2001,7 @@ class NamedEntityRecognition(GladiaModel):
     results: list[NamedEntityRecognitionResult] | None = None
 
 
-@attrs.frozen(kw_only=True)
+@attrs.frozen(kw_only=True, repr=False)
 class NamesConsistency(GladiaModel):
     """Result of the names consistency add-on.
 
@@ -1979,7 +2025,7 @@ class NamesConsistency(GladiaModel):
     error: AddonError | None = None
 
 
-@attrs.frozen(kw_only=True)
+@attrs.frozen(kw_only=True, repr=False)
 class StructuredDataExtraction(GladiaModel):
     """Result of the structured data extraction add-on.
 
@@ -2003,7 +2049,7 @@ class StructuredDataExtraction(GladiaModel):
     error: AddonError | None = None
 
 
-@attrs.frozen(kw_only=True)
+@attrs.frozen(kw_only=True, repr=False)
 class SentimentAnalysisResult(GladiaModel):
     """Sentiment and emotion of one part of the transcription.
 
@@ -2026,7 +2072,7 @@ class SentimentAnalysisResult(GladiaModel):
     speaker: float | None = None
 
 
-@attrs.frozen(kw_only=True)
+@attrs.frozen(kw_only=True, repr=False)
 class SentimentAnalysis(GladiaModel):
     """Result of the sentiment analysis add-on.
 
@@ -2050,7 +2096,7 @@ class SentimentAnalysis(GladiaModel):
     error: AddonError | None = None
 
 
-@attrs.frozen(kw_only=True)
+@attrs.frozen(kw_only=True, repr=False)
 class AudioToLlmResult(GladiaModel):
     """Result of the audio to LLM result add-on.
 
@@ -2064,7 +2110,7 @@ class AudioToLlmResult(GladiaModel):
     response: str | None = None
 
 
-@attrs.frozen(kw_only=True)
+@attrs.frozen(kw_only=True, repr=False)
 class AudioToLlm(GladiaModel):
     """Result of the audio to LLM add-on.
 
@@ -2087,7 +2133,7 @@ class AudioToLlm(GladiaModel):
     results: AudioToLlmResult | None = None
 
 
-@attrs.frozen(kw_only=True)
+@attrs.frozen(kw_only=True, repr=False)
 class AudioToLlmList(GladiaModel):
     """Result of the audio to LLM list add-on.
 
@@ -2110,7 +2156,7 @@ class AudioToLlmList(GladiaModel):
     results: list[AudioToLlm] | None = None
 
 
-@attrs.frozen(kw_only=True)
+@attrs.frozen(kw_only=True, repr=False)
 class DisplayMode(GladiaModel):
     """Result of the display mode add-on.
 
@@ -2133,7 +2179,7 @@ class DisplayMode(GladiaModel):
     results: list[str] | None = None
 
 
-@attrs.frozen(kw_only=True)
+@attrs.frozen(kw_only=True, repr=False)
 class Chapter(GladiaModel):
     """One chapter of the transcription: its span, headline, gist, summary and keywords.
 
@@ -2159,7 +2205,7 @@ class Chapter(GladiaModel):
     end: float | None = None
 
 
-@attrs.frozen(kw_only=True)
+@attrs.frozen(kw_only=True, repr=False)
 class Chapterization(GladiaModel):
     """Result of the chapterization add-on.
 
@@ -2182,7 +2228,7 @@ class Chapterization(GladiaModel):
     error: AddonError | None = None
 
 
-@attrs.frozen(kw_only=True)
+@attrs.frozen(kw_only=True, repr=False)
 class Diarization(GladiaModel):
     """Result of the diarization add-on.
 
@@ -2205,7 +2251,7 @@ class Diarization(GladiaModel):
     error: AddonError | None = None
 
 
-@attrs.frozen(kw_only=True)
+@attrs.frozen(kw_only=True, repr=False)
 class TranscriptionResult(GladiaModel):
     """Result of a finished pre-recorded job: transcription and add-ons.
 
@@ -2260,7 +2306,7 @@ class TranscriptionResult(GladiaModel):
     diarization: Diarization | None = None
 
 
-@attrs.frozen(kw_only=True)
+@attrs.frozen(kw_only=True, repr=False)
 class TranscriptionJob(GladiaModel):
     """A pre-recorded transcription job, as returned by the API.
 
@@ -2308,7 +2354,7 @@ class TranscriptionJob(GladiaModel):
     result: TranscriptionResult | None = None
 
 
-@attrs.frozen(kw_only=True)
+@attrs.frozen(kw_only=True, repr=False)
 class NotFoundErrorResponse(GladiaModel):
     """Body of a not found error response.
 
@@ -2331,7 +2377,7 @@ class NotFoundErrorResponse(GladiaModel):
     message: str
 
 
-@attrs.frozen(kw_only=True)
+@attrs.frozen(kw_only=True, repr=False)
 class TranscriptionJobPage(GladiaModel):
     """One page of pre-recorded transcription jobs.
 
@@ -2351,7 +2397,7 @@ class TranscriptionJobPage(GladiaModel):
     next: str | None = None
 
 
-@attrs.frozen(kw_only=True)
+@attrs.frozen(kw_only=True, repr=False)
 class ForbiddenErrorResponse(GladiaModel):
     """Body of a forbidden error response.
 
@@ -2374,7 +2420,7 @@ class ForbiddenErrorResponse(GladiaModel):
     message: str
 
 
-@attrs.frozen(kw_only=True)
+@attrs.frozen(kw_only=True, repr=False)
 class CallbackTranscriptionSuccessPayload(GladiaModel):
     """Body of the ``transcription.success`` request sent to your callback URL.
 
@@ -2394,7 +2440,7 @@ class CallbackTranscriptionSuccessPayload(GladiaModel):
     custom_metadata: dict[str, Any] | None = None
 
 
-@attrs.frozen(kw_only=True)
+@attrs.frozen(kw_only=True, repr=False)
 class Error(GladiaModel):
     """An error that ended a job.
 
@@ -2408,7 +2454,7 @@ class Error(GladiaModel):
     message: str
 
 
-@attrs.frozen(kw_only=True)
+@attrs.frozen(kw_only=True, repr=False)
 class CallbackTranscriptionErrorPayload(GladiaModel):
     """Body of the ``transcription.error`` request sent to your callback URL.
 
@@ -2428,7 +2474,7 @@ class CallbackTranscriptionErrorPayload(GladiaModel):
     custom_metadata: dict[str, Any] | None = None
 
 
-@attrs.frozen(kw_only=True)
+@attrs.frozen(kw_only=True, repr=False)
 class PreProcessingConfig(GladiaModel):
     """Settings of the pre processing feature.
 
@@ -2479,7 +2525,7 @@ def _realtime_processing_config_translation_config(
     return _values.config(value, TranslationConfig, "translation_config")
 
 
-@attrs.frozen(kw_only=True)
+@attrs.frozen(kw_only=True, repr=False)
 class RealtimeProcessingConfig(GladiaModel):
     """Settings of the realtime processing feature.
 
@@ -2547,7 +2593,7 @@ def _post_processing_config_summarization_config(
     return _values.config(value, SummarizationConfig, "summarization_config")
 
 
-@attrs.frozen(kw_only=True)
+@attrs.frozen(kw_only=True, repr=False)
 class PostProcessingConfig(GladiaModel):
     """Settings of the post processing feature.
 
@@ -2579,7 +2625,7 @@ class PostProcessingConfigDict(TypedDict, total=False):
     chapterization: bool | None
 
 
-@attrs.frozen(kw_only=True)
+@attrs.frozen(kw_only=True, repr=False)
 class MessagesConfig(GladiaModel):
     """Settings of the messages feature.
 
@@ -2633,7 +2679,7 @@ class MessagesConfigDict(TypedDict, total=False):
     receive_lifecycle_events: bool | None
 
 
-@attrs.frozen(kw_only=True)
+@attrs.frozen(kw_only=True, repr=False)
 class LiveCallbackConfig(GladiaModel):
     """Settings of the callback feature.
 
@@ -2691,7 +2737,7 @@ class LiveCallbackConfigDict(TypedDict, total=False):
     receive_lifecycle_events: bool | None
 
 
-@attrs.frozen(kw_only=True)
+@attrs.frozen(kw_only=True, repr=False)
 class StreamingRequestParamsResponse(GladiaModel):
     """Parameters a live session ran with.
 
@@ -2745,7 +2791,7 @@ class StreamingRequestParamsResponse(GladiaModel):
     callback_config: LiveCallbackConfig | None = None
 
 
-@attrs.frozen(kw_only=True)
+@attrs.frozen(kw_only=True, repr=False)
 class StreamingTranscriptionResultWithMessages(GladiaModel):
     """Result of a live session, with its messages.
 
@@ -2779,7 +2825,7 @@ class StreamingTranscriptionResultWithMessages(GladiaModel):
     messages: list[str] | None = None
 
 
-@attrs.frozen(kw_only=True)
+@attrs.frozen(kw_only=True, repr=False)
 class LiveJob(GladiaModel):
     """A live transcription session, as returned by the API.
 
@@ -2827,7 +2873,7 @@ class LiveJob(GladiaModel):
     result: StreamingTranscriptionResultWithMessages | None = None
 
 
-@attrs.frozen(kw_only=True)
+@attrs.frozen(kw_only=True, repr=False)
 class JobPage(GladiaModel):
     """One page of jobs of any kind (pre-recorded and live).
 
@@ -2847,7 +2893,7 @@ class JobPage(GladiaModel):
     next: str | None = None
 
 
-@attrs.frozen(kw_only=True)
+@attrs.frozen(kw_only=True, repr=False)
 class ListHistoryResponse(GladiaModel):
     """One page of the v1 job history (deprecated route).
 
@@ -2867,7 +2913,7 @@ class ListHistoryResponse(GladiaModel):
     next: str | None = None
 
 
-@attrs.frozen(kw_only=True)
+@attrs.frozen(kw_only=True, repr=False)
 class AudioChunkActionData(GladiaModel):
     """The ``data`` of an audio chunk live action.
 
@@ -2878,7 +2924,7 @@ class AudioChunkActionData(GladiaModel):
     chunk: str
 
 
-@attrs.frozen(kw_only=True)
+@attrs.frozen(kw_only=True, repr=False)
 class AudioChunkAction(GladiaModel):
     """The ``audio_chunk`` action, sent by the client on the live WebSocket.
 
@@ -2891,7 +2937,7 @@ class AudioChunkAction(GladiaModel):
     data: AudioChunkActionData
 
 
-@attrs.frozen(kw_only=True)
+@attrs.frozen(kw_only=True, repr=False)
 class StopRecordingAction(GladiaModel):
     """The ``stop_recording`` action, sent by the client on the live WebSocket.
 
@@ -2901,7 +2947,7 @@ class StopRecordingAction(GladiaModel):
     type: LiveActionType
 
 
-@attrs.frozen(kw_only=True)
+@attrs.frozen(kw_only=True, repr=False)
 class LiveError(GladiaModel):
     """An error reported on the live WebSocket.
 
@@ -2912,7 +2958,7 @@ class LiveError(GladiaModel):
     message: str
 
 
-@attrs.frozen(kw_only=True)
+@attrs.frozen(kw_only=True, repr=False)
 class AudioChunkAckData(GladiaModel):
     """The ``data`` of an audio chunk acknowledgment live message.
 
@@ -2926,7 +2972,7 @@ class AudioChunkAckData(GladiaModel):
     time_range: list[float]
 
 
-@attrs.frozen(kw_only=True)
+@attrs.frozen(kw_only=True, repr=False)
 class AudioChunkAckMessage(GladiaModel):
     """The ``audio_chunk`` message, received on the live WebSocket.
 
@@ -2951,7 +2997,7 @@ class AudioChunkAckMessage(GladiaModel):
     data: AudioChunkAckData | None = None
 
 
-@attrs.frozen(kw_only=True)
+@attrs.frozen(kw_only=True, repr=False)
 class CallbackLiveAudioChunkAckMessage(GladiaModel):
     """Body of the ``live.audio_chunk`` request sent to your callback URL.
 
@@ -2967,7 +3013,7 @@ class CallbackLiveAudioChunkAckMessage(GladiaModel):
     payload: AudioChunkAckMessage
 
 
-@attrs.frozen(kw_only=True)
+@attrs.frozen(kw_only=True, repr=False)
 class EndRecordingMessageData(GladiaModel):
     """The ``data`` of an end recording live message.
 
@@ -2978,7 +3024,7 @@ class EndRecordingMessageData(GladiaModel):
     recording_duration: float
 
 
-@attrs.frozen(kw_only=True)
+@attrs.frozen(kw_only=True, repr=False)
 class EndRecordingMessage(GladiaModel):
     """The ``end_recording`` message, received on the live WebSocket.
 
@@ -2997,7 +3043,7 @@ class EndRecordingMessage(GladiaModel):
     data: EndRecordingMessageData
 
 
-@attrs.frozen(kw_only=True)
+@attrs.frozen(kw_only=True, repr=False)
 class CallbackLiveEndRecordingMessage(GladiaModel):
     """Body of the ``live.end_recording`` request sent to your callback URL.
 
@@ -3013,7 +3059,7 @@ class CallbackLiveEndRecordingMessage(GladiaModel):
     payload: EndRecordingMessage
 
 
-@attrs.frozen(kw_only=True)
+@attrs.frozen(kw_only=True, repr=False)
 class EndSessionMessage(GladiaModel):
     """The ``end_session`` message, received on the live WebSocket.
 
@@ -3029,7 +3075,7 @@ class EndSessionMessage(GladiaModel):
     type: LiveMessageType
 
 
-@attrs.frozen(kw_only=True)
+@attrs.frozen(kw_only=True, repr=False)
 class CallbackLiveEndSessionMessage(GladiaModel):
     """Body of the ``live.end_session`` request sent to your callback URL.
 
@@ -3045,7 +3091,7 @@ class CallbackLiveEndSessionMessage(GladiaModel):
     payload: EndSessionMessage
 
 
-@attrs.frozen(kw_only=True)
+@attrs.frozen(kw_only=True, repr=False)
 class TranslationData(GladiaModel):
     """The ``data`` of a translation live message.
 
@@ -3068,7 +3114,7 @@ class TranslationData(GladiaModel):
     translated_utterance: Utterance
 
 
-@attrs.frozen(kw_only=True)
+@attrs.frozen(kw_only=True, repr=False)
 class TranslationMessage(GladiaModel):
     """The ``translation`` message, received on the live WebSocket.
 
@@ -3090,7 +3136,7 @@ class TranslationMessage(GladiaModel):
     data: TranslationData | None = None
 
 
-@attrs.frozen(kw_only=True)
+@attrs.frozen(kw_only=True, repr=False)
 class CallbackLiveTranslationMessage(GladiaModel):
     """Body of the ``live.translation`` request sent to your callback URL.
 
@@ -3106,7 +3152,7 @@ class CallbackLiveTranslationMessage(GladiaModel):
     payload: TranslationMessage
 
 
-@attrs.frozen(kw_only=True)
+@attrs.frozen(kw_only=True, repr=False)
 class NamedEntityRecognitionData(GladiaModel):
     """The ``data`` of a named entity recognition live message.
 
@@ -3123,7 +3169,7 @@ class NamedEntityRecognitionData(GladiaModel):
     results: list[NamedEntityRecognitionResult]
 
 
-@attrs.frozen(kw_only=True)
+@attrs.frozen(kw_only=True, repr=False)
 class NamedEntityRecognitionMessage(GladiaModel):
     """The ``named_entity_recognition`` message, received on the live WebSocket.
 
@@ -3145,7 +3191,7 @@ class NamedEntityRecognitionMessage(GladiaModel):
     data: NamedEntityRecognitionData | None = None
 
 
-@attrs.frozen(kw_only=True)
+@attrs.frozen(kw_only=True, repr=False)
 class CallbackLiveNamedEntityRecognitionMessage(GladiaModel):
     """Body of the ``live.named_entity_recognition`` request sent to your callback URL.
 
@@ -3161,7 +3207,7 @@ class CallbackLiveNamedEntityRecognitionMessage(GladiaModel):
     payload: NamedEntityRecognitionMessage
 
 
-@attrs.frozen(kw_only=True)
+@attrs.frozen(kw_only=True, repr=False)
 class ChapterizationSentence(GladiaModel):
     """One sentence of a chapter.
 
@@ -3177,7 +3223,7 @@ class ChapterizationSentence(GladiaModel):
     words: list[Word]
 
 
-@attrs.frozen(kw_only=True)
+@attrs.frozen(kw_only=True, repr=False)
 class PostChapterizationResult(GladiaModel):
     """One chapter produced by live chapterization.
 
@@ -3205,7 +3251,7 @@ class PostChapterizationResult(GladiaModel):
     summary: str | None = None
 
 
-@attrs.frozen(kw_only=True)
+@attrs.frozen(kw_only=True, repr=False)
 class PostChapterizationMessageData(GladiaModel):
     """The ``data`` of a post chapterization live message.
 
@@ -3216,7 +3262,7 @@ class PostChapterizationMessageData(GladiaModel):
     results: list[PostChapterizationResult]
 
 
-@attrs.frozen(kw_only=True)
+@attrs.frozen(kw_only=True, repr=False)
 class PostChapterizationMessage(GladiaModel):
     """The ``post_chapterization`` message, received on the live WebSocket.
 
@@ -3238,7 +3284,7 @@ class PostChapterizationMessage(GladiaModel):
     data: PostChapterizationMessageData | None = None
 
 
-@attrs.frozen(kw_only=True)
+@attrs.frozen(kw_only=True, repr=False)
 class CallbackLivePostChapterizationMessage(GladiaModel):
     """Body of the ``live.post_chapterization`` request sent to your callback URL.
 
@@ -3254,7 +3300,7 @@ class CallbackLivePostChapterizationMessage(GladiaModel):
     payload: PostChapterizationMessage
 
 
-@attrs.frozen(kw_only=True)
+@attrs.frozen(kw_only=True, repr=False)
 class StreamingTranscriptionResult(GladiaModel):
     """Live transcription result: transcription and add-ons.
 
@@ -3285,7 +3331,7 @@ class StreamingTranscriptionResult(GladiaModel):
     chapterization: Chapterization | None = None
 
 
-@attrs.frozen(kw_only=True)
+@attrs.frozen(kw_only=True, repr=False)
 class PostFinalTranscriptMessage(GladiaModel):
     """The ``post_final_transcript`` message, received on the live WebSocket.
 
@@ -3304,7 +3350,7 @@ class PostFinalTranscriptMessage(GladiaModel):
     data: StreamingTranscriptionResult
 
 
-@attrs.frozen(kw_only=True)
+@attrs.frozen(kw_only=True, repr=False)
 class CallbackLivePostFinalTranscriptMessage(GladiaModel):
     """Body of the ``live.post_final_transcript`` request sent to your callback URL.
 
@@ -3320,7 +3366,7 @@ class CallbackLivePostFinalTranscriptMessage(GladiaModel):
     payload: PostFinalTranscriptMessage
 
 
-@attrs.frozen(kw_only=True)
+@attrs.frozen(kw_only=True, repr=False)
 class PostSummarizationMessageData(GladiaModel):
     """The ``data`` of a post summarization live message.
 
@@ -3331,7 +3377,7 @@ class PostSummarizationMessageData(GladiaModel):
     results: str
 
 
-@attrs.frozen(kw_only=True)
+@attrs.frozen(kw_only=True, repr=False)
 class PostSummarizationMessage(GladiaModel):
     """The ``post_summarization`` message, received on the live WebSocket.
 
@@ -3353,7 +3399,7 @@ class PostSummarizationMessage(GladiaModel):
     data: PostSummarizationMessageData | None = None
 
 
-@attrs.frozen(kw_only=True)
+@attrs.frozen(kw_only=True, repr=False)
 class CallbackLivePostSummarizationMessage(GladiaModel):
     """Body of the ``live.post_summarization`` request sent to your callback URL.
 
@@ -3369,7 +3415,7 @@ class CallbackLivePostSummarizationMessage(GladiaModel):
     payload: PostSummarizationMessage
 
 
-@attrs.frozen(kw_only=True)
+@attrs.frozen(kw_only=True, repr=False)
 class PostTranscriptMessage(GladiaModel):
     """The ``post_transcript`` message, received on the live WebSocket.
 
@@ -3388,7 +3434,7 @@ class PostTranscriptMessage(GladiaModel):
     data: Transcription
 
 
-@attrs.frozen(kw_only=True)
+@attrs.frozen(kw_only=True, repr=False)
 class CallbackLivePostTranscriptMessage(GladiaModel):
     """Body of the ``live.post_transcript`` request sent to your callback URL.
 
@@ -3404,7 +3450,7 @@ class CallbackLivePostTranscriptMessage(GladiaModel):
     payload: PostTranscriptMessage
 
 
-@attrs.frozen(kw_only=True)
+@attrs.frozen(kw_only=True, repr=False)
 class SentimentAnalysisData(GladiaModel):
     """The ``data`` of a sentiment analysis live message.
 
@@ -3421,7 +3467,7 @@ class SentimentAnalysisData(GladiaModel):
     results: list[SentimentAnalysisResult]
 
 
-@attrs.frozen(kw_only=True)
+@attrs.frozen(kw_only=True, repr=False)
 class SentimentAnalysisMessage(GladiaModel):
     """The ``sentiment_analysis`` message, received on the live WebSocket.
 
@@ -3443,7 +3489,7 @@ class SentimentAnalysisMessage(GladiaModel):
     data: SentimentAnalysisData | None = None
 
 
-@attrs.frozen(kw_only=True)
+@attrs.frozen(kw_only=True, repr=False)
 class CallbackLiveSentimentAnalysisMessage(GladiaModel):
     """Body of the ``live.sentiment_analysis`` request sent to your callback URL.
 
@@ -3459,7 +3505,7 @@ class CallbackLiveSentimentAnalysisMessage(GladiaModel):
     payload: SentimentAnalysisMessage
 
 
-@attrs.frozen(kw_only=True)
+@attrs.frozen(kw_only=True, repr=False)
 class StartRecordingMessage(GladiaModel):
     """The ``start_recording`` message, received on the live WebSocket.
 
@@ -3475,7 +3521,7 @@ class StartRecordingMessage(GladiaModel):
     type: LiveMessageType
 
 
-@attrs.frozen(kw_only=True)
+@attrs.frozen(kw_only=True, repr=False)
 class CallbackLiveStartRecordingMessage(GladiaModel):
     """Body of the ``live.start_recording`` request sent to your callback URL.
 
@@ -3491,7 +3537,7 @@ class CallbackLiveStartRecordingMessage(GladiaModel):
     payload: StartRecordingMessage
 
 
-@attrs.frozen(kw_only=True)
+@attrs.frozen(kw_only=True, repr=False)
 class StartSessionMessage(GladiaModel):
     """The ``start_session`` message, received on the live WebSocket.
 
@@ -3507,7 +3553,7 @@ class StartSessionMessage(GladiaModel):
     type: LiveMessageType
 
 
-@attrs.frozen(kw_only=True)
+@attrs.frozen(kw_only=True, repr=False)
 class CallbackLiveStartSessionMessage(GladiaModel):
     """Body of the ``live.start_session`` request sent to your callback URL.
 
@@ -3523,7 +3569,7 @@ class CallbackLiveStartSessionMessage(GladiaModel):
     payload: StartSessionMessage
 
 
-@attrs.frozen(kw_only=True)
+@attrs.frozen(kw_only=True, repr=False)
 class StopRecordingAckData(GladiaModel):
     """The ``data`` of a stop recording acknowledgment live message.
 
@@ -3537,7 +3583,7 @@ class StopRecordingAckData(GladiaModel):
     recording_left_to_process: float
 
 
-@attrs.frozen(kw_only=True)
+@attrs.frozen(kw_only=True, repr=False)
 class StopRecordingAckMessage(GladiaModel):
     """The ``stop_recording`` message, received on the live WebSocket.
 
@@ -3562,7 +3608,7 @@ class StopRecordingAckMessage(GladiaModel):
     data: StopRecordingAckData | None = None
 
 
-@attrs.frozen(kw_only=True)
+@attrs.frozen(kw_only=True, repr=False)
 class CallbackLiveStopRecordingAckMessage(GladiaModel):
     """Body of the ``live.stop_recording`` request sent to your callback URL.
 
@@ -3578,7 +3624,7 @@ class CallbackLiveStopRecordingAckMessage(GladiaModel):
     payload: StopRecordingAckMessage
 
 
-@attrs.frozen(kw_only=True)
+@attrs.frozen(kw_only=True, repr=False)
 class TranscriptMessageData(GladiaModel):
     """The ``data`` of a transcript live message.
 
@@ -3595,7 +3641,7 @@ class TranscriptMessageData(GladiaModel):
     is_final: bool = False
 
 
-@attrs.frozen(kw_only=True)
+@attrs.frozen(kw_only=True, repr=False)
 class TranscriptMessage(GladiaModel):
     """The ``transcript`` message, received on the live WebSocket.
 
@@ -3614,7 +3660,7 @@ class TranscriptMessage(GladiaModel):
     data: TranscriptMessageData
 
 
-@attrs.frozen(kw_only=True)
+@attrs.frozen(kw_only=True, repr=False)
 class CallbackLiveTranscriptMessage(GladiaModel):
     """Body of the ``live.transcript`` request sent to your callback URL.
 
@@ -3630,7 +3676,7 @@ class CallbackLiveTranscriptMessage(GladiaModel):
     payload: TranscriptMessage
 
 
-@attrs.frozen(kw_only=True)
+@attrs.frozen(kw_only=True, repr=False)
 class SpeechMessageData(GladiaModel):
     """The ``data`` of a speech live message.
 
@@ -3644,7 +3690,7 @@ class SpeechMessageData(GladiaModel):
     channel: float
 
 
-@attrs.frozen(kw_only=True)
+@attrs.frozen(kw_only=True, repr=False)
 class SpeechStartMessage(GladiaModel):
     """The ``speech_start`` message, received on the live WebSocket.
 
@@ -3663,7 +3709,7 @@ class SpeechStartMessage(GladiaModel):
     data: SpeechMessageData
 
 
-@attrs.frozen(kw_only=True)
+@attrs.frozen(kw_only=True, repr=False)
 class CallbackLiveSpeechStartMessage(GladiaModel):
     """Body of the ``live.speech_start`` request sent to your callback URL.
 
@@ -3679,7 +3725,7 @@ class CallbackLiveSpeechStartMessage(GladiaModel):
     payload: SpeechStartMessage
 
 
-@attrs.frozen(kw_only=True)
+@attrs.frozen(kw_only=True, repr=False)
 class SpeechEndMessage(GladiaModel):
     """The ``speech_end`` message, received on the live WebSocket.
 
@@ -3698,7 +3744,7 @@ class SpeechEndMessage(GladiaModel):
     data: SpeechMessageData
 
 
-@attrs.frozen(kw_only=True)
+@attrs.frozen(kw_only=True, repr=False)
 class CallbackLiveSpeechEndMessage(GladiaModel):
     """Body of the ``live.speech_end`` request sent to your callback URL.
 
@@ -3794,7 +3840,7 @@ def _streaming_request_callback_config(
     return _values.config(value, LiveCallbackConfig, "callback_config")
 
 
-@attrs.frozen(kw_only=True)
+@attrs.frozen(kw_only=True, repr=False)
 class StreamingRequest(GladiaModel):
     """Body of a request creating a live transcription session.
 
@@ -3873,7 +3919,7 @@ class StreamingRequest(GladiaModel):
     __attrs_post_init__ = _rules.check_live
 
 
-@attrs.frozen(kw_only=True)
+@attrs.frozen(kw_only=True, repr=False)
 class InitStreamingResponse(GladiaModel):
     """A newly created live session: its id and WebSocket URL.
 
@@ -3891,7 +3937,7 @@ class InitStreamingResponse(GladiaModel):
     created_at: datetime.datetime | None = None
 
 
-@attrs.frozen(kw_only=True)
+@attrs.frozen(kw_only=True, repr=False)
 class LiveJobPage(GladiaModel):
     """One page of live transcription sessions.
 
@@ -3911,7 +3957,7 @@ class LiveJobPage(GladiaModel):
     next: str | None = None
 
 
-@attrs.frozen(kw_only=True)
+@attrs.frozen(kw_only=True, repr=False)
 class PatchRequestParams(GladiaModel):
     """Body of a request patching a live session's parameters.
 
@@ -3919,7 +3965,7 @@ class PatchRequestParams(GladiaModel):
     """
 
 
-@attrs.frozen(kw_only=True)
+@attrs.frozen(kw_only=True, repr=False)
 class PayloadTooLargeErrorResponse(GladiaModel):
     """Body of a payload too large error response.
 
@@ -3942,7 +3988,7 @@ class PayloadTooLargeErrorResponse(GladiaModel):
     message: str
 
 
-@attrs.frozen(kw_only=True)
+@attrs.frozen(kw_only=True, repr=False)
 class WebhookTranscriptionCreatedPayload(GladiaModel):
     """Body of the ``transcription.created`` webhook.
 
@@ -3954,7 +4000,7 @@ class WebhookTranscriptionCreatedPayload(GladiaModel):
     payload: PreRecordedEventPayload
 
 
-@attrs.frozen(kw_only=True)
+@attrs.frozen(kw_only=True, repr=False)
 class WebhookTranscriptionSuccessPayload(GladiaModel):
     """Body of the ``transcription.success`` webhook.
 
@@ -3966,7 +4012,7 @@ class WebhookTranscriptionSuccessPayload(GladiaModel):
     payload: PreRecordedEventPayload
 
 
-@attrs.frozen(kw_only=True)
+@attrs.frozen(kw_only=True, repr=False)
 class WebhookTranscriptionErrorPayload(GladiaModel):
     """Body of the ``transcription.error`` webhook.
 
@@ -3978,7 +4024,7 @@ class WebhookTranscriptionErrorPayload(GladiaModel):
     payload: PreRecordedEventPayload
 
 
-@attrs.frozen(kw_only=True)
+@attrs.frozen(kw_only=True, repr=False)
 class WebhookLiveStartSessionPayload(GladiaModel):
     """Body of the ``live.start_session`` webhook.
 
@@ -3990,7 +4036,7 @@ class WebhookLiveStartSessionPayload(GladiaModel):
     payload: LiveEventPayload
 
 
-@attrs.frozen(kw_only=True)
+@attrs.frozen(kw_only=True, repr=False)
 class WebhookLiveStartRecordingPayload(GladiaModel):
     """Body of the ``live.start_recording`` webhook.
 
@@ -4002,7 +4048,7 @@ class WebhookLiveStartRecordingPayload(GladiaModel):
     payload: LiveEventPayload
 
 
-@attrs.frozen(kw_only=True)
+@attrs.frozen(kw_only=True, repr=False)
 class WebhookLiveEndRecordingPayload(GladiaModel):
     """Body of the ``live.end_recording`` webhook.
 
@@ -4014,7 +4060,7 @@ class WebhookLiveEndRecordingPayload(GladiaModel):
     payload: LiveEventPayload
 
 
-@attrs.frozen(kw_only=True)
+@attrs.frozen(kw_only=True, repr=False)
 class WebhookLiveEndSessionPayload(GladiaModel):
     """Body of the ``live.end_session`` webhook.
 
@@ -4114,7 +4160,7 @@ def _transcription_options_model(
     return _values.enum_member(value, TranscriptionModel, "model")
 
 
-@attrs.frozen(kw_only=True)
+@attrs.frozen(kw_only=True, repr=False)
 class TranscriptionOptions(GladiaModel):
     """Options of a pre-recorded transcription: what ``submit(audio, options)`` takes.
 

@@ -210,7 +210,11 @@ def _one_line_error(proc: subprocess.CompletedProcess[str], elapsed: float) -> s
     assert elapsed < BAR, f"took {elapsed:.1f}s"
     assert proc.returncode == 1, (proc.returncode, proc.stderr)
     assert "Traceback" not in proc.stderr, proc.stderr
-    lines = [line for line in proc.stderr.splitlines() if line.startswith("gladia-async:")]
+    lines = [
+        line
+        for line in proc.stderr.splitlines()
+        if line.startswith("gladia-async:") and not line.startswith("gladia-async: estimate:")
+    ]
     assert len(lines) == 1, proc.stderr
     return lines[0]
 

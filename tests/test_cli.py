@@ -156,9 +156,7 @@ def test_a_rerun_overwrites_its_results_and_leaves_no_stale_files(
     # Other options (no subtitles): the rerun would pay again, so it must be accepted.
     asked = run(emulator, "transcribe", str(folder), "--out", str(out))
     assert asked.returncode == 2 and "--accept-changed-options" in asked.stderr, asked.stderr
-    second = run(
-        emulator, "transcribe", str(folder), "--out", str(out), "--accept-changed-options"
-    )
+    second = run(emulator, "transcribe", str(folder), "--out", str(out), "--accept-changed-options")
     assert second.returncode == 0, second.stderr
     assert "skipped" not in second.stderr, "the results folder is not an input"
     results = sorted(p.name for p in out.iterdir() if not p.name.startswith(JOURNAL_NAME))
@@ -297,7 +295,7 @@ async def test_a_refused_key_stops_before_any_upload(emu: Any, tmp_path: Path) -
         stderr=asyncio.subprocess.PIPE,
     )
     _, err = await asyncio.wait_for(proc.communicate(), 60)
-    assert proc.returncode == 1
+    assert proc.returncode == 2, "a refused key is a usage error (docs/guides/cli.md)"
     line = one_clear_line(err.decode())
     assert "GLADIA_API_KEY" in line and "--api-key" in line
     assert not any(advice in line for advice in PYTHON_ADVICE)

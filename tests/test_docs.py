@@ -2,9 +2,10 @@
 
 How a ```python block in ``docs/`` is checked depends on what it is:
 
-* a **program** (it calls ``asyncio.run(``) runs in a fresh interpreter against an emulator
-  process, with ``GLADIA_API_KEY`` / ``GLADIA_API_URL`` set, in a folder holding ``call.wav`` and
-  ``recordings/*.wav``; it must exit 0 and print something;
+* a **program** (it calls ``asyncio.run(`` or has an ``if __name__ == "__main__":``) runs in a
+  fresh interpreter against an emulator process, with ``GLADIA_API_KEY`` / ``GLADIA_API_URL``
+  set, in a folder holding ``call.wav`` and ``recordings/*.wav``; it must exit 0 and print
+  something;
 * a **snippet** (anything else) runs with top-level ``await`` in a namespace holding ``gladia``
   (an open :class:`GladiaSession` on an in-process emulator) and ``emu`` (that emulator), in the
   same kind of folder; it must not raise;
@@ -12,7 +13,11 @@ How a ```python block in ``docs/`` is checked depends on what it is:
   ``<!-- docs: conftest -->`` block as its ``conftest.py``, and must pass;
 * a block after ``<!-- docs: aiohttp-app -->`` defines ``make_app()``: the test suite serves
   that app (with the emulator's key and URL in the environment) and calls its routes;
+* a block after ``<!-- docs: module NAME.py -->`` is a module the page's pytest examples import
+  (``from main import app``): written next to them as ``NAME.py``;
 * a block after ``<!-- docs: no-run (reason) -->`` (FastAPI, the official SDK) is only compiled.
+
+A page listed in :data:`RUN_ELSEWHERE` has its pytest examples run by that test file instead.
 
 Every block, whatever its kind, is also type-checked with mypy, so an example cannot use a name
 or a signature the SDK does not have.
@@ -46,7 +51,7 @@ from .conftest import FAST_POLL, FAST_RETRY, write_wav
 
 ROOT = Path(__file__).resolve().parent.parent
 DOCS = ROOT / "docs"
-MARKER = re.compile(r"<!--\s*docs:\s*([a-z-]+)")
+MARKER = re.compile(r"<!--\s*docs:\s*([a-z-]+)(?:\s+([\w.]+\.py))?")
 TREE_LINE = re.compile(r"^(?P<prefix>(?:│   |    )*)(?:├── |└── )(?P<name>\w+)")
 
 
@@ -56,8 +61,9 @@ class Block:
 
     page: str  # relative to docs/, e.g. "guides/batches.md"
     line: int  # 1-based line of the opening fence
-    kind: str  # program | snippet | pytest | conftest | no-run
+    kind: str  # program | snippet | pytest | conftest | aiohttp-app | module | no-run
     code: str
+    filename: str | None = None  # a module's file name (``main.py``)
 
     @property
     def id(self) -> str:
@@ -85,24 +91,31 @@ def parse_blocks(path: Path) -> list[Block]:
         code = textwrap.dedent("\n".join(body)) + "\n"
         previous = next((ln for ln in reversed(lines[:start]) if ln.strip()), "")
         marker = MARKER.search(previous)
+        filename = None
         if marker:
-            kind = marker.group(1)
-        elif "asyncio.run(" in code:
+            kind, filename = marker.group(1), marker.group(2)
+        elif "asyncio.run(" in code or 'if __name__ == "__main__":' in code:
             kind = "program"
         else:
             kind = "snippet"
-        blocks.append(Block(page=page, line=start + 1, kind=kind, code=code))
+        blocks.append(Block(page=page, line=start + 1, kind=kind, code=code, filename=filename))
         i += 1
     return blocks
 
 
 PAGES = sorted(DOCS.rglob("*.md"))
 BLOCKS = [block for page in PAGES for block in parse_blocks(page)]
-KINDS = {"program", "snippet", "pytest", "conftest", "aiohttp-app", "no-run"}
+KINDS = {"program", "snippet", "pytest", "conftest", "aiohttp-app", "module", "no-run"}
+#: Pages whose pytest examples another test file runs (with more set-up than a conftest).
+RUN_ELSEWHERE = {"guides/fastapi.md": "tests/test_fastapi_recipe.py"}
 
 
 def of_kind(kind: str) -> list[Any]:
-    return [pytest.param(b, id=b.id) for b in BLOCKS if b.kind == kind]
+    return [
+        pytest.param(b, id=b.id)
+        for b in BLOCKS
+        if b.kind == kind and not (kind == "pytest" and b.page in RUN_ELSEWHERE)
+    ]
 
 
 def prepare_folder(folder: Path) -> Path:
@@ -117,6 +130,9 @@ def prepare_folder(folder: Path) -> Path:
 
 def test_the_docs_have_examples_of_every_kind() -> None:
     assert {b.kind for b in BLOCKS} == KINDS, "an unknown <!-- docs: ... --> marker?"
+    modules = [b.filename for b in BLOCKS if b.kind == "module"]
+    assert None not in modules, "<!-- docs: module NAME.py --> names its file"
+    assert len(set(modules)) == len(modules), "two pages define the same module"
     assert len(BLOCKS) >= 20
     assert all(b.code.strip() for b in BLOCKS)
 
@@ -195,6 +211,11 @@ async def test_snippet_runs(
 # -- pytest examples ---------------------------------------------------------------------------
 
 
+def modules_of(page: str) -> dict[str, str]:
+    """The page's ``<!-- docs: module NAME.py -->`` blocks, by file name."""
+    return {b.filename: b.code for b in BLOCKS if b.page == page and b.filename is not None}
+
+
 def conftest_of(page: str) -> str:
     blocks = [b for b in BLOCKS if b.page == page and b.kind == "conftest"]
     assert len(blocks) == 1, f"{page}: pytest examples need one <!-- docs: conftest --> block"
@@ -204,6 +225,8 @@ def conftest_of(page: str) -> str:
 @pytest.mark.parametrize("block", of_kind("pytest"))
 def test_pytest_example_passes(block: Block, tmp_path: Path) -> None:
     (tmp_path / "conftest.py").write_text(conftest_of(block.page))
+    for name, code in modules_of(block.page).items():
+        (tmp_path / name).write_text(code)
     (tmp_path / "test_example.py").write_text(block.code)
     result = subprocess.run(
         [
@@ -255,7 +278,7 @@ async def test_aiohttp_app_transcribes(block: Block, monkeypatch: pytest.MonkeyP
 # -- blocks that do not run --------------------------------------------------------------------
 
 
-@pytest.mark.parametrize("block", of_kind("no-run"))
+@pytest.mark.parametrize("block", of_kind("no-run") + of_kind("module"))
 def test_no_run_block_compiles(block: Block) -> None:
     compile("\n" * block.line + block.code, block.page, "exec")
 
@@ -265,34 +288,61 @@ SNIPPET_HEADER = (
     "from gladia_async.testing import RunningEmulator\n\n\n"
     "async def _snippet(gladia: GladiaSession, emu: RunningEmulator) -> None:\n"
 )
+#: mypy's settings for the examples: ``--strict``, as a user's project would check them. Only
+#: the official SDK (shown side by side in the migration guide) is not installed here.
+MYPY_CONFIG = """\
+[mypy]
+strict = True
+warn_unused_ignores = True
+
+[mypy-gladiaio_sdk.*]
+ignore_missing_imports = True
+"""
+
+
+def readme_blocks() -> list[Block]:
+    """The README's ```python blocks: complete programs, checked like the docs' own."""
+    lines = (ROOT / "README.md").read_text(encoding="utf-8").splitlines()
+    blocks = []
+    for n, line in enumerate(lines):
+        if line.strip() == "```python":
+            end = lines.index("```", n + 1)
+            code = "\n".join(lines[n + 1 : end]) + "\n"
+            blocks.append(Block(page="../README.md", line=n + 1, kind="program", code=code))
+    return blocks
 
 
 def as_module(block: Block) -> str:
-    """The block as a module mypy can check: a snippet becomes the body of an ``async def``."""
+    """The block as a user copies it into a module: a snippet in an ``async def`` body."""
     if block.kind != "snippet":
         return block.code
     return SNIPPET_HEADER + textwrap.indent(block.code, "    ")
 
 
-def test_every_example_type_checks(tmp_path: Path) -> None:
+def type_check(blocks: list[Block], folder: Path) -> tuple[int, str]:
+    """Run ``mypy --strict`` once over every block; return its exit code and its report.
+
+    The report names each error by its docs page and line (``docs/guides/x.md:42: error``).
+    """
     files = []
-    for n, block in enumerate(BLOCKS):
-        path = tmp_path / f"docs_example_{n:03d}.py"
+    for n, block in enumerate(blocks):
+        # A module keeps its name: the examples next to it import it (``from main import``).
+        path = folder / (block.filename or f"docs_example_{n:03d}.py")
         path.write_text(as_module(block))
         files.append(path)
+    (folder / "mypy.ini").write_text(MYPY_CONFIG)
     result = subprocess.run(
         [
             sys.executable,
             "-m",
             "mypy",
-            "--ignore-missing-imports",  # fastapi, the official SDK: not installed here
-            # `job.result` is None until a job is done; the examples read finished jobs.
-            "--disable-error-code=union-attr",
+            "--config-file",
+            str(folder / "mypy.ini"),
             "--cache-dir",
             str(ROOT / ".mypy_cache" / "docs"),
             *map(str, files),
         ],
-        cwd=tmp_path,
+        cwd=folder,
         capture_output=True,
         text=True,
         timeout=600,
@@ -300,12 +350,31 @@ def test_every_example_type_checks(tmp_path: Path) -> None:
     )
 
     def page_line(match: re.Match[str]) -> str:
-        block = BLOCKS[int(match.group(1))]
+        block = blocks[int(match.group(1))]
         header = SNIPPET_HEADER.count("\n") if block.kind == "snippet" else 0
         return f"docs/{block.page}:{block.line + int(match.group(2)) - header}:"
 
     report = re.sub(r"docs_example_(\d{3})\.py:(\d+):", page_line, result.stdout)
-    assert result.returncode == 0, report
+    for block in blocks:
+        if block.filename is not None:
+            report = report.replace(f"{block.filename}:", f"docs/{block.page}: {block.filename}:")
+    return result.returncode, report.replace("docs/../", "")
+
+
+def test_the_readme_and_the_docs_have_blocks_to_type_check() -> None:
+    assert len(readme_blocks()) >= 2
+    assert len(BLOCKS) >= 50
+
+
+def test_every_example_type_checks_strictly(tmp_path: Path) -> None:
+    """Every ```python block of README.md and docs/ passes ``mypy --strict`` as copied.
+
+    A snippet (no scaffolding of its own) is checked as the body of an ``async def`` holding
+    ``gladia`` and ``emu``, the names it runs with; nothing is waived: a ``job.result`` read
+    without narrowing it from ``None`` fails here, as it would in a user's project.
+    """
+    code, report = type_check(readme_blocks() + BLOCKS, tmp_path)
+    assert code == 0, report
 
 
 # -- the error tree ----------------------------------------------------------------------------
@@ -421,7 +490,14 @@ def test_the_site_builds_strictly(tmp_path: Path) -> None:
         check=False,
     )
     assert result.returncode == 0, result.stderr
-    assert (tmp_path / "site" / "reference" / "session" / "index.html").is_file()
+    session = tmp_path / "site" / "reference" / "session" / "index.html"
+    # Long signatures are formatted one parameter per line (ruff, in the docs extra), not cut
+    # at the page's right edge.
+    signature = re.search(
+        r'<div class="doc-signature highlight"><pre>(.*?)</pre>', session.read_text(), re.S
+    )
+    assert signature is not None, "separate_signature: true in mkdocs.yml"
+    assert signature.group(1).count("\n") > 10, "GladiaSession's signature is one line"
 
 
 # -- links from the README ---------------------------------------------------------------------

@@ -711,13 +711,45 @@ class OpenEnum(str, enum.Enum):
         return _pseudo_member(cls, str, str.__str__(value))
 
 
-@attrs.frozen(kw_only=True)
+#: A model's repr shows this many items of a list (then how many more), this many characters
+#: of a string, and nested models this deep: a finished job holds every word of its audio, and
+#: a full repr of it ran to tens of thousands of characters in a log line or a traceback.
+_REPR_ITEMS = 3
+_REPR_CHARS = 120
+_REPR_DEPTH = 4
+
+
+def _short_repr(value: Any, depth: int) -> str:
+    """``repr(value)``, bounded: long lists and strings summarized, deep models elided."""
+    if isinstance(value, GladiaModel):
+        return value._bounded_repr(depth)
+    if isinstance(value, (list, tuple)):
+        items = [_short_repr(item, depth) for item in value[:_REPR_ITEMS]]
+        if len(value) > _REPR_ITEMS:
+            items.append(f"...{len(value) - _REPR_ITEMS} more")
+        text = ", ".join(items)
+        return f"[{text}]" if isinstance(value, list) else f"({text}{',' * (len(value) == 1)})"
+    if isinstance(value, dict):
+        pairs = [f"{k!r}: {_short_repr(v, depth)}" for k, v in list(value.items())[:_REPR_ITEMS]]
+        if len(value) > _REPR_ITEMS:
+            pairs.append(f"...{len(value) - _REPR_ITEMS} more")
+        return "{" + ", ".join(pairs) + "}"
+    if isinstance(value, str) and len(value) > _REPR_CHARS:
+        return f"{value[:_REPR_CHARS]!r}...({len(value)} chars)"
+    return repr(value)
+
+
+@attrs.frozen(kw_only=True, repr=False)
 class GladiaModel:
     """Base of every model: what it adds is the JSON keys the model does not declare.
 
     ``extra`` holds them as received (``None`` when there were none); they are also readable as
     attributes (``job.result.some_new_block``) and are written back when the model is
     serialized, so a field Gladia adds next month is neither lost nor out of reach.
+
+    A model's ``repr`` is bounded: every field is named, but a long list shows its first items
+    and how many more, a long string its start and its length, and models nested deeper than
+    a few levels show as ``Name(...)``. Read the fields (or serialize the model) for all of it.
     """
 
     #: JSON keys this model does not declare, as received (None when there were none).
@@ -735,6 +767,20 @@ class GladiaModel:
             if extra is not None and name in extra:
                 return extra[name]
             raise AttributeError(f"{type(self).__name__!r} object has no attribute {name!r}")
+
+    def __repr__(self) -> str:
+        return self._bounded_repr(0)
+
+    def _bounded_repr(self, depth: int) -> str:
+        name = type(self).__name__
+        if depth >= _REPR_DEPTH:
+            return f"{name}(...)"
+        fields = [
+            f"{field.name}={_short_repr(getattr(self, field.name), depth + 1)}"
+            for field in attrs.fields(type(self))
+            if field.repr
+        ]
+        return f"{name}({', '.join(fields)})"
 
 
 class OpenIntEnum(int, enum.Enum):
@@ -895,7 +941,7 @@ RULE_HOOKS = {
 
 def render_class(cls: ClassDef) -> str:
     lines = [
-        "@attrs.frozen(kw_only=True)",
+        "@attrs.frozen(kw_only=True, repr=False)",  # GladiaModel's bounded repr
         f"class {cls.name}(GladiaModel):",
         *docstring(cls.doc, "    "),
     ]

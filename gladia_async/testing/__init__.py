@@ -18,8 +18,9 @@ Usage::
 From a shell: ``python -m gladia_async.testing --port 8080 --latency 0.02 --job-duration 1
 --api-key KEY [--faults plan.json] [--storage memory|discard|DIR] [--seed-jobs N]``.
 In pytest: ``pytest_plugins = ["gladia_async.testing.pytest_plugin"]`` gives the
-``gladia_emulator`` fixture. For benchmarks, :func:`start_emulator_process` runs it in a
-subprocess.
+``gladia_emulator`` fixture (async tests) and ``gladia_emulator_thread`` (sync tests, e.g. with
+FastAPI's ``TestClient``: :func:`run_emulator_in_thread`). For benchmarks,
+:func:`start_emulator_process` runs it in a subprocess.
 
 Behaviour (decisions where the spec is silent are marked *emulator choice*):
 
@@ -106,6 +107,7 @@ from ._limits import AccountLimits
 from ._live import LiveFaults
 from ._runner import EmulatorProcess, RunningEmulator, run_emulator, start_emulator_process
 from ._state import EmulatorStats, ManualClock, RecordedRequest
+from ._thread import run_emulator_in_thread
 from ._transcripts import build_result
 
 __all__ = [
@@ -125,5 +127,6 @@ __all__ = [
     "RunningEmulator",
     "build_result",
     "run_emulator",
+    "run_emulator_in_thread",
     "start_emulator_process",
 ]

@@ -112,7 +112,7 @@ def add_emulator_arguments(parser: argparse.ArgumentParser) -> None:
         type=pathlib.Path,
         metavar="PLAN.json",
         help="fault plan to inject errors, e.g. "
-        '{"seed": 1, "rules": [{"kind": "http_error", "status": 503, "rate": 0.2}]}',
+        '{"seed": 1, "rules": [{"kind": "status", "status": 503, "probability": 0.2}]}',
     )
     parser.add_argument(
         "--storage",
