@@ -15,8 +15,6 @@ import anyio
 import attrs
 
 from ._admission import AdmissionWindow
-from ._batch import BatchRun, ProgressCallback, transcribe_many
-from ._callbacks import CallbackReceiver
 from ._closing import AsyncClosing
 from ._config import Limits, PollPolicy, RetryPolicy, Timeouts
 from ._errors import ConfigurationError, GladiaTimeout, InvalidInput, JobUnconfirmedError
@@ -34,7 +32,9 @@ from ._transport import Secret, Transport, deadline
 from ._uploads import AudioSource, is_url
 from ._validation import check_job_id
 
-if TYPE_CHECKING:
+if TYPE_CHECKING:  # batch, callbacks and live are imported when first used
+    from ._batch import BatchRun, ProgressCallback
+    from ._callbacks import CallbackReceiver
     from ._live import LiveOptions, LiveSession, ReconnectPolicy
     from ._models import LiveJob
 
@@ -487,6 +487,9 @@ class GladiaSession(AsyncClosing):
         when a callback is ``fallback_after`` seconds late. Tokens and the journal use the
         options without the callback, so a rerun resumes with or without ``via``.
         """
+        from ._batch import transcribe_many
+        from ._callbacks import CallbackReceiver
+
         wait_by = None
         if via is None:
             body = self._jobs.options_body(options, None)
@@ -613,6 +616,8 @@ class GladiaSession(AsyncClosing):
         (the first answer wins), so a lost callback costs latency, never the result. Raises
         :class:`JobFailedError` for a failed job, :class:`GladiaTimeout` past ``timeout``.
         """
+        from ._callbacks import CallbackReceiver
+
         if not isinstance(via, CallbackReceiver):
             raise InvalidInput("via", f"expected a CallbackReceiver, got {type(via).__name__}")
         return await via.wait(job, session=self, fallback_after=fallback_after, timeout=timeout)
