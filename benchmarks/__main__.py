@@ -1,7 +1,9 @@
 """``python -m benchmarks [--quick] [--only CASE ...]``: run the suite, print and save results.
 
 Prints a Markdown table (median, min-max spread, ratio to the baseline measured in the same
-run) and writes it, with the machine's description, to ``benchmarks/RESULTS.md``.
+run) and writes it, with the machine's description, to ``benchmarks/RESULTS.md``. That file is
+one full run of every case, nothing else: a quick or partial run writes it only when asked
+with ``--output``.
 """
 
 from __future__ import annotations
@@ -18,6 +20,7 @@ from ._common import CaseResult, machine_description, render_markdown
 
 #: Case name -> module (each has ``run(quick: bool) -> CaseResult``), in running order.
 CASES = {
+    "import": "bench_import",
     "parse": "bench_parse_sdk",
     "overhead": "bench_overhead",
     "batch": "bench_batch",
@@ -25,6 +28,8 @@ CASES = {
     "listing": "bench_listing",
     "concurrency": "bench_admission",
     "journal": "bench_journal",
+    "live": "bench_live",
+    "callbacks": "bench_callbacks",
 }
 
 
@@ -43,8 +48,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument(
         "--output",
         type=Path,
-        default=Path(__file__).with_name("RESULTS.md"),
-        help="where to write the Markdown report (default: benchmarks/RESULTS.md)",
+        default=None,
+        help="where to write the Markdown report (default: benchmarks/RESULTS.md, and only "
+        "for a full run of every case)",
     )
     parser.add_argument("--no-write", action="store_true", help="print only, write no file")
     args = parser.parse_args(argv)
@@ -68,7 +74,15 @@ def main(argv: list[str] | None = None) -> int:
 
     table = render_markdown(results)
     print(table)
-    if not args.no_write:
+    output = args.output
+    if output is None and not args.quick and not args.only:
+        output = Path(__file__).with_name("RESULTS.md")
+    if output is None and not args.no_write:
+        print(
+            "\nnot written: RESULTS.md holds full runs of every case (use --output FILE)",
+            file=sys.stderr,
+        )
+    if output is not None and not args.no_write:
         mode = "quick" if args.quick else "full"
         command = "python -m benchmarks" + (" --quick" if args.quick else "")
         command += "".join(f" --only {n}" for n in args.only or [])
@@ -82,8 +96,8 @@ def main(argv: list[str] | None = None) -> int:
             f"## Cases\n\n{setups}\n\n"
             f"## Results\n\n{table}\n"
         )
-        args.output.write_text(report, encoding="utf-8")
-        print(f"\nwritten to {args.output}", file=sys.stderr)
+        output.write_text(report, encoding="utf-8")
+        print(f"\nwritten to {output}", file=sys.stderr)
     return 0
 
 

@@ -13,18 +13,17 @@ the repetitions.
 * callbacks, 10 % lost: the same with ``CallbackFaults(lose=0.1)``, ``fallback_after=2``: the
   lost ones arrive by polling.
 
-Run: ``python -m benchmarks.bench_callbacks [--files N] [--repeat R]``.
+Run: ``python -m benchmarks.bench_callbacks [--quick] [--files N] [--repeat R]``, or as the
+``callbacks`` case of ``python -m benchmarks``.
 """
 
 from __future__ import annotations
 
 import argparse
 import asyncio
-import statistics
 import tempfile
 import time
 from pathlib import Path
-from typing import Any
 
 import anyio
 from aiohttp import web
@@ -32,6 +31,7 @@ from aiohttp import web
 from gladia_async import CallbackReceiver, GladiaSession
 from gladia_async.testing import CallbackFaults, GladiaEmulator, run_emulator
 
+from ._common import CaseResult, render_markdown
 from .bench_batch import make_files
 
 CONCURRENCY = 32
@@ -101,32 +101,52 @@ def _run(way: str, files: int, folder: Path) -> tuple[float, int, int]:
     return asyncio.run(go())
 
 
+WAYS = ("polling", "callbacks", "callbacks, 10% lost")
+
+
+def run(quick: bool = False, files: int | None = None, repeat: int | None = None) -> CaseResult:
+    """The three ways, interleaved ``repeat`` times over ``files`` WAV files each."""
+    files = files or (100 if quick else 500)
+    repeat = repeat or (1 if quick else 3)
+    result = CaseResult(
+        name="callbacks",
+        title="Batch finished by callback vs polling",
+        setup=(
+            f"{files} WAV files upload -> submit -> result, {CONCURRENCY} connections; "
+            f"in-process emulator (its CPU shared with the client: wall times not comparable "
+            f"with batch's), {LATENCY * 1000:g} ms latency, {JOB_DURATION:g} s jobs; polling "
+            f"(`transcribe_many`), callbacks (`receiver.wait`, fallback 30 s), callbacks with "
+            f"10% lost (fallback 2 s); {repeat} interleaved rounds"
+        ),
+    )
+    rows: dict[str, dict[str, list[float]]] = {w: {"s": [], "req": [], "polls": []} for w in WAYS}
+    with tempfile.TemporaryDirectory() as tmp:
+        for _ in range(repeat):
+            for way in WAYS:  # interleaved, so drift spreads over all ways
+                folder = Path(tmp) / f"{way.replace(' ', '_').replace(',', '')}"
+                folder.mkdir(exist_ok=True)
+                seconds, requests, ok = _run(way, files, folder)
+                if ok != files:
+                    raise RuntimeError(f"{way}: {ok}/{files} files transcribed")
+                rows[way]["s"].append(seconds)
+                rows[way]["req"].append(requests / files)
+                rows[way]["polls"].append(requests / files - 2)
+    for way in WAYS:
+        result.add(way, "batch wall time", "s", rows[way]["s"], baseline="polling")
+    for way in WAYS:
+        result.add(way, "HTTP requests per job", "", rows[way]["req"], baseline="polling")
+    for way in WAYS:
+        result.add(way, "status polls per job", "", rows[way]["polls"])
+    return result
+
+
 def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--files", type=int, default=500)
-    parser.add_argument("--repeat", type=int, default=3)
+    parser.add_argument("--quick", action="store_true", help="fewer files, one round")
+    parser.add_argument("--files", type=int, default=None)
+    parser.add_argument("--repeat", type=int, default=None)
     args = parser.parse_args(argv)
-    ways = ("polling", "callbacks", "callbacks, 10% lost")
-    rows: dict[str, dict[str, list[float]]] = {w: {"s": [], "req": [], "polls": []} for w in ways}
-    with tempfile.TemporaryDirectory() as tmp:
-        for _ in range(args.repeat):
-            for way in ways:  # interleaved, so drift spreads over all ways
-                folder = Path(tmp) / f"{way.replace(' ', '_')}"
-                folder.mkdir(exist_ok=True)
-                seconds, requests, ok = _run(way, args.files, folder)
-                assert ok == args.files, f"{way}: {ok}/{args.files} ok"
-                rows[way]["s"].append(seconds)
-                rows[way]["req"].append(requests / args.files)
-                rows[way]["polls"].append(requests / args.files - 2)
-    print(f"{args.files} files, {args.repeat} repetitions, medians (min - max)")
-    print("| way | wall s | requests per job | status polls per job |")
-    print("|---|---|---|---|")
-    for way in ways:
-        cells: list[Any] = [way]
-        for key in ("s", "req", "polls"):
-            values = rows[way][key]
-            cells.append(f"{statistics.median(values):.3g} ({min(values):.3g} - {max(values):.3g})")
-        print("| " + " | ".join(str(c) for c in cells) + " |")
+    print(render_markdown([run(quick=args.quick, files=args.files, repeat=args.repeat)]))
 
 
 if __name__ == "__main__":

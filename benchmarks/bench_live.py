@@ -1,7 +1,9 @@
 """Live sessions: 200 concurrent real-time streams in one process, and memory under a flood.
 
-``python -m benchmarks.bench_live [--quick] [--no-flood] [--feed-stamps]``. The emulator runs
-in its own process (``storage="discard"``: it counts and hashes the audio without keeping it).
+``python -m benchmarks.bench_live [--quick] [--no-flood] [--feed-stamps]`` on its own (prints
+sentences), or the ``live`` case of ``python -m benchmarks`` (:func:`run`: rows of the table).
+The emulator runs in its own process (``storage="discard"``: it counts and hashes the audio
+without keeping it).
 
 * **concurrent**: ``SESSIONS`` live sessions stream 16 kHz 16-bit mono PCM in 100 ms chunks at
   real-time pace for ``SECONDS`` (acknowledgements delivered to the user), each session at its
@@ -36,9 +38,10 @@ from gladia_async._live import LiveSession
 from gladia_async.models import MessagesConfig
 from gladia_async.testing import start_emulator_process
 
-from ._common import peak_rss_mib, run_child
+from ._common import OURS, CaseResult, peak_rss_mib, run_child
 
 CHUNK = 3200  # 100 ms of 16 kHz 16-bit mono
+CONTROL = "control: event loop lag"
 OPTIONS = LiveOptions(
     encoding="wav/pcm",  # type: ignore[arg-type]
     sample_rate=16_000,  # type: ignore[arg-type]
@@ -113,11 +116,11 @@ def _instrument() -> tuple[dict[int, float], dict[int, float]]:
         on_text(self, data)
         HANDLING_CPU.append(time.thread_time() - cpu0)
 
-    def timed_emit(self: Any, item: Any) -> None:
+    def timed_emit(self: Any, item: Any, *rest: Any) -> None:
         if isinstance(item, AudioChunkAckMessage):
             arrivals[id(item)] = self._bench_arrival
             feeds[id(item)] = self._bench_feed
-        emit(self, item)
+        emit(self, item, *rest)
 
     LiveSession._on_text = timed_on_text  # type: ignore[method-assign]
     LiveSession._emit = timed_emit  # type: ignore[method-assign]
@@ -228,6 +231,78 @@ async def flood(url: str, api_key: str, megabytes: int, budget: int) -> dict[str
         "audio_seconds": audio_seconds,
         "realtime_factor": audio_seconds / wall,
     }
+
+
+def run(quick: bool = False) -> CaseResult:
+    """The ``live`` case of ``python -m benchmarks``: both measurements, each in a fresh
+    process (the client's CPU is its own, and the instrumentation patches no other case)."""
+    sessions = 200
+    seconds = 10.0 if quick else 30.0
+    sizes = (16, 64) if quick else (32, 128)
+    repeats = 1 if quick else 3
+    result = CaseResult(
+        name="live",
+        title="Live sessions",
+        setup=(
+            f"{sessions} concurrent sessions x {seconds:.0f} s of real-time 16 kHz PCM (100 ms "
+            f"chunks, random phases, acknowledgements on), emulator in its own process "
+            f"(storage discard); flood: one session fed as fast as `send()` allows, budget "
+            f"1 MiB, {sizes[0]} and {sizes[1]} MiB of audio, {repeats} fresh process(es) each"
+        ),
+    )
+    with start_emulator_process(storage="discard") as emu:
+        figures = run_child(
+            "bench_live",
+            "concurrent",
+            {"url": emu.url, "api_key": emu.api_key, "sessions": sessions, "seconds": seconds},
+        )
+        floods = {
+            size: [
+                run_child(
+                    "bench_live",
+                    "flood",
+                    {"url": emu.url, "api_key": emu.api_key, "megabytes": size, "budget": 1 << 20},
+                )
+                for _ in range(repeats)
+            ]
+            for size in sizes
+        }
+    result.add(OURS, "client CPU per session", "% of a core", [figures["cpu_per_session_pct"]])
+    result.add(OURS, "ack arrival -> user, p50", "ms", [figures["p50_ms"]])
+    result.add(OURS, "ack arrival -> user, p99", "ms", [figures["p99_ms"]])
+    result.add(OURS, "SDK CPU per received message, p50", "µs", [figures["handling_p50_us"]])
+    result.add(OURS, "SDK CPU per received message, p99", "µs", [figures["handling_p99_us"]])
+    result.add(CONTROL, "10 ms sleep wakes late by, p50", "ms", [figures["lag_p50_ms"]])
+    result.add(CONTROL, "10 ms sleep wakes late by, p99", "ms", [figures["lag_p99_ms"]])
+    growth: dict[int, float] = {}
+    for size, runs in floods.items():
+        row = result.add(
+            OURS,
+            f"flood {size} MiB: peak RSS growth while streaming",
+            "MiB",
+            [r["growth_mib"] for r in runs],
+        )
+        growth[size] = row.median
+        result.add(
+            OURS,
+            f"flood {size} MiB: growth with the final result parsed",
+            "MiB",
+            [r["growth_with_result_mib"] for r in runs],
+        )
+    result.goal("client CPU per session < 1% of a core", figures["cpu_per_session_pct"], 1.0)
+    result.goal("ack arrival -> user p99 < 5 ms", figures["p99_ms"], 5.0)
+    result.goal(
+        f"flood growth flat: {sizes[1]} MiB minus {sizes[0]} MiB <= 2 MiB (noise floor)",
+        growth[sizes[1]] - growth[sizes[0]],
+        2.0,
+    )
+    result.notes.append(
+        f"{figures['acks']:,} acknowledgements over {figures['wall']:.1f} s; load average "
+        f"{figures['loadavg']:.1f} during the concurrent run (the loop-lag control shows the "
+        f"machine's scheduling noise); the latency from aiohttp's frame queue needs "
+        f"`python -m benchmarks.bench_live --feed-stamps` (pure-Python parser, so not here)"
+    )
+    return result
 
 
 def main(quick: bool = False) -> None:

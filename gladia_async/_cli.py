@@ -154,9 +154,12 @@ def _parse(parser: _Parser, argv: Sequence[str] | None) -> argparse.Namespace:
     return args
 
 
-def _parser() -> _Parser:
-    from .testing._command import EPILOG, add_emulator_arguments
+def _parser(command_name: str | None = None) -> _Parser:
+    """The CLI's parser; the ``emulator`` command's own options only when it is the one run.
 
+    Its options come from the emulator package, which ``--help``/``--version`` and every other
+    command must not import (it is heavy); the top-level help lists the command either way.
+    """
     common = argparse.ArgumentParser(add_help=False)
     common.add_argument(
         "--api-key", help="API key (default: $GLADIA_API_KEY); never printed", metavar="KEY"
@@ -305,10 +308,13 @@ def _parser() -> _Parser:
     command("languages", "list the language codes --language accepts", api=False)
     add_estimate_parser(command("estimate", ESTIMATE_HELP, api=False))
 
-    e = command(
-        "emulator", "run the local Gladia emulator in the foreground", api=False, epilog=EPILOG
-    )
-    add_emulator_arguments(e)
+    emulator_help = "run the local Gladia emulator in the foreground"
+    if command_name == "emulator":
+        from .testing._command import EPILOG, add_emulator_arguments
+
+        add_emulator_arguments(command("emulator", emulator_help, api=False, epilog=EPILOG))
+    else:
+        command("emulator", emulator_help, api=False)
 
     m = command("demo", "show the SDK working end to end (uses the emulator without a key)")
     m.add_argument(
@@ -866,7 +872,10 @@ def main(argv: Sequence[str] | None = None) -> int:
 
 
 def _main(argv: Sequence[str] | None) -> int:
-    args = _parse(_parser(), argv)
+    argv = sys.argv[1:] if argv is None else list(argv)
+    # The top-level options take no value: the first other word is the command.
+    command_name = next((word for word in argv if not word.startswith("-")), None)
+    args = _parse(_parser(command_name), argv)
     try:
         return _run(args)
     except BaseException as exc:  # sorted below; unknown ones are re-raised

@@ -1009,16 +1009,5 @@ _PAGES = frozenset({_models.JobPage, _models.TranscriptionJobPage, _models.LiveJ
 
 _install_deferred()
 
-# Build the structure functions of the hot classes once, at import (nested classes come along).
-for _cls in (
-    _models.TranscriptionJob,
-    _models.LiveJob,
-    _models.JobCreated,
-    _models.UploadedAudio,
-    _models.JobPage,
-    _models.TranscriptionJobPage,
-    _models.LiveJobPage,
-):
-    converter.get_structure_hook(_cls)
-converter.get_unstructure_hook(_models.TranscriptionOptions)
-del _cls
+# Structure and unstructure functions are generated on first use, per type (cattrs caches
+# each one), not here: a program that never reads a job never pays for building its code.

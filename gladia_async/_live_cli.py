@@ -13,9 +13,6 @@ import anyio
 import anyio.to_thread
 
 from ._errors import InvalidInput
-from ._live import LiveOptions, LiveSession
-from ._live_models import Reconnected, Reconnecting, TranscriptMessage
-from ._models import MessagesConfig
 
 __all__ = ["add_live_parser", "run_live"]
 
@@ -55,6 +52,11 @@ async def _chunks(audio: wave.Wave_read, realtime: bool) -> AsyncIterator[bytes]
 
 async def run_live(args: argparse.Namespace, gladia: Any) -> int:
     """Stream ``args.file`` and print partial and final transcripts as they arrive."""
+    # The live stack is imported here, not with the parser: `--help` does not pay for it.
+    from ._live import LiveOptions, LiveSession
+    from ._live_models import Reconnected, Reconnecting, TranscriptMessage
+    from ._models import MessagesConfig
+
     audio = _open_wav(args.file)
     with audio:
         if audio.getcomptype() != "NONE":

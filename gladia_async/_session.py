@@ -17,8 +17,6 @@ import attrs
 
 from . import _tracing
 from ._admission import AdmissionWindow
-from ._batch import BatchRun, ProgressCallback, transcribe_many
-from ._callbacks import CallbackReceiver
 from ._closing import AsyncClosing
 from ._config import Limits, PollPolicy, RetryPolicy, Timeouts
 from ._errors import ConfigurationError, GladiaTimeout, InvalidInput, JobUnconfirmedError
@@ -40,7 +38,9 @@ from ._validation import check_job_id
 LiveRegion = Literal["us-west", "eu-west"]
 LIVE_REGIONS: tuple[LiveRegion, ...] = ("us-west", "eu-west")
 
-if TYPE_CHECKING:
+if TYPE_CHECKING:  # batch, callbacks and live are imported when first used
+    from ._batch import BatchRun, ProgressCallback
+    from ._callbacks import CallbackReceiver
     from ._live import LiveOptions, LiveSession, ReconnectPolicy
     from ._models import LiveJob
 
@@ -542,6 +542,9 @@ class GladiaSession(AsyncClosing):
         when a callback is ``fallback_after`` seconds late. Tokens and the journal use the
         options without the callback, so a rerun resumes with or without ``via``.
         """
+        from ._batch import transcribe_many
+        from ._callbacks import CallbackReceiver
+
         wait_by = None
         if via is None:
             body = self._jobs.options_body(options, None)
@@ -669,6 +672,8 @@ class GladiaSession(AsyncClosing):
         (the first answer wins), so a lost callback costs latency, never the result. Raises
         :class:`JobFailedError` for a failed job, :class:`GladiaTimeout` past ``timeout``.
         """
+        from ._callbacks import CallbackReceiver
+
         if not isinstance(via, CallbackReceiver):
             raise InvalidInput("via", f"expected a CallbackReceiver, got {type(via).__name__}")
         return await via.wait(job, session=self, fallback_after=fallback_after, timeout=timeout)

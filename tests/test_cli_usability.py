@@ -163,7 +163,7 @@ def test_a_refused_key_exits_with_the_documented_code(
 
 
 def test_the_faults_example_of_emulator_help_is_a_valid_plan(tmp_path: Path) -> None:
-    emulator = _parser().commands["emulator"]
+    emulator = _parser("emulator").commands["emulator"]
     help_text = next(a.help for a in emulator._actions if "--faults" in a.option_strings)
     assert help_text is not None
     example = help_text[help_text.index("{") :]
