@@ -57,6 +57,7 @@ import anyio
 import anyio.abc
 import attrs
 
+from . import _tracing
 from ._admission import AdmissionTicket, AdmissionWindow
 from ._closing import AsyncOwner
 from ._config import Limits
@@ -282,7 +283,14 @@ class BatchRun(AsyncOwner):
 
     async def _run(self) -> None:
         try:
-            with self._runner_scope:
+            with (
+                (
+                    _tracing.operation("gladia.transcribe_many")
+                    if _tracing.tracer
+                    else _tracing.NO_SPAN
+                ) as span,
+                self._runner_scope,
+            ):
                 async with contextlib.AsyncExitStack() as stack:
                     if self._journal_path is not None:
                         # Entered before the task group, left after it: every source's task
@@ -293,6 +301,12 @@ class BatchRun(AsyncOwner):
                         await self._journal.record_options(self._options, namespace=self._namespace)
                     async with self._send, anyio.create_task_group() as work:
                         await self._feed(work)
+                if span is not None:
+                    progress = self.progress
+                    for name in ("seen", "done", "failed", "adopted", "skipped"):
+                        value = getattr(progress, name, None)
+                        if isinstance(value, int):
+                            span.set_attribute(f"gladia.batch.{name}", value)
         except anyio.get_cancelled_exc_class():
             raise
         except BaseException as exc:  # the journal's, or a bug of ours: for the consumer

@@ -169,6 +169,9 @@ class Limits:
     Gladia accepts, checked before anything is sent: 135 minutes and 1000 MB by default (the
     documented limits); ``MAX_AUDIO_DURATION_ENTERPRISE`` (4 h 15) for an enterprise plan.
     A file whose duration its headers do not tell is never refused on its duration.
+
+    With ``GladiaSession(connector=...)`` the connector's own limit caps the sockets, and
+    ``max_connections`` caps how many requests the session has in flight at once.
     """
 
     max_connections: int = attrs.field(default=100, validator=_positive_int)

@@ -28,11 +28,12 @@ import enum
 import logging
 import math
 from collections.abc import Awaitable, Callable, Coroutine, Mapping
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, TypeVar
 
 import anyio
 import attrs
 
+from . import _tracing
 from ._config import Limits
 from ._converter import unstructure
 from ._errors import (
@@ -58,6 +59,7 @@ if TYPE_CHECKING:
 
 __all__ = ["TOKEN_KEY", "Jobs", "ReconcilePolicy", "check_timeout", "check_token"]
 
+T = TypeVar("T")
 log = logging.getLogger("gladia_async")
 
 #: The ``custom_metadata`` key holding a job's idempotency token.
@@ -161,10 +163,16 @@ class Jobs:
 
     # -- uploads ---------------------------------------------------------------------------
 
-    async def upload(
+    def upload(
+        self, source: AudioSource, *, filename: str | None = None, content_type: str | None = None
+    ) -> Coroutine[Any, Any, UploadedAudio]:
+        """Upload a file (streamed) or import a URL; return the ``audio_url`` and metadata."""
+        upload = self._upload(source, filename=filename, content_type=content_type)
+        return upload if _tracing.tracer is None else _traced(upload, "gladia.upload")
+
+    async def _upload(
         self, source: AudioSource, *, filename: str | None = None, content_type: str | None = None
     ) -> UploadedAudio:
-        """Upload a file (streamed) or import a URL; return the ``audio_url`` and metadata."""
         url = self.transport.url("/v2/upload")
         if is_url(source):
             return await self.transport.request_json(
@@ -239,7 +247,18 @@ class Jobs:
             "POST", self.transport.url(self.prefix), JobCreated, retry="never", json=body
         )
 
-    async def create(
+    def create(
+        self,
+        body: Mapping[str, Any],
+        *,
+        token: str | None = None,
+        on_refused: Callable[[RateLimitError], Awaitable[None]] | None = None,
+    ) -> Coroutine[Any, Any, JobCreated]:
+        """Create a job from a checked body; with ``token``, exactly once (see :meth:`_create`)."""
+        create = self._create(body, token=token, on_refused=on_refused)
+        return create if _tracing.tracer is None else _traced(create, "gladia.create")
+
+    async def _create(
         self,
         body: Mapping[str, Any],
         *,
@@ -429,7 +448,30 @@ class Jobs:
 
     # -- the polling loop ------------------------------------------------------------------
 
-    async def poll(
+    def poll(
+        self,
+        job_id: str,
+        *,
+        policy: PollPolicy,
+        until: float | None,
+        first_delay: float | None = None,
+        limiter: anyio.CapacityLimiter | None = None,
+        raise_on_error: bool = True,
+        pace: Callable[[], float] | None = None,
+    ) -> Coroutine[Any, Any, TranscriptionJob]:
+        """Poll until the job is ``done`` or ``error`` (see :meth:`_poll`)."""
+        poll = self._poll(
+            job_id,
+            policy=policy,
+            until=until,
+            first_delay=first_delay,
+            limiter=limiter,
+            raise_on_error=raise_on_error,
+            pace=pace,
+        )
+        return poll if _tracing.tracer is None else _traced(poll, "gladia.wait", job_id)
+
+    async def _poll(
         self,
         job_id: str,
         *,
@@ -482,3 +524,23 @@ class Jobs:
             if pace is not None:
                 delay = max(delay, pace())
             n += 1
+
+
+async def _traced(call: Coroutine[Any, Any, T], name: str, job_id: str | None = None) -> T:
+    """Run one job step in its span, with the job id (and the job's request id) it learns."""
+    with _tracing.operation(name) as span:
+        if job_id is not None:
+            span.set_attribute("gladia.job_id", job_id)
+        result = await call
+        note_job(span, result)
+        return result
+
+
+def note_job(span: _tracing.Span, result: object) -> None:
+    """Put a job's id, request id and status (whichever ``result`` has) on ``span``."""
+    for attribute, name in (("id", "gladia.job_id"), ("request_id", "gladia.request_id")):
+        value = getattr(result, attribute, None)
+        if isinstance(value, str) and isinstance(result, (JobCreated, TranscriptionJob)):
+            span.set_attribute(name, value)
+    if isinstance(result, TranscriptionJob):
+        span.set_attribute("gladia.job.status", str(result.status))

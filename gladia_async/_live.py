@@ -57,6 +57,7 @@ import attrs
 import orjson
 from anyio.abc import TaskGroup
 
+from . import _tracing
 from ._converter import structure, unstructure
 from ._errors import (
     APIStatusError,
@@ -378,6 +379,7 @@ class LiveSession:
         if finish_timeout is not None and (isinstance(finish_timeout, bool) or finish_timeout <= 0):
             raise InvalidInput("finish_timeout", "must be a positive number of seconds or None")
         self._transport = transport
+        self._span: _tracing.Span | None = None
         self._region = region
         self._budget = max_unacked_bytes
         self._keepalive = float(keepalive) if keepalive is not None else None
@@ -467,16 +469,27 @@ class LiveSession:
         # One deadline for the whole call: the POST, then every handshake and backoff.
         limit = self._transport.retry.deadline
         started = anyio.current_time()
-        init = await self._transport.request_json(
-            "POST",
-            self._transport.url("/v2/live"),
-            InitStreamingResponse,
-            retry="unsent",
-            json=self._body,
-            params=params,
-            ok=(200, 201),
-        )
+        if _tracing.tracer is not None:
+            attributes = {"gladia.region": self._region} if self._region else {}
+            self._span = _tracing.start_span("gladia.live", **attributes)
+        try:
+            with _tracing.use_span(self._span):
+                init = await self._transport.request_json(
+                    "POST",
+                    self._transport.url("/v2/live"),
+                    InitStreamingResponse,
+                    retry="unsent",
+                    json=self._body,
+                    params=params,
+                    ok=(200, 201),
+                )
+        except BaseException as exc:
+            _tracing.end_span(self._span, exc)
+            raise
+        if self._span is not None:
+            self._span.set_attribute("gladia.job_id", init.id)
         if not init.url.startswith(("ws://", "wss://")):
+            _tracing.end_span(self._span, ResponseFormatError("not a ws(s):// URL"))
             raise ResponseFormatError(
                 "POST /v2/live answered a session URL that is not a ws(s):// URL; report it "
                 "with the session id " + init.id
@@ -493,6 +506,7 @@ class LiveSession:
                 self._ws = await self._connect_with_retries(close_code=None, initial=True)
         except BaseException as exc:
             self._state = "closed"
+            _tracing.end_span(self._span, exc)
             await _exit_task_group(tg, exc)
             self._close_streams()
             raise
@@ -514,9 +528,17 @@ class LiveSession:
         assert self._tg is not None
         try:
             await _exit_task_group(self._tg, error if error is not None else exc)
+        except BaseException as failed:
+            _tracing.end_span(self._span, failed)
+            self._span = None
+            raise
         finally:
             self._state = "closed"
             await self._drop_socket()
+            if self._span is not None:
+                self._span.set_attribute("gladia.live.acknowledged_bytes", self._acked)
+                _tracing.end_span(self._span, error if error is not None else exc)
+                self._span = None
             self._close_streams()
         if error is not None:
             raise error

@@ -136,6 +136,24 @@ class GladiaModel:
         ]
         return f"{name}({', '.join(fields)})"
 
+    def to_dict(self) -> dict[str, Any]:
+        """Return the model as JSON data (dicts, lists, strings, numbers), losslessly.
+
+        The same output as the converter's ``unstructure``: keys as the API spells them,
+        unknown keys (:attr:`extra`) and explicit nulls kept, date-times as ISO 8601 text, so
+        ``structure(model.to_dict(), type(model)) == model``.
+        """
+        from ._converter import unstructure
+
+        data: dict[str, Any] = unstructure(self)
+        return data
+
+    def to_json(self) -> str:
+        """Return the model as a JSON document (``json.loads`` of it equals :meth:`to_dict`)."""
+        from ._converter import dumps
+
+        return dumps(self).decode()
+
 
 class OpenIntEnum(int, enum.Enum):
     """An integer enum that accepts values it does not know (see :class:`OpenEnum`)."""

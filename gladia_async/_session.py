@@ -11,14 +11,16 @@ from datetime import datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Literal
 
+import aiohttp
 import anyio
 import attrs
 
+from . import _tracing
 from ._admission import AdmissionWindow
 from ._closing import AsyncClosing
 from ._config import Limits, PollPolicy, RetryPolicy, Timeouts
 from ._errors import ConfigurationError, GladiaTimeout, InvalidInput, JobUnconfirmedError
-from ._jobs import Jobs, ReconcilePolicy, check_timeout, check_token
+from ._jobs import Jobs, ReconcilePolicy, check_timeout, check_token, note_job
 from ._models import (
     JobCreated,
     JobStatus,
@@ -31,6 +33,10 @@ from ._pagination import JobFilters, JobStream, PageStream
 from ._transport import Secret, Transport, deadline
 from ._uploads import AudioSource, is_url
 from ._validation import check_job_id
+
+#: Where live sessions can run (``StreamingSupportedRegions`` in the spec).
+LiveRegion = Literal["us-west", "eu-west"]
+LIVE_REGIONS: tuple[LiveRegion, ...] = ("us-west", "eu-west")
 
 if TYPE_CHECKING:  # batch, callbacks and live are imported when first used
     from ._batch import BatchRun, ProgressCallback
@@ -65,6 +71,21 @@ class GladiaSession(AsyncClosing):
     ``https://api.gladia.io``. ``max_concurrency`` caps the connection pool (and batch stages).
     ``reconcile`` says how a job creation whose answer was lost is settled by its idempotency
     token (batches, and ``submit(idempotency_token=...)``).
+
+    Network, in httpx's and aiohttp's words: with ``trust_env=True`` (the default) the
+    ``HTTP_PROXY`` / ``HTTPS_PROXY`` / ``ALL_PROXY`` / ``NO_PROXY`` environment variables are
+    honoured (read once, here; loopback hosts such as a local emulator are always reached
+    directly); ``trust_env=False`` ignores them. ``proxy="http://user:pass@host:3128"`` sends
+    every request (and live WebSocket) through that proxy whatever the environment says; an
+    ``https`` API is reached through a ``CONNECT`` tunnel, so the proxy never sees the key.
+    ``headers`` are sent with every request to the API origin (never to another host); a
+    header named like the key's (``x-gladia-key``) raises :class:`InvalidInput`. ``connector``
+    is your own :class:`aiohttp.BaseConnector`: the session uses it but does not close it (you
+    do), its own limits and TLS settings apply, and ``Limits.max_connections`` then only caps
+    how many requests this session has in flight at once.
+
+    ``region`` (default ``$GLADIA_REGION``; ``us-west`` or ``eu-west``) is where live sessions
+    run, sent as ``POST /v2/live?region=...``; ``live(region=...)`` overrides it.
     """
 
     def __init__(
@@ -80,6 +101,11 @@ class GladiaSession(AsyncClosing):
         verify_ssl: bool = True,
         api: Literal["pre-recorded", "transcription"] = "pre-recorded",
         reconcile: ReconcilePolicy | None = None,
+        proxy: str | None = None,
+        trust_env: bool = True,
+        headers: Mapping[str, str] | None = None,
+        connector: aiohttp.BaseConnector | None = None,
+        region: LiveRegion | None = None,
     ) -> None:
         key = api_key if api_key is not None else os.environ.get("GLADIA_API_KEY", "")
         if not isinstance(key, str) or not key.strip():
@@ -109,6 +135,21 @@ class GladiaSession(AsyncClosing):
             )
         if reconcile is not None and not isinstance(reconcile, ReconcilePolicy):
             raise InvalidInput("reconcile", "expected a ReconcilePolicy")
+        if region is None:
+            env_region = os.environ.get("GLADIA_REGION", "").strip()
+            if env_region and env_region not in LIVE_REGIONS:
+                raise ConfigurationError(
+                    f"GLADIA_REGION must be one of {', '.join(LIVE_REGIONS)}, got {env_region!r}"
+                )
+            region = env_region if env_region else None
+        elif region not in LIVE_REGIONS:
+            raise InvalidInput("region", f"must be one of {LIVE_REGIONS}, got {region!r}")
+        if connector is not None and not isinstance(connector, aiohttp.BaseConnector):
+            raise InvalidInput(
+                "connector", f"expected an aiohttp.BaseConnector, got {type(connector).__name__}"
+            )
+        #: Where live sessions run (None: Gladia's default), from ``region=`` or $GLADIA_REGION.
+        self.region: LiveRegion | None = region
         self.poll_policy = poll or PollPolicy()
         self.api = api
         self._transport = Transport(
@@ -119,6 +160,10 @@ class GladiaSession(AsyncClosing):
             max_connections=self.limits.max_connections,
             verify_ssl=verify_ssl,
             max_response_bytes=self.limits.max_response_bytes,
+            proxy=proxy,
+            trust_env=trust_env,
+            headers=headers,
+            connector=connector,
         )
         self._jobs = Jobs(
             self._transport,
@@ -289,7 +334,12 @@ class GladiaSession(AsyncClosing):
         until = None if seconds is None else anyio.current_time() + seconds
         creating = False
         try:
-            with deadline(seconds, "transcribe()"):
+            with (
+                (
+                    _tracing.operation("gladia.transcribe") if _tracing.tracer else _tracing.NO_SPAN
+                ) as span,
+                deadline(seconds, "transcribe()"),
+            ):
                 if is_url(source):
                     assert isinstance(source, str)
                     body["audio_url"] = source
@@ -298,7 +348,12 @@ class GladiaSession(AsyncClosing):
                 creating = True
                 created = await self._jobs.create(body, token=idempotency_token)
                 creating = False
-                return await self._jobs.poll(created.id, policy=self.poll_policy, until=until)
+                if span is not None:
+                    span.set_attribute("gladia.job_id", created.id)
+                job = await self._jobs.poll(created.id, policy=self.poll_policy, until=until)
+                if span is not None:
+                    note_job(span, job)
+                return job
         except GladiaTimeout as exc:
             if creating and idempotency_token is not None:
                 raise JobUnconfirmedError(
@@ -537,7 +592,7 @@ class GladiaSession(AsyncClosing):
         self,
         options: LiveOptions | None = None,
         *,
-        region: Literal["us-west", "eu-west"] | None = None,
+        region: LiveRegion | None = None,
         max_unacked_bytes: int = 1 << 20,
         keepalive: float | None = 10.0,
         reconnect: ReconnectPolicy | None = None,
@@ -555,14 +610,15 @@ class GladiaSession(AsyncClosing):
         ``max_buffered_messages`` and ``max_buffered_bytes`` (their size on the wire, 16 MiB)
         bound the received messages waiting to be read (the socket is not read while that many
         wait: back-pressure, nothing is dropped before the block is left).
-        Options are checked here, before any request.
+        Options are checked here, before any request. ``region`` defaults to the session's
+        (``GladiaSession(region=...)`` or ``$GLADIA_REGION``).
         """
         from ._live import LiveSession
 
         return LiveSession(
             self._transport,
             options,
-            region=region,
+            region=region if region is not None else self.region,
             max_unacked_bytes=max_unacked_bytes,
             keepalive=keepalive,
             reconnect=reconnect,

@@ -19,11 +19,14 @@ a ``repr``), the retry rules, and the bounds that hold against a hostile server:
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import functools
+import ipaddress
 import logging
 import math
 import random
 import traceback
+import urllib.request
 from collections.abc import (
     AsyncIterator,
     Awaitable,
@@ -44,6 +47,7 @@ from aiohttp.client_proto import ResponseHandler
 from multidict import CIMultiDict, CIMultiDictProxy
 from yarl import URL
 
+from . import _tracing
 from ._config import Limits, RetryPolicy, Timeouts
 from ._converter import loads_or_raise, validation_error_items
 from ._errors import (
@@ -53,6 +57,7 @@ from ._errors import (
     ForeignURLError,
     GladiaError,
     GladiaTimeout,
+    InvalidInput,
     PoolTimeout,
     ResponseFormatError,
     ResponseTooLargeError,
@@ -214,6 +219,9 @@ def _lazy_read_timeout_class() -> type[ResponseHandler] | None:
 _LazyReadTimeout = _lazy_read_timeout_class()
 
 
+#: The header that carries the API key (compared case-insensitively).
+API_KEY_HEADER = "x-gladia-key"
+
 #: URLs :meth:`Transport.url` keeps resolved (cleared whole when full).
 _URL_CACHE_SIZE = 1024
 
@@ -252,6 +260,77 @@ def parse_base_url(base_url: object) -> URL:
     return url.with_path(path).with_query(None).with_fragment(None)
 
 
+def parse_proxy(proxy: object) -> URL | None:
+    """Check an explicit proxy URL; raise :class:`InvalidInput` (never echoing credentials)."""
+    if proxy is None:
+        return None
+    if not isinstance(proxy, (str, URL)) or not str(proxy).strip():
+        raise InvalidInput("proxy", "expected a proxy URL string such as 'http://proxy:3128'")
+    try:
+        url = URL(str(proxy).strip())
+        host, port = url.host, url.port
+    except (ValueError, TypeError):
+        raise InvalidInput("proxy", "is not a valid URL") from None
+    if url.scheme not in ("http", "https") or not host or (port is not None and not 0 < port):
+        raise InvalidInput(
+            "proxy",
+            f"must be an absolute http:// URL with a host, got a {url.scheme or 'relative'}: URL",
+        )
+    return url
+
+
+#: urllib's NO_PROXY matching (``*``, domain suffixes, ``host:port``), as requests and httpx use.
+_no_proxy_names: Callable[[str, Mapping[str, str]], bool] = urllib.request.proxy_bypass_environment  # type: ignore[attr-defined]
+
+
+def _is_loopback(host: str) -> bool:
+    name = host.strip("[]").lower().rstrip(".")
+    if name == "localhost" or name.endswith(".localhost"):
+        return True
+    try:
+        return ipaddress.ip_address(name).is_loopback
+    except ValueError:
+        return False
+
+
+def environment_proxies() -> dict[str, str]:
+    """The environment's proxy settings by lowercase scheme (``no`` for ``NO_PROXY``)."""
+    return {
+        scheme: value
+        for scheme, value in urllib.request.getproxies_environment().items()
+        if scheme in ("http", "https", "all", "no") and value
+    }
+
+
+def check_headers(headers: object) -> dict[str, str]:
+    """Check the user's extra headers; raise :class:`InvalidInput` before any request.
+
+    A header named like the key's (any case) is refused: it could replace or reveal the key.
+    Names and values must be strings without line breaks (no header injection).
+    """
+    if headers is None:
+        return {}
+    if not isinstance(headers, Mapping):
+        raise InvalidInput(
+            "headers", f"expected a mapping of str to str, got {type(headers).__name__}"
+        )
+    checked: dict[str, str] = {}
+    for name, value in headers.items():
+        if not isinstance(name, str) or not isinstance(value, str):
+            raise InvalidInput("headers", "names and values must be strings")
+        if not name or any(c in name for c in " \t\r\n:") or not name.isascii():
+            raise InvalidInput("headers", f"{name!r} is not a valid header name")
+        if name.lower() == API_KEY_HEADER:
+            raise InvalidInput(
+                f"headers[{name!r}]",
+                "the API key header is set by the session (pass api_key= or set GLADIA_API_KEY)",
+            )
+        if "\r" in value or "\n" in value or "\0" in value:
+            raise InvalidInput(f"headers[{name!r}]", "a header value must not contain line breaks")
+        checked[name] = value
+    return checked
+
+
 def check_api_key(key: str) -> str:
     """Return ``key`` if it can travel in an HTTP header; raise :class:`ConfigurationError`."""
     if not key or any(not 0x21 <= ord(c) <= 0x7E for c in key):
@@ -283,6 +362,10 @@ class Transport:
         verify_ssl: bool = True,
         user_agent: str | None = None,
         max_response_bytes: int | None = None,
+        proxy: str | None = None,
+        trust_env: bool = True,
+        headers: Mapping[str, str] | None = None,
+        connector: aiohttp.BaseConnector | None = None,
     ) -> None:
         self.base_url = parse_base_url(base_url)
         self._base_path = self.base_url.path.rstrip("/")
@@ -301,17 +384,25 @@ class Transport:
         self.verify_ssl = verify_ssl
         self._user_agent = user_agent or f"gladia-async/{__version__}"
         self._session: aiohttp.ClientSession | None = None
-        self._connector: aiohttp.TCPConnector | None = None
+        self._connector: aiohttp.BaseConnector | None = None
+        self._user_connector = connector
+        self._proxy = parse_proxy(proxy)
+        self.trust_env = bool(trust_env)
+        # Read once, as httpx does: the environment's proxies by scheme, and NO_PROXY.
+        self._env_proxies = environment_proxies() if trust_env and self._proxy is None else {}
+        self._proxy_by_origin: dict[tuple[str, str, int | None], URL | None] = {}
         self._loop: asyncio.AbstractEventLoop | None = None
         self._closed = False
         self._pool_slots: asyncio.Semaphore | None = None
         # CIMultiDicts, as aiohttp wants them: it would otherwise convert a dict per request.
         self._plain_headers = CIMultiDictProxy(CIMultiDict({"User-Agent": self._user_agent}))
-        self._keyed = _KeyedHeaders(
-            CIMultiDictProxy(
-                CIMultiDict({"User-Agent": self._user_agent, "x-gladia-key": api_key.reveal()})
-            )
-        )
+        # The user's headers go to the API origin only (they may carry a gateway's token),
+        # and after them the key, which no user header can replace.
+        api_headers = CIMultiDict({"User-Agent": self._user_agent})
+        api_headers.update(check_headers(headers))
+        self._api_plain_headers = CIMultiDictProxy(api_headers.copy())
+        api_headers[API_KEY_HEADER] = api_key.reveal()
+        self._keyed = _KeyedHeaders(CIMultiDictProxy(api_headers))
         self._rng = random.Random()
         t = timeouts
         # Built once. The pool wait is ours (``Timeouts.pool``), so aiohttp's ``connect`` (which
@@ -334,9 +425,14 @@ class Transport:
     # -- lifecycle -------------------------------------------------------------------------
 
     @property
-    def connector(self) -> aiohttp.TCPConnector | None:
+    def connector(self) -> aiohttp.BaseConnector | None:
         """The connection pool, once the first request created it (tests count connections)."""
         return self._connector
+
+    @property
+    def proxy(self) -> URL | None:
+        """The explicit proxy (``proxy=``), credentials removed; None: none given."""
+        return None if self._proxy is None else self._proxy.with_user(None)
 
     @property
     def closed(self) -> bool:
@@ -351,18 +447,27 @@ class Transport:
         loop = asyncio.get_running_loop()
         if self._session is None:
             self._loop = loop
-            self._connector = aiohttp.TCPConnector(limit=self._max_connections, ssl=self.verify_ssl)
+            owned = self._user_connector is None
+            if self._user_connector is None:
+                self._connector = aiohttp.TCPConnector(
+                    limit=self._max_connections, ssl=self.verify_ssl
+                )
+            else:
+                self._connector = self._user_connector
             self._session = aiohttp.ClientSession(
                 connector=self._connector,
+                connector_owner=owned,  # a user's connector stays open for its owner
                 json_serialize=lambda obj: orjson.dumps(obj).decode(),
                 auto_decompress=True,
+                # The environment's proxies are resolved by us once per origin (proxy_for), not
+                # by aiohttp, which would read them (and ~/.netrc) in a thread on every request.
                 trust_env=False,
             )
             # aiohttp silently re-sends an idempotent request once on a reused connection that
             # dropped; every attempt must be ours, counted and bounded by the retry policy.
             if hasattr(self._session, "_retry_connection"):
                 self._session._retry_connection = False
-            if _LazyReadTimeout is not None and hasattr(self._connector, "_factory"):
+            if owned and _LazyReadTimeout is not None and hasattr(self._connector, "_factory"):
                 self._connector._factory = functools.partial(_LazyReadTimeout, loop=loop)
             self._pool_slots = asyncio.Semaphore(self._max_connections)
         elif loop is not self._loop:
@@ -419,6 +524,33 @@ class Transport:
             )
         return parsed
 
+    def proxy_for(self, url: URL) -> URL | None:
+        """The proxy a request to ``url`` goes through (None: direct).
+
+        ``proxy=`` wins; else, with ``trust_env``, ``HTTP_PROXY`` / ``HTTPS_PROXY`` /
+        ``ALL_PROXY`` as read when the session was made, unless ``NO_PROXY`` names the host or
+        the host is this machine (``localhost``, ``127.0.0.1``, ``::1``: a local emulator is
+        never sent to a corporate proxy).
+        """
+        if self._proxy is not None or not self._env_proxies:
+            return self._proxy
+        origin = origin_of(url)
+        try:
+            return self._proxy_by_origin[origin]
+        except KeyError:
+            pass
+        scheme = _WS_SCHEMES.get(url.scheme, url.scheme)
+        chosen: URL | None = None
+        text = self._env_proxies.get(scheme) or self._env_proxies.get("all")
+        host = url.host or ""
+        if text and not _is_loopback(host) and not _no_proxy_names(host, self._env_proxies):
+            with contextlib.suppress(ValueError, TypeError):
+                chosen = parse_proxy(text if "://" in text else f"http://{text}")
+        if len(self._proxy_by_origin) >= _URL_CACHE_SIZE:
+            self._proxy_by_origin.clear()
+        self._proxy_by_origin[origin] = chosen
+        return chosen
+
     def _headers(self, url: URL, extra: Mapping[str, str] | None) -> Mapping[str, str]:
         # Pre-built per origin (aiohttp copies them): the key only for the API's own origin.
         api = id(url) in self._api_url_ids or origin_of(url) == self.origin
@@ -474,7 +606,10 @@ class Transport:
                 f"{what} URL points at {target.scheme}://{host}:{port}, not at the API origin; "
                 "refusing to send the API key there"
             )
-        headers = self._keyed.headers if authenticate else self._plain_headers
+        if authenticate:
+            headers = self._keyed.headers
+        else:
+            headers = self._api_plain_headers if self.is_api_origin(target) else self._plain_headers
         where = f"{what} at {target.scheme}://{host}:{port}"
         failure: GladiaError
         cause: BaseException
@@ -487,6 +622,7 @@ class Transport:
                 ws: Any = await client.ws_connect(
                     target,
                     headers=headers,
+                    proxy=self.proxy_for(target),
                     heartbeat=heartbeat,
                     autoping=True,
                     max_msg_size=max_msg_size,
@@ -580,7 +716,8 @@ class Transport:
         # An upload in flight is bounded by its stall timeouts and Timeouts.upload, not cut by
         # the deadline (a large file on a slow link is legitimately slow); no new attempt starts
         # past the deadline.
-        return self._call(method, url, retry, attempt, timeout)
+        call = self._call(method, url, retry, attempt, timeout)
+        return call if _tracing.tracer is None else _tracing.traced_http(call, method, url)
 
     async def request_empty(
         self, method: str, url: URL, *, retry: Retry, ok: Collection[int] = (200, 202, 204)
@@ -600,7 +737,8 @@ class Transport:
             finally:
                 slots.release()
 
-        await self._call(method, url, retry, attempt, "request")
+        call = self._call(method, url, retry, attempt, "request")
+        await (call if _tracing.tracer is None else _tracing.traced_http(call, method, url))
 
     @asynccontextmanager
     async def stream(
@@ -641,7 +779,10 @@ class Transport:
 
         # The body is read after the block is entered: only opening counts against the deadline.
         with deadline(self.retry.deadline, f"opening {method} {url.path}"):
-            response, slots = await self._call(method, url, retry, attempt, "stream")
+            call = self._call(method, url, retry, attempt, "stream")
+            response, slots = await (
+                call if _tracing.tracer is None else _tracing.traced_http(call, method, url)
+            )
         try:
             yield response
         finally:
@@ -884,6 +1025,8 @@ class Transport:
                 )
             if log.isEnabledFor(logging.DEBUG):
                 log.debug("%s %s -> %d", method, url.path, response.status)
+            if _tracing.tracer is not None:
+                _tracing.response_seen(response.status, response.headers)
             if response.status in (301, 302, 303, 307, 308) and "Location" in response.headers:
                 location_text = response.headers["Location"]
                 response.release()
@@ -935,6 +1078,7 @@ class Transport:
                 headers=self._headers(url, headers),
                 timeout=timeout,
                 allow_redirects=False,
+                proxy=self.proxy_for(url),
             )
         except asyncio.CancelledError:
             # aiohttp cancels its body-writer task but does not wait for it; give it one
@@ -953,7 +1097,21 @@ class Transport:
         failure: _Failure
         if isinstance(exc, GladiaError):  # raised by our own upload body (a one-shot iterable)
             return _Unsent(exc)
-        if isinstance(exc, aiohttp.ClientConnectorError):
+        if isinstance(exc, aiohttp.ClientProxyConnectionError):
+            failure = _Unsent(
+                ConnectionFailed(
+                    f"could not connect to the proxy at {exc.host}:{exc.port} for {method} "
+                    f"{url.path} ({type(exc).__name__}); check proxy= or HTTP(S)_PROXY"
+                )
+            )
+        elif isinstance(exc, aiohttp.ClientHttpProxyError):
+            failure = _Unsent(
+                ConnectionFailed(
+                    f"the proxy refused {method} {url.scheme}://{url.host}:{url.port}{url.path} "
+                    f"(HTTP {exc.status}); check proxy= or HTTP(S)_PROXY and its credentials"
+                )
+            )
+        elif isinstance(exc, aiohttp.ClientConnectorError):
             failure = _Unsent(
                 ConnectionFailed(
                     f"could not connect to {url.scheme}://{url.host}:{url.port} "
@@ -1261,7 +1419,11 @@ def _safe_cause(exc: BaseException, key: Secret, depth: int = 0) -> BaseExceptio
     """
     secret = key.reveal()
     replaced: BaseException
-    if isinstance(exc, aiohttp.ClientResponseError) or _mentions(exc, secret):
+    if (
+        isinstance(exc, aiohttp.ClientResponseError)
+        or _carries_proxy_auth(exc)
+        or _mentions(exc, secret)
+    ):
         replaced = RootCause(
             f"{type(exc).__module__}.{type(exc).__qualname__}: "
             + _scrub_text(str(getattr(exc, "message", "") or exc), key)
@@ -1277,6 +1439,14 @@ def _safe_cause(exc: BaseException, key: Secret, depth: int = 0) -> BaseExceptio
     else:
         replaced.__cause__ = _safe_cause(inner, key, depth + 1)
     return replaced
+
+
+def _carries_proxy_auth(exc: BaseException) -> bool:
+    """True if ``exc`` holds a connection key with proxy credentials (aiohttp's connect errors)."""
+    for held in (getattr(exc, "_conn_key", None), *getattr(exc, "args", ())):
+        if getattr(held, "proxy_auth", None) is not None:
+            return True
+    return False
 
 
 def _chain(error: BaseException, cause: BaseException, key: Secret) -> None:
