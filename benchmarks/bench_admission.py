@@ -89,7 +89,7 @@ async def _batch(url: str, key: str, jobs: int) -> BatchTrace:
 
 async def _drive(url: str, key: str, jobs: int) -> tuple[float, int, int]:
     from gladia_async import GladiaSession, RateLimitError, RetryPolicy
-    from gladia_async._admission import AdmissionWindow
+    from gladia_async._batch.admission import AdmissionWindow
 
     window = AdmissionWindow()
     done = 0

@@ -34,7 +34,7 @@ from typing import Any
 import anyio
 
 from gladia_async import AudioChunkAckMessage, GladiaSession, LiveOptions
-from gladia_async._live import LiveSession
+from gladia_async._live.session import LiveSession
 from gladia_async.models import MessagesConfig
 from gladia_async.testing import start_emulator_process
 

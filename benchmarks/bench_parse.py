@@ -5,7 +5,7 @@ Run from the repository root::
     python benchmarks/bench_parse.py [--repeat 7]
 
 Measures, in one process, ``json.loads`` (the baseline), ``orjson.loads`` and
-``gladia_async._converter.loads(raw, TranscriptionJob)`` (orjson + cattrs structuring into the
+``_schema.converter.loads(raw, TranscriptionJob)`` (orjson + cattrs structuring into the
 typed models), and prints a Markdown table: median, min and max in ms, and the median's ratio
 to ``json.loads``. The bar is ours <= 1.6x ``json.loads`` (issue 10), unknown keys kept.
 """
@@ -27,8 +27,8 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 import orjson
 
 from benchmarks._fixtures import make_large_job
-from gladia_async._converter import loads, structure
-from gladia_async._models import TranscriptionJob
+from gladia_async._schema.converter import loads, structure
+from gladia_async._schema.models import TranscriptionJob
 
 
 def measure(fn: Callable[[], Any], repeat: int) -> list[float]:

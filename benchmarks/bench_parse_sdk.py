@@ -6,7 +6,7 @@ module adds the official SDK and the goals. Contenders:
 
 * ``json.loads`` (the floor every parser pays at least once, the baseline);
 * ``orjson.loads`` (for reference);
-* ours: ``gladia_async._converter.loads(raw, TranscriptionJob)`` (orjson + cattrs, unknown
+* ours: ``gladia_async._schema.converter.loads(raw, TranscriptionJob)`` (orjson + cattrs, unknown
   keys kept, the cyclic GC left alone), and ``loads_or_raise(raw, TranscriptionJob)``, what
   ``GladiaSession.get()`` runs (``_transport.decode``: the same plus error mapping);
 * official: ``PreRecordedV2Response.from_dict(json.loads(raw))`` (what its ``get()`` runs:
@@ -37,8 +37,8 @@ def run(quick: bool = False) -> CaseResult:
     try:
         import orjson
 
-        from gladia_async._converter import loads, loads_or_raise
-        from gladia_async._models import TranscriptionJob
+        from gladia_async._schema.converter import loads, loads_or_raise
+        from gladia_async._schema.models import TranscriptionJob
 
         from ._fixtures import make_large_job
         from .bench_parse import measure

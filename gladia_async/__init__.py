@@ -21,10 +21,18 @@ from typing import TYPE_CHECKING, Any
 from ._version import __version__
 
 if TYPE_CHECKING:  # what type checkers and IDEs see; at run time see _LAZY below
-    from ._admission import AdmissionWindow
-    from ._audio_info import AudioInfo, probe_audio
-    from ._batch import TOKEN_KEY, BatchRun, Outcome, Progress, ProgressCallback, Resumed
-    from ._callbacks import (
+    from ._api.estimate import Estimate, FileEstimate, estimate, estimate_async
+    from ._api.jobs import ReconcilePolicy
+    from ._api.pagination import JobStream, Page, PageStream
+    from ._batch.admission import AdmissionWindow
+    from ._batch.journal import (
+        BatchJournal,
+        OptionsChange,
+        SourceIdentity,
+        source_identity,
+    )
+    from ._batch.run import TOKEN_KEY, BatchRun, Outcome, Progress, ProgressCallback, Resumed
+    from ._callbacks.receiver import (
         CallbackPayload,
         CallbackReceiver,
         CallbackReply,
@@ -36,7 +44,8 @@ if TYPE_CHECKING:  # what type checkers and IDEs see; at run time see _LAZY belo
         parse_callback,
         parse_webhook,
     )
-    from ._config import (
+    from ._core.audio_info import AudioInfo, probe_audio
+    from ._core.config import (
         MAX_AUDIO_BYTES,
         MAX_AUDIO_DURATION,
         MAX_AUDIO_DURATION_ENTERPRISE,
@@ -45,8 +54,7 @@ if TYPE_CHECKING:  # what type checkers and IDEs see; at run time see _LAZY belo
         RetryPolicy,
         Timeouts,
     )
-    from ._converter import structure, unstructure
-    from ._errors import (
+    from ._core.errors import (
         APIStatusError,
         AudioLimitError,
         AudioTooLargeError,
@@ -77,16 +85,10 @@ if TYPE_CHECKING:  # what type checkers and IDEs see; at run time see _LAZY belo
         UsageError,
         WrongEventLoopError,
     )
-    from ._estimate import Estimate, FileEstimate, estimate, estimate_async
-    from ._jobs import ReconcilePolicy
-    from ._journal import (
-        BatchJournal,
-        OptionsChange,
-        SourceIdentity,
-        source_identity,
-    )
-    from ._live import LiveOptions, LiveSession, LiveSessionError, ReconnectPolicy
-    from ._live_models import (
+    from ._http.uploads import AudioSource
+    from ._live.session import LiveOptions, LiveSession, LiveSessionError, ReconnectPolicy
+    from ._schema.converter import structure, unstructure
+    from ._schema.live_messages import (
         AudioChunkAckMessage,
         LiveEvent,
         LiveFinalResult,
@@ -97,7 +99,7 @@ if TYPE_CHECKING:  # what type checkers and IDEs see; at run time see _LAZY belo
         TranscriptMessage,
         UnknownMessage,
     )
-    from ._models import (
+    from ._schema.models import (
         JobCreated,
         JobKind,
         JobPage,
@@ -109,109 +111,107 @@ if TYPE_CHECKING:  # what type checkers and IDEs see; at run time see _LAZY belo
         TranscriptionResult,
         UploadedAudio,
     )
-    from ._pagination import JobStream, Page, PageStream
+    from ._schema.validation import options_from_dict
     from ._session import GladiaSession
-    from ._uploads import AudioSource
-    from ._validation import options_from_dict
 
 #: Public name -> the module it is imported from on first use (absolute, so a re-layout of
 #: the modules rewrites these strings with the imports).
 _LAZY: dict[str, str] = {
-    "AdmissionWindow": "gladia_async._admission",
-    "AudioInfo": "gladia_async._audio_info",
-    "probe_audio": "gladia_async._audio_info",
-    "TOKEN_KEY": "gladia_async._batch",
-    "BatchRun": "gladia_async._batch",
-    "Outcome": "gladia_async._batch",
-    "Progress": "gladia_async._batch",
-    "ProgressCallback": "gladia_async._batch",
-    "Resumed": "gladia_async._batch",
-    "CallbackPayload": "gladia_async._callbacks",
-    "CallbackReceiver": "gladia_async._callbacks",
-    "CallbackReply": "gladia_async._callbacks",
-    "Delivery": "gladia_async._callbacks",
-    "DeliveryHandler": "gladia_async._callbacks",
-    "MalformedCallbackError": "gladia_async._callbacks",
-    "UnknownEvent": "gladia_async._callbacks",
-    "WebhookPayload": "gladia_async._callbacks",
-    "parse_callback": "gladia_async._callbacks",
-    "parse_webhook": "gladia_async._callbacks",
-    "MAX_AUDIO_BYTES": "gladia_async._config",
-    "MAX_AUDIO_DURATION": "gladia_async._config",
-    "MAX_AUDIO_DURATION_ENTERPRISE": "gladia_async._config",
-    "Limits": "gladia_async._config",
-    "PollPolicy": "gladia_async._config",
-    "RetryPolicy": "gladia_async._config",
-    "Timeouts": "gladia_async._config",
-    "structure": "gladia_async._converter",
-    "unstructure": "gladia_async._converter",
-    "APIStatusError": "gladia_async._errors",
-    "AudioLimitError": "gladia_async._errors",
-    "AudioTooLargeError": "gladia_async._errors",
-    "AudioTooLongError": "gladia_async._errors",
-    "AuthenticationError": "gladia_async._errors",
-    "BadRequestError": "gladia_async._errors",
-    "ConfigurationError": "gladia_async._errors",
-    "ConnectionFailed": "gladia_async._errors",
-    "ForeignURLError": "gladia_async._errors",
-    "GladiaError": "gladia_async._errors",
-    "GladiaTimeout": "gladia_async._errors",
-    "InvalidInput": "gladia_async._errors",
-    "JobFailedError": "gladia_async._errors",
-    "JobUnconfirmedError": "gladia_async._errors",
-    "JournalError": "gladia_async._errors",
-    "NotFoundError": "gladia_async._errors",
-    "PaginationLoopError": "gladia_async._errors",
-    "PayloadTooLargeError": "gladia_async._errors",
-    "PermissionDeniedError": "gladia_async._errors",
-    "PoolTimeout": "gladia_async._errors",
-    "RateLimitError": "gladia_async._errors",
-    "ResponseFormatError": "gladia_async._errors",
-    "ResponseTooLargeError": "gladia_async._errors",
-    "ServerError": "gladia_async._errors",
-    "SessionClosedError": "gladia_async._errors",
-    "TransportError": "gladia_async._errors",
-    "UnprocessableEntityError": "gladia_async._errors",
-    "UsageError": "gladia_async._errors",
-    "WrongEventLoopError": "gladia_async._errors",
-    "Estimate": "gladia_async._estimate",
-    "FileEstimate": "gladia_async._estimate",
-    "estimate": "gladia_async._estimate",
-    "estimate_async": "gladia_async._estimate",
-    "ReconcilePolicy": "gladia_async._jobs",
-    "BatchJournal": "gladia_async._journal",
-    "OptionsChange": "gladia_async._journal",
-    "SourceIdentity": "gladia_async._journal",
-    "source_identity": "gladia_async._journal",
-    "LiveOptions": "gladia_async._live",
-    "LiveSession": "gladia_async._live",
-    "LiveSessionError": "gladia_async._live",
-    "ReconnectPolicy": "gladia_async._live",
-    "AudioChunkAckMessage": "gladia_async._live_models",
-    "LiveEvent": "gladia_async._live_models",
-    "LiveFinalResult": "gladia_async._live_models",
-    "LiveMessage": "gladia_async._live_models",
-    "PostFinalTranscriptMessage": "gladia_async._live_models",
-    "Reconnected": "gladia_async._live_models",
-    "Reconnecting": "gladia_async._live_models",
-    "TranscriptMessage": "gladia_async._live_models",
-    "UnknownMessage": "gladia_async._live_models",
-    "JobCreated": "gladia_async._models",
-    "JobKind": "gladia_async._models",
-    "JobPage": "gladia_async._models",
-    "JobStatus": "gladia_async._models",
-    "LiveJob": "gladia_async._models",
-    "TranscriptionJob": "gladia_async._models",
-    "TranscriptionModel": "gladia_async._models",
-    "TranscriptionOptions": "gladia_async._models",
-    "TranscriptionResult": "gladia_async._models",
-    "UploadedAudio": "gladia_async._models",
-    "JobStream": "gladia_async._pagination",
-    "Page": "gladia_async._pagination",
-    "PageStream": "gladia_async._pagination",
+    "AdmissionWindow": "gladia_async._batch.admission",
+    "AudioInfo": "gladia_async._core.audio_info",
+    "probe_audio": "gladia_async._core.audio_info",
+    "TOKEN_KEY": "gladia_async._batch.run",
+    "BatchRun": "gladia_async._batch.run",
+    "Outcome": "gladia_async._batch.run",
+    "Progress": "gladia_async._batch.run",
+    "ProgressCallback": "gladia_async._batch.run",
+    "Resumed": "gladia_async._batch.run",
+    "CallbackPayload": "gladia_async._callbacks.receiver",
+    "CallbackReceiver": "gladia_async._callbacks.receiver",
+    "CallbackReply": "gladia_async._callbacks.receiver",
+    "Delivery": "gladia_async._callbacks.receiver",
+    "DeliveryHandler": "gladia_async._callbacks.receiver",
+    "MalformedCallbackError": "gladia_async._callbacks.receiver",
+    "UnknownEvent": "gladia_async._callbacks.receiver",
+    "WebhookPayload": "gladia_async._callbacks.receiver",
+    "parse_callback": "gladia_async._callbacks.receiver",
+    "parse_webhook": "gladia_async._callbacks.receiver",
+    "MAX_AUDIO_BYTES": "gladia_async._core.config",
+    "MAX_AUDIO_DURATION": "gladia_async._core.config",
+    "MAX_AUDIO_DURATION_ENTERPRISE": "gladia_async._core.config",
+    "Limits": "gladia_async._core.config",
+    "PollPolicy": "gladia_async._core.config",
+    "RetryPolicy": "gladia_async._core.config",
+    "Timeouts": "gladia_async._core.config",
+    "structure": "gladia_async._schema.converter",
+    "unstructure": "gladia_async._schema.converter",
+    "APIStatusError": "gladia_async._core.errors",
+    "AudioLimitError": "gladia_async._core.errors",
+    "AudioTooLargeError": "gladia_async._core.errors",
+    "AudioTooLongError": "gladia_async._core.errors",
+    "AuthenticationError": "gladia_async._core.errors",
+    "BadRequestError": "gladia_async._core.errors",
+    "ConfigurationError": "gladia_async._core.errors",
+    "ConnectionFailed": "gladia_async._core.errors",
+    "ForeignURLError": "gladia_async._core.errors",
+    "GladiaError": "gladia_async._core.errors",
+    "GladiaTimeout": "gladia_async._core.errors",
+    "InvalidInput": "gladia_async._core.errors",
+    "JobFailedError": "gladia_async._core.errors",
+    "JobUnconfirmedError": "gladia_async._core.errors",
+    "JournalError": "gladia_async._core.errors",
+    "NotFoundError": "gladia_async._core.errors",
+    "PaginationLoopError": "gladia_async._core.errors",
+    "PayloadTooLargeError": "gladia_async._core.errors",
+    "PermissionDeniedError": "gladia_async._core.errors",
+    "PoolTimeout": "gladia_async._core.errors",
+    "RateLimitError": "gladia_async._core.errors",
+    "ResponseFormatError": "gladia_async._core.errors",
+    "ResponseTooLargeError": "gladia_async._core.errors",
+    "ServerError": "gladia_async._core.errors",
+    "SessionClosedError": "gladia_async._core.errors",
+    "TransportError": "gladia_async._core.errors",
+    "UnprocessableEntityError": "gladia_async._core.errors",
+    "UsageError": "gladia_async._core.errors",
+    "WrongEventLoopError": "gladia_async._core.errors",
+    "Estimate": "gladia_async._api.estimate",
+    "FileEstimate": "gladia_async._api.estimate",
+    "estimate": "gladia_async._api.estimate",
+    "estimate_async": "gladia_async._api.estimate",
+    "ReconcilePolicy": "gladia_async._api.jobs",
+    "BatchJournal": "gladia_async._batch.journal",
+    "OptionsChange": "gladia_async._batch.journal",
+    "SourceIdentity": "gladia_async._batch.journal",
+    "source_identity": "gladia_async._batch.journal",
+    "LiveOptions": "gladia_async._live.session",
+    "LiveSession": "gladia_async._live.session",
+    "LiveSessionError": "gladia_async._live.session",
+    "ReconnectPolicy": "gladia_async._live.session",
+    "AudioChunkAckMessage": "gladia_async._schema.live_messages",
+    "LiveEvent": "gladia_async._schema.live_messages",
+    "LiveFinalResult": "gladia_async._schema.live_messages",
+    "LiveMessage": "gladia_async._schema.live_messages",
+    "PostFinalTranscriptMessage": "gladia_async._schema.live_messages",
+    "Reconnected": "gladia_async._schema.live_messages",
+    "Reconnecting": "gladia_async._schema.live_messages",
+    "TranscriptMessage": "gladia_async._schema.live_messages",
+    "UnknownMessage": "gladia_async._schema.live_messages",
+    "JobCreated": "gladia_async._schema.models",
+    "JobKind": "gladia_async._schema.models",
+    "JobPage": "gladia_async._schema.models",
+    "JobStatus": "gladia_async._schema.models",
+    "LiveJob": "gladia_async._schema.models",
+    "TranscriptionJob": "gladia_async._schema.models",
+    "TranscriptionModel": "gladia_async._schema.models",
+    "TranscriptionOptions": "gladia_async._schema.models",
+    "TranscriptionResult": "gladia_async._schema.models",
+    "UploadedAudio": "gladia_async._schema.models",
+    "JobStream": "gladia_async._api.pagination",
+    "Page": "gladia_async._api.pagination",
+    "PageStream": "gladia_async._api.pagination",
     "GladiaSession": "gladia_async._session",
-    "AudioSource": "gladia_async._uploads",
-    "options_from_dict": "gladia_async._validation",
+    "AudioSource": "gladia_async._http.uploads",
+    "options_from_dict": "gladia_async._schema.validation",
 }
 
 __all__ = [

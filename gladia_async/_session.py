@@ -15,13 +15,16 @@ import aiohttp
 import anyio
 import attrs
 
-from . import _tracing
-from ._admission import AdmissionWindow
-from ._closing import AsyncClosing
-from ._config import Limits, PollPolicy, RetryPolicy, Timeouts
-from ._errors import ConfigurationError, GladiaTimeout, InvalidInput, JobUnconfirmedError
-from ._jobs import Jobs, ReconcilePolicy, check_timeout, check_token, note_job
-from ._models import (
+from ._api.jobs import Jobs, ReconcilePolicy, check_timeout, check_token, note_job
+from ._api.pagination import JobFilters, JobStream, PageStream
+from ._batch.admission import AdmissionWindow
+from ._core import tracing as _tracing
+from ._core.closing import AsyncClosing
+from ._core.config import Limits, PollPolicy, RetryPolicy, Timeouts
+from ._core.errors import ConfigurationError, GladiaTimeout, InvalidInput, JobUnconfirmedError
+from ._http.transport import Secret, Transport, deadline
+from ._http.uploads import AudioSource, is_url
+from ._schema.models import (
     JobCreated,
     JobStatus,
     TranscriptionJob,
@@ -29,20 +32,17 @@ from ._models import (
     TranscriptionResult,
     UploadedAudio,
 )
-from ._pagination import JobFilters, JobStream, PageStream
-from ._transport import Secret, Transport, deadline
-from ._uploads import AudioSource, is_url
-from ._validation import check_job_id
+from ._schema.validation import check_job_id
 
 #: Where live sessions can run (``StreamingSupportedRegions`` in the spec).
 LiveRegion = Literal["us-west", "eu-west"]
 LIVE_REGIONS: tuple[LiveRegion, ...] = ("us-west", "eu-west")
 
 if TYPE_CHECKING:  # batch, callbacks and live are imported when first used
-    from ._batch import BatchRun, ProgressCallback
-    from ._callbacks import CallbackReceiver
-    from ._live import LiveOptions, LiveSession, ReconnectPolicy
-    from ._models import LiveJob
+    from ._batch.run import BatchRun, ProgressCallback
+    from ._callbacks.receiver import CallbackReceiver
+    from ._live.session import LiveOptions, LiveSession, ReconnectPolicy
+    from ._schema.models import LiveJob
 
 __all__ = ["DEFAULT_BASE_URL", "GladiaSession"]
 
@@ -542,8 +542,8 @@ class GladiaSession(AsyncClosing):
         when a callback is ``fallback_after`` seconds late. Tokens and the journal use the
         options without the callback, so a rerun resumes with or without ``via``.
         """
-        from ._batch import transcribe_many
-        from ._callbacks import CallbackReceiver
+        from ._batch.run import transcribe_many
+        from ._callbacks.receiver import CallbackReceiver
 
         wait_by = None
         if via is None:
@@ -613,7 +613,7 @@ class GladiaSession(AsyncClosing):
         Options are checked here, before any request. ``region`` defaults to the session's
         (``GladiaSession(region=...)`` or ``$GLADIA_REGION``).
         """
-        from ._live import LiveSession
+        from ._live.session import LiveSession
 
         return LiveSession(
             self._transport,
@@ -630,13 +630,13 @@ class GladiaSession(AsyncClosing):
 
     async def get_live_job(self, job: str | LiveSession) -> LiveJob:
         """Return a live session's job (status, parameters, and its result once ``done``)."""
-        from ._live import LiveSession, get_live_job
+        from ._live.session import LiveSession, get_live_job
 
         return await get_live_job(self._transport, job.id if isinstance(job, LiveSession) else job)
 
     async def delete_live_job(self, job: str | LiveSession) -> None:
         """Delete a finished live session's job and its data (the API answers 202)."""
-        from ._live import LiveSession
+        from ._live.session import LiveSession
 
         job_id = check_job_id(job.id if isinstance(job, LiveSession) else job, "job")
         await self._transport.request_empty(
@@ -645,7 +645,7 @@ class GladiaSession(AsyncClosing):
 
     async def patch_live_job(self, job: str | LiveSession) -> None:
         """Send ``PATCH /v2/live/{id}`` for a live session (its body has no fields yet)."""
-        from ._live import LiveSession, patch_live_job
+        from ._live.session import LiveSession, patch_live_job
 
         await patch_live_job(self._transport, job.id if isinstance(job, LiveSession) else job)
 
@@ -653,7 +653,7 @@ class GladiaSession(AsyncClosing):
         self, job: str | LiveSession, dest: str | os.PathLike[str]
     ) -> Path:
         """Stream a live session's recorded audio to ``dest`` and return the path."""
-        from ._live import LiveSession, download_live_audio
+        from ._live.session import LiveSession, download_live_audio
 
         job_id = job.id if isinstance(job, LiveSession) else job
         return await download_live_audio(self._transport, job_id, dest)
@@ -672,7 +672,7 @@ class GladiaSession(AsyncClosing):
         (the first answer wins), so a lost callback costs latency, never the result. Raises
         :class:`JobFailedError` for a failed job, :class:`GladiaTimeout` past ``timeout``.
         """
-        from ._callbacks import CallbackReceiver
+        from ._callbacks.receiver import CallbackReceiver
 
         if not isinstance(via, CallbackReceiver):
             raise InvalidInput("via", f"expected a CallbackReceiver, got {type(via).__name__}")

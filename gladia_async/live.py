@@ -4,8 +4,8 @@
 most used names are also exported by :mod:`gladia_async` itself.
 """
 
-from ._live import LiveOptions, LiveSession, LiveSessionError, ReconnectPolicy
-from ._live_models import *  # noqa: F403
-from ._live_models import __all__ as _models_all
+from ._live.session import LiveOptions, LiveSession, LiveSessionError, ReconnectPolicy
+from ._schema.live_messages import *  # noqa: F403
+from ._schema.live_messages import __all__ as _models_all
 
 __all__ = ["LiveOptions", "LiveSession", "LiveSessionError", "ReconnectPolicy", *_models_all]

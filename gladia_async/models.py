@@ -4,5 +4,5 @@ Generated from the OpenAPI spec by ``tools/generate_models.py``; ``SPEC_SCHEMAS`
 schema name to its class.
 """
 
-from ._models import *  # noqa: F403
-from ._models import SPEC_SCHEMAS as SPEC_SCHEMAS
+from ._schema.models import *  # noqa: F403
+from ._schema.models import SPEC_SCHEMAS as SPEC_SCHEMAS

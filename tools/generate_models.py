@@ -1,5 +1,5 @@
 #!/usr/bin/env python3
-"""Generate ``gladia_async/_models.py`` from Gladia's OpenAPI spec.
+"""Generate ``gladia_async/_schema/models.py`` from Gladia's OpenAPI spec.
 
 Usage (from the repository root)::
 
@@ -32,7 +32,7 @@ from typing import Any
 
 ROOT = Path(__file__).resolve().parent.parent
 DEFAULT_SPEC = Path(__file__).resolve().parent.parent / "spec" / "gladia-openapi.json"
-DEFAULT_OUT = ROOT / "gladia_async" / "_models.py"
+DEFAULT_OUT = ROOT / "gladia_async" / "_schema" / "models.py"
 LINE = 100
 
 #: Explicit class names; everything else is the schema name minus a trailing DTO/Dto/Enum.
@@ -655,7 +655,7 @@ Classes are frozen and slotted; field names mirror the JSON keys (see ``JSON_KEY
 exceptions). Fields the spec requires are required here, everything else defaults to ``None``.
 Every class keeps the JSON keys it does not declare (:attr:`GladiaModel.extra`) and writes them
 back when serialized. The spec is read through ``spec/ERRATA.md`` (where the service differs).
-Parse and serialize them with :mod:`gladia_async._converter`.
+Parse and serialize them with :mod:`gladia_async._schema.converter`.
 
 Request-side classes (``TranscriptionOptions``, ``LanguageConfig``, ...) also take an enum
 field's plain value (``languages=["en"]``) and a config field as a dict of its JSON fields
@@ -671,8 +671,8 @@ from typing import TYPE_CHECKING, Any, TypedDict
 
 import attrs
 
-from . import _option_rules as _rules
-from . import _option_values as _values
+from . import option_rules as _rules
+from . import option_values as _values
 
 _PSEUDO_LOCK = threading.Lock()
 _PSEUDO_MEMBERS: dict[tuple[type, Any], Any] = {}
@@ -789,14 +789,14 @@ class GladiaModel:
         unknown keys (:attr:`extra`) and explicit nulls kept, date-times as ISO 8601 text, so
         ``structure(model.to_dict(), type(model)) == model``.
         """
-        from ._converter import unstructure
+        from .converter import unstructure
 
         data: dict[str, Any] = unstructure(self)
         return data
 
     def to_json(self) -> str:
         """Return the model as a JSON document (``json.loads`` of it equals :meth:`to_dict`)."""
-        from ._converter import dumps
+        from .converter import dumps
 
         return dumps(self).decode()
 
@@ -949,7 +949,7 @@ def render_field(f: FieldDef) -> list[str]:
 
 
 #: Request classes whose options have rules the spec cannot express: the function of
-#: ``gladia_async/_option_rules.py`` their ``__attrs_post_init__`` calls.
+#: ``gladia_async/_schema/option_rules.py`` their ``__attrs_post_init__`` calls.
 RULE_HOOKS = {
     "TranscriptionOptions": "check_transcription",
     "TranscriptionRequest": "check_transcription",

@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import ast
 import importlib
+import importlib.util
 import re
 import textwrap
 from functools import cache
@@ -61,10 +62,20 @@ def _public() -> dict[str, str]:
     return names
 
 
+@cache
+def _is_module(dotted: str) -> bool:
+    try:
+        return importlib.util.find_spec(dotted) is not None
+    except (ImportError, ValueError):
+        return False
+
+
 def _public_path(path: str) -> str | None:
-    """``gladia_async._errors.GladiaError.x`` -> ``gladia_async.GladiaError.x`` when rendered."""
+    """``gladia_async._core.errors.GladiaError.x`` -> ``gladia_async.GladiaError.x``."""
     parts = path.split(".")
     for i, part in enumerate(parts[1:], start=1):
+        if _is_module(".".join(parts[: i + 1])):
+            continue  # a module named like a public name (`_api.estimate`) is not that name
         module = _public().get(part)
         if module is not None and ".".join(parts[:i]).startswith(module):
             return ".".join([module, *parts[i:]])

@@ -10,7 +10,7 @@ Behaviour (*emulator choice* where the docs are silent):
   a frame over 512 KiB is closed with 1009. Each chunk is acknowledged with its
   ``byte_range`` counted **from the session start, half-open** ``[start, end)`` as the
   service sends it (an empty chunk gives ``[n, n]``; see
-  :func:`gladia_async._live_models.acked_end`) and ``time_range`` in seconds.
+  :func:`gladia_async._schema.live_messages.acked_end`) and ``time_range`` in seconds.
 * **Keeps exactly what it acknowledged**: a chunk is kept (counted, hashed, stored) at the
   moment its acknowledgement is sent; a chunk received on a socket that then drops without
   an acknowledgement is discarded, so a client that replays everything unacknowledged
@@ -52,7 +52,7 @@ from typing import TYPE_CHECKING, Any
 import orjson
 from aiohttp import WSMsgType, web
 
-from .._live_models import MAX_FRAME_BYTES
+from .._schema.live_messages import MAX_FRAME_BYTES
 from ._state import Job, Upload, iso
 from ._transcripts import _VOCABULARY
 from ._validation import fill_defaults, rule_errors, validate

@@ -194,7 +194,7 @@ def validate(
 
 
 #: Rules of Gladia's docs beyond the spec (spec/ERRATA.md, "Option rules"), in the words of the
-#: service's class-validator messages. The SDK checks the same (``gladia_async._option_rules``).
+#: service's class-validator messages. The SDK checks the same (``_schema.option_rules``).
 _SOLARIA_3_LANGUAGES = ("en", "fr", "de", "es", "it")
 _LIVE_VOCABULARY_MAX_ENTRIES = 100
 _LIVE_VOCABULARY_MAX_WORDS = 5

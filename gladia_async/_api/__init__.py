@@ -1,0 +1,1 @@
+"""The API's resources: jobs (and the token lookup), listings."""

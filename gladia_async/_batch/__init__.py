@@ -1,0 +1,1 @@
+"""Batches: the run, the admission window, the journal."""

@@ -1,0 +1,1 @@
+"""Callbacks: the receiver and its web adapters."""

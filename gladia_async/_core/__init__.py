@@ -1,0 +1,1 @@
+"""Errors, configuration values, argument checks and closing: what every layer uses."""

@@ -1,0 +1,1 @@
+"""The transport: the pool, the one retry loop, error mapping, secrets, uploads."""

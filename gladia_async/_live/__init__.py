@@ -1,0 +1,1 @@
+"""Live sessions: the session, reconnect and replay."""

@@ -1,0 +1,1 @@
+"""The models generated from the spec, plain option values, the converter, live messages."""
