@@ -1,4 +1,4 @@
-"""HTTP transport: one aiohttp session, auth, one retry loop on one clock, error mapping.
+"""HTTP transport: one aiohttp session per SDK session, auth, redirects, the pool's states.
 
 Everything that touches the network goes through :class:`Transport`. It owns the rules that
 keep the API key safe (sent only to the configured origin, never in an exception, a log line or
@@ -6,8 +6,9 @@ a ``repr``), the retry rules, and the bounds that hold against a hostile server:
 
 * **One retry loop, one clock.** A call's attempts, backoff sleeps, the session-wide 429 pause,
   the wait for a pooled connection and every body read run inside one anyio cancel scope
-  (:func:`deadline`), so a call ends within ``RetryPolicy.deadline`` whatever the server does.
-  aiohttp's own silent re-send of idempotent requests is switched off: attempts are ours only.
+  (:func:`~.retry.deadline`), so a call ends within ``RetryPolicy.deadline`` whatever the
+  server does (:mod:`.retry` holds the loop). aiohttp's own silent re-send of idempotent
+  requests is switched off: attempts are ours only.
 * **Stalls both ways.** An upload that makes no progress for ``Timeouts.write`` seconds fails;
   a streamed download that does not deliver 64 KiB within ``Timeouts.read`` fails; error bodies
   are read with a small size cap and a short time bound.
