@@ -3,7 +3,8 @@
 :func:`handshake` opens a socket with one time bound and maps every failure to the SDK's
 errors (through the one table, :mod:`.failures`). The names below let the live session read and
 write an open socket without importing aiohttp: :data:`WebSocket`, :data:`WSMessage`,
-:data:`MessageKind` (and :data:`CLOSING_KINDS`), and :data:`SEND_ERRORS`.
+:data:`MessageKind` (:data:`DATA_KINDS`, :data:`CLOSING_KINDS`), :data:`SEND_ERRORS` and
+:data:`SOCKET_ERRORS`.
 """
 
 from __future__ import annotations
@@ -27,6 +28,7 @@ from .secrets import Secret, chain_cause, scrub_text
 
 __all__ = [
     "CLOSING_KINDS",
+    "DATA_KINDS",
     "SEND_ERRORS",
     "SOCKET_ERRORS",
     "MessageKind",
@@ -36,10 +38,11 @@ __all__ = [
     "parse_ws_url",
 ]
 
+# Tuples, not sets: ``msg.type in ...`` then compares by identity, without Enum's __hash__.
+#: The message kinds that carry a server message (text, or binary read as text).
+DATA_KINDS = (MessageKind.TEXT, MessageKind.BINARY)
 #: The message kinds that end a socket's stream of messages.
-CLOSING_KINDS = frozenset(
-    {MessageKind.CLOSE, MessageKind.CLOSING, MessageKind.CLOSED, MessageKind.ERROR}
-)
+CLOSING_KINDS = (MessageKind.CLOSE, MessageKind.CLOSING, MessageKind.CLOSED, MessageKind.ERROR)
 #: What sending on a socket that is closing or gone can raise (the reader sees why).
 SEND_ERRORS = (aiohttp.ClientError, ConnectionError, RuntimeError)
 #: What an open socket can fail with while it is read; map it with
