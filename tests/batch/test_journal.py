@@ -20,11 +20,9 @@ import pytest
 from anyio import wait_all_tasks_blocked
 
 from gladia_async import GladiaSession, InvalidInput, TranscriptionOptions, unstructure
-from gladia_async._batch.journal import (
-    BatchJournal,
-    JournalError,
-    source_identity,
-)
+from gladia_async._batch.identity import source_identity
+from gladia_async._batch.journal import BatchJournal
+from gladia_async._core.errors import JournalError
 
 from ..conftest import write_wav
 
@@ -251,7 +249,8 @@ async def test_concurrent_writers_from_many_tasks_all_land(tmp_path: Path) -> No
 _WRITER = textwrap.dedent(
     """
     import sys, anyio
-    from gladia_async._batch.journal import BatchJournal, source_identity
+    from gladia_async._batch.identity import source_identity
+    from gladia_async._batch.journal import BatchJournal
 
     async def main(path):
         async with BatchJournal.open(path) as journal:

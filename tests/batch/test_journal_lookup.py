@@ -7,7 +7,8 @@ from typing import Any
 
 import anyio
 
-from gladia_async._batch.journal import BatchJournal, source_identity
+from gladia_async._batch.identity import source_identity
+from gladia_async._batch.journal import BatchJournal
 
 from ..conftest import write_wav
 
