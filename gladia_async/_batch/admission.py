@@ -62,17 +62,17 @@ class AdmissionWindow:
         default_pause: float = 1.0,
         clock: Callable[[], float] = time.monotonic,
     ) -> None:
-        low = check_minimum("minimum", minimum, 1)
-        start = check_minimum("initial", initial, low)
+        low = check_minimum(minimum, "minimum", 1)
+        start = check_minimum(initial, "initial", low)
         if maximum is not None:
-            check_minimum("maximum", maximum, start)
-        factor = check_minimum("decrease", decrease, 0.0)
+            check_minimum(maximum, "maximum", start)
+        factor = check_minimum(decrease, "decrease", 0.0)
         if not 0.0 < factor < 1.0:
             raise InvalidInput("decrease", f"must be between 0 and 1, got {decrease!r}")
         self._minimum = low
         self._maximum = float(maximum) if maximum is not None else math.inf
         self._decrease = factor
-        self._default_pause = check_minimum("default_pause", default_pause, 0.0)
+        self._default_pause = check_minimum(default_pause, "default_pause", 0.0)
         self._clock = clock
         self._window = start
         self._slow_start = True

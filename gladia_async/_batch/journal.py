@@ -307,7 +307,7 @@ class BatchJournal:
         wanted = list(identities)
         for identity in wanted:
             check_identity(identity)
-        check_minimum("upload_max_age", upload_max_age, 0.0)
+        check_minimum(upload_max_age, "upload_max_age", 0.0)
         by_key = {entry.key: entry for entry in await self.entries()}
         now = time.time()
         return [

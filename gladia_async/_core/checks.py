@@ -10,8 +10,8 @@ __all__ = ["check_minimum"]
 # -- _batch --
 
 
-def check_minimum(name: str, value: object, low: float) -> float:
-    """Return ``value`` as a float if it is a number (not a bool) ``>= low``; else InvalidInput."""
+def check_minimum(value: object, argument: str, low: float) -> float:
+    """Return ``value`` as a float: a number ``>= low`` (a bool is not one, nor is NaN)."""
     if isinstance(value, bool) or not isinstance(value, (int, float)) or not value >= low:
-        raise InvalidInput(name, f"must be a number >= {low:g}, got {value!r}")
+        raise InvalidInput(argument, f"must be a number >= {low:g}, got {value!r}")
     return float(value)
