@@ -50,7 +50,6 @@ KNOWN: set[str] = {
     "aiohttp: gladia_async._session uses aiohttp",
     "cycle: gladia_async._callbacks.receiver <-> gladia_async._session",
     "cycle: gladia_async._schema.converter <-> gladia_async._schema.models <-> gladia_async._schema.option_values <-> gladia_async._schema.validation",  # noqa: E501
-    "cycle: gladia_async.testing._app <-> gladia_async.testing._live",
     "function-level: gladia_async._callbacks.receiver imports aiohttp",
     "function-level: gladia_async._cli.live imports gladia_async._live.session",
     "function-level: gladia_async._cli.live imports gladia_async._schema.live_messages",
@@ -63,8 +62,6 @@ KNOWN: set[str] = {
     "long: gladia_async._http.transport 1482",
     "long: gladia_async._schema.converter 1014",
     "long: gladia_async._session 651",
-    "long: gladia_async.testing._app 977",
-    "long: gladia_async.testing._live 703",
     "upward: gladia_async._callbacks.receiver -> gladia_async._session",
 }
 
