@@ -18,8 +18,9 @@ from .._core.errors import InvalidInput
 from . import converter as _converter
 from .models import TranscriptionOptions
 from .option_rules import check_built
-from .option_values import enum_member
+from .option_values import enum_member, install_options_from_dict
 from .option_values import json_kind as _json_kind
+from .shapes import _shape
 
 __all__ = ["check_job_id", "check_model", "options_from_dict"]
 
@@ -199,7 +200,7 @@ def _check_json(value: Any, tp: Any, path: str, allow: bool) -> Any:
             return _converter.unstructure(value)
         if not isinstance(value, Mapping):
             raise InvalidInput(path, f"expected an object, got {_json_kind(value)}")
-        shape = _converter._shape(tp)
+        shape = _shape(tp)
         hints = _hints(tp)
         out = {}
         for key, item in value.items():
@@ -233,3 +234,6 @@ def _check_json(value: Any, tp: Any, path: str, allow: bool) -> Any:
         return value
     _check(value, tp, path)
     return value
+
+
+install_options_from_dict(options_from_dict)

@@ -63,7 +63,7 @@ def test_converter_builds_structure_code_on_first_use() -> None:
     loaded = _modules_after(
         """
         import linecache
-        from gladia_async._schema import converter as _converter, _models
+        from gladia_async._schema import converter as _converter, models as _models
         before = [k for k in linecache.cache if k.startswith("<gladia_async structure")]
         assert before == [], before
         _converter.structure({"id": "x", "result_url": "y"}, _models.JobCreated)
