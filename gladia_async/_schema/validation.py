@@ -7,13 +7,20 @@ import enum
 import re
 import types
 import typing
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from datetime import datetime
 from functools import cache
 from typing import Any, TypeVar, Union, overload
 
 import attrs
 
+from .._core.checks import (
+    check_is_aware_datetime,
+    check_is_bool,
+    check_is_int,
+    check_is_number,
+    check_is_str,
+)
 from .._core.errors import InvalidInput
 from . import converter as _converter
 from .models import TranscriptionOptions
@@ -106,28 +113,19 @@ def _check(value: Any, tp: Any, argument: str) -> None:
             raise InvalidInput(argument, f"expected {tp.__name__}, got {type(value).__name__}")
         check_model(value, argument)
         return
-    if tp is bool:
-        if not isinstance(value, bool):
-            raise InvalidInput(argument, f"expected true/false, got {value!r}")
-        return
-    if tp is int:
-        if isinstance(value, bool) or not isinstance(value, int):
-            raise InvalidInput(argument, f"expected an integer, got {value!r}")
-        return
-    if tp is float:
-        if isinstance(value, bool) or not isinstance(value, (int, float)):
-            raise InvalidInput(argument, f"expected a number, got {value!r}")
-        return
-    if tp is str:
-        if not isinstance(value, str):
-            raise InvalidInput(argument, f"expected a string, got {type(value).__name__}")
-        return
-    if tp is datetime:
-        if not isinstance(value, datetime):
-            raise InvalidInput(argument, f"expected a datetime, got {type(value).__name__}")
-        if value.tzinfo is None:
-            raise InvalidInput(argument, "naive datetime; give it a timezone (e.g. UTC)")
-        return
+    scalar = _SCALAR_CHECKS.get(tp)
+    if scalar is not None:
+        scalar(argument, value)
+
+
+#: The checks of a request object's scalar fields, by declared type.
+_SCALAR_CHECKS: dict[Any, Callable[[str, object], None]] = {
+    bool: check_is_bool,
+    int: check_is_int,
+    float: check_is_number,
+    str: check_is_str,
+    datetime: check_is_aware_datetime,
+}
 
 
 @overload

@@ -63,7 +63,7 @@ KNOWN: set[str] = {
     "long: gladia_async._cli.main 915",
     "long: gladia_async._http.transport 1482",
     "long: gladia_async._live.session 1175",
-    "long: gladia_async._session 679",
+    "long: gladia_async._session 680",
     "long: gladia_async.testing._app 977",
     "long: gladia_async.testing._live 703",
     "upward: gladia_async._callbacks.receiver -> gladia_async._session",
