@@ -15,13 +15,16 @@ from .errors import InvalidInput
 
 __all__ = [
     "at_least_one_setting",
+    "check_count",
     "check_integer",
+    "check_interval",
     "check_is_aware_datetime",
     "check_is_bool",
     "check_is_int",
     "check_is_number",
     "check_is_str",
     "check_number",
+    "check_seconds",
     "check_timeout",
     "check_token",
     "non_negative_setting",
@@ -208,3 +211,31 @@ def seconds_field(_: Any, attribute: Any, value: Any) -> None:
 def positive_int_field(_: Any, attribute: Any, value: Any) -> None:
     """An attrs validator naming the field alone: an integer >= 1."""
     check_integer(attribute.name, value, low=1)
+
+
+# -- _live -----------------------------------------------------------------------------------------
+
+
+def check_count(value: object, argument: str) -> int:
+    """Return ``value``, an integer >= 1 (a bool is not one)."""
+    if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+        raise InvalidInput(argument, f"must be an integer >= 1, got {value!r}")
+    return value
+
+
+def check_interval(value: object, argument: str) -> float | None:
+    """Return ``value`` as seconds, a positive number, or None."""
+    if value is None:
+        return None
+    if isinstance(value, bool) or not isinstance(value, (int, float)) or value <= 0:
+        raise InvalidInput(argument, f"must be a positive number or None, got {value!r}")
+    return float(value)
+
+
+def check_seconds(value: object, argument: str) -> float | None:
+    """Return ``value``, a positive number of seconds, or None."""
+    if value is None:
+        return None
+    if isinstance(value, bool) or not isinstance(value, (int, float)) or value <= 0:
+        raise InvalidInput(argument, "must be a positive number of seconds or None")
+    return value
