@@ -14,11 +14,12 @@ import anyio
 import attrs
 
 from ._api.files import check_destination, download_file
-from ._api.jobs import Jobs, ReconcilePolicy, check_timeout, check_token, note_job
+from ._api.jobs import Jobs, ReconcilePolicy, note_job
 from ._api.live_jobs import download_live_audio, get_live_job, patch_live_job
 from ._api.pagination import JobFilters, JobStream, PageStream
 from ._batch.admission import AdmissionWindow
 from ._core import tracing as _tracing
+from ._core.checks import check_timeout, check_token
 from ._core.closing import AsyncClosing
 from ._core.config import Limits, PollPolicy, RetryPolicy, Timeouts
 from ._core.errors import ConfigurationError, GladiaTimeout, InvalidInput, JobUnconfirmedError

@@ -48,21 +48,14 @@ OPTIONAL = {
 KNOWN: set[str] = {
     "aiohttp: gladia_async._live.link uses aiohttp",
     "cycle: gladia_async._callbacks.receiver <-> gladia_async._session",
-    "cycle: gladia_async._schema.converter <-> gladia_async._schema.models <-> gladia_async._schema.option_values <-> gladia_async._schema.validation",  # noqa: E501
-    "cycle: gladia_async.testing._app <-> gladia_async.testing._live",
     "function-level: gladia_async._callbacks.receiver imports aiohttp",
     "function-level: gladia_async._cli.live imports gladia_async._live.session",
     "function-level: gladia_async._cli.live imports gladia_async._schema.live_messages",
     "function-level: gladia_async._cli.live imports gladia_async._schema.models",
     "function-level: gladia_async._cli.main imports asyncio",
-    "function-level: gladia_async._schema.models imports gladia_async._schema.converter",
-    "function-level: gladia_async._schema.option_values imports gladia_async._schema.validation",
     "long: gladia_async._callbacks.receiver 958",
     "long: gladia_async._cli.main 915",
-    "long: gladia_async._schema.converter 1014",
-    "long: gladia_async._session 649",
-    "long: gladia_async.testing._app 977",
-    "long: gladia_async.testing._live 703",
+    "long: gladia_async._session 650",
     "upward: gladia_async._callbacks.receiver -> gladia_async._session",
 }
 
