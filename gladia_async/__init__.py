@@ -86,7 +86,9 @@ if TYPE_CHECKING:  # what type checkers and IDEs see; at run time see _LAZY belo
         WrongEventLoopError,
     )
     from ._http.uploads import AudioSource
-    from ._live.session import LiveOptions, LiveSession, LiveSessionError, ReconnectPolicy
+    from ._live.options import LiveOptions, ReconnectPolicy
+    from ._live.protocol import LiveSessionError
+    from ._live.session import LiveSession
     from ._schema.converter import structure, unstructure
     from ._schema.live_messages import (
         AudioChunkAckMessage,
@@ -183,10 +185,10 @@ _LAZY: dict[str, str] = {
     "OptionsChange": "gladia_async._batch.journal",
     "SourceIdentity": "gladia_async._batch.journal",
     "source_identity": "gladia_async._batch.journal",
-    "LiveOptions": "gladia_async._live.session",
+    "LiveOptions": "gladia_async._live.options",
     "LiveSession": "gladia_async._live.session",
-    "LiveSessionError": "gladia_async._live.session",
-    "ReconnectPolicy": "gladia_async._live.session",
+    "LiveSessionError": "gladia_async._live.protocol",
+    "ReconnectPolicy": "gladia_async._live.options",
     "AudioChunkAckMessage": "gladia_async._schema.live_messages",
     "LiveEvent": "gladia_async._schema.live_messages",
     "LiveFinalResult": "gladia_async._schema.live_messages",

@@ -5,7 +5,6 @@ from __future__ import annotations
 import builtins
 import logging
 import os
-import tempfile
 from collections.abc import AsyncIterable, Iterable, Mapping, Sequence
 from datetime import datetime
 from pathlib import Path
@@ -15,7 +14,9 @@ import aiohttp
 import anyio
 import attrs
 
+from ._api.files import check_destination, download_file
 from ._api.jobs import Jobs, ReconcilePolicy, check_timeout, check_token, note_job
+from ._api.live_jobs import download_live_audio, get_live_job, patch_live_job
 from ._api.pagination import JobFilters, JobStream, PageStream
 from ._batch.admission import AdmissionWindow
 from ._core import tracing as _tracing
@@ -41,7 +42,8 @@ LIVE_REGIONS: tuple[LiveRegion, ...] = ("us-west", "eu-west")
 if TYPE_CHECKING:  # batch, callbacks and live are imported when first used
     from ._batch.run import BatchRun, ProgressCallback
     from ._callbacks.receiver import CallbackReceiver
-    from ._live.session import LiveOptions, LiveSession, ReconnectPolicy
+    from ._live.options import LiveOptions, ReconnectPolicy
+    from ._live.session import LiveSession
     from ._schema.models import LiveJob
 
 __all__ = ["DEFAULT_BASE_URL", "GladiaSession"]
@@ -248,36 +250,8 @@ class GladiaSession(AsyncClosing):
         download never leaves a truncated file under the final name.
         """
         job_id = job_id_of(job)
-        if not isinstance(dest, (str, os.PathLike)) or not os.fspath(dest):
-            raise InvalidInput("dest", "expected a file path")
-        target = Path(os.fspath(dest))
-        # Argument checks: two stat calls, cheaper than a thread hop.
-        if target.is_dir():  # noqa: ASYNC240
-            raise InvalidInput("dest", f"{str(target)!r} is a directory; give a file path")
-        if not target.parent.exists():
-            raise InvalidInput("dest", f"folder {str(target.parent)!r} does not exist")
-        fd, tmp_name = tempfile.mkstemp(dir=target.parent, prefix=f".{target.name}.")
-        os.close(fd)
-        tmp = anyio.Path(tmp_name)
-        try:
-            async with (
-                self._transport.stream(
-                    "GET",
-                    self._jobs.job_url(job_id, "/file"),
-                    retry="always",
-                    ok=(200,),
-                    timeout="upload",
-                ) as response,
-                await anyio.open_file(tmp_name, "wb") as out,
-            ):
-                async for chunk in self._transport.iter_chunks(response):
-                    await out.write(chunk)
-            await tmp.rename(target)
-        except BaseException:
-            with anyio.CancelScope(shield=True):
-                await tmp.unlink(missing_ok=True)
-            raise
-        return target
+        target = check_destination(dest)
+        return await download_file(self._transport, self._jobs.job_url(job_id, "/file"), target)
 
     async def wait(
         self,
@@ -630,7 +604,7 @@ class GladiaSession(AsyncClosing):
 
     async def get_live_job(self, job: str | LiveSession) -> LiveJob:
         """Return a live session's job (status, parameters, and its result once ``done``)."""
-        from ._live.session import LiveSession, get_live_job
+        from ._live.session import LiveSession
 
         return await get_live_job(self._transport, job.id if isinstance(job, LiveSession) else job)
 
@@ -639,13 +613,11 @@ class GladiaSession(AsyncClosing):
         from ._live.session import LiveSession
 
         job_id = check_job_id(job.id if isinstance(job, LiveSession) else job, "job")
-        await self._transport.request_empty(
-            "DELETE", self._transport.url(f"/v2/live/{job_id}"), retry="always"
-        )
+        await self._jobs.delete(job_id, kind="live")
 
     async def patch_live_job(self, job: str | LiveSession) -> None:
         """Send ``PATCH /v2/live/{id}`` for a live session (its body has no fields yet)."""
-        from ._live.session import LiveSession, patch_live_job
+        from ._live.session import LiveSession
 
         await patch_live_job(self._transport, job.id if isinstance(job, LiveSession) else job)
 
@@ -653,7 +625,7 @@ class GladiaSession(AsyncClosing):
         self, job: str | LiveSession, dest: str | os.PathLike[str]
     ) -> Path:
         """Stream a live session's recorded audio to ``dest`` and return the path."""
-        from ._live.session import LiveSession, download_live_audio
+        from ._live.session import LiveSession
 
         job_id = job.id if isinstance(job, LiveSession) else job
         return await download_live_audio(self._transport, job_id, dest)
