@@ -65,7 +65,7 @@ async def live_command(args: argparse.Namespace) -> int:
 async def run_live(args: argparse.Namespace, gladia: GladiaSession) -> int:
     """Stream ``args.file`` and print partial and final transcripts as they arrive."""
     # The live stack is imported here, not with the parser: `--help` does not pay for it.
-    from .._live.session import LiveOptions
+    from .._live.options import LiveOptions
     from .._schema.live_messages import Reconnected, Reconnecting, TranscriptMessage
 
     audio = _open_wav(args.file)
