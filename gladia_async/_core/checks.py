@@ -7,7 +7,7 @@ from __future__ import annotations
 
 from .errors import InvalidInput
 
-__all__ = ["check_count", "check_interval", "check_seconds"]
+__all__ = ["check_count", "check_interval", "check_minimum", "check_seconds"]
 
 
 # -- _live --
@@ -36,3 +36,13 @@ def check_seconds(value: object, argument: str) -> float | None:
     if isinstance(value, bool) or not isinstance(value, (int, float)) or value <= 0:
         raise InvalidInput(argument, "must be a positive number of seconds or None")
     return value
+
+
+# -- _batch --
+
+
+def check_minimum(value: object, argument: str, low: float) -> float:
+    """Return ``value`` as a float: a number ``>= low`` (a bool is not one, nor is NaN)."""
+    if isinstance(value, bool) or not isinstance(value, (int, float)) or not value >= low:
+        raise InvalidInput(argument, f"must be a number >= {low:g}, got {value!r}")
+    return float(value)

@@ -54,13 +54,9 @@ KNOWN: set[str] = {
     "cycle: gladia_async._callbacks.receiver <-> gladia_async._session",
     "cycle: gladia_async._schema.converter <-> gladia_async._schema.models <-> gladia_async._schema.option_values <-> gladia_async._schema.validation",  # noqa: E501
     "cycle: gladia_async.testing._app <-> gladia_async.testing._live",
-    "function-level: gladia_async._batch.journal imports gladia_async._http.uploads",
-    "function-level: gladia_async._batch.journal imports gladia_async._schema.converter",
     "function-level: gladia_async._callbacks.receiver imports aiohttp",
     "function-level: gladia_async._schema.models imports gladia_async._schema.converter",
     "function-level: gladia_async._schema.option_values imports gladia_async._schema.validation",
-    "long: gladia_async._batch.journal 1159",
-    "long: gladia_async._batch.run 711",
     "long: gladia_async._callbacks.receiver 958",
     "long: gladia_async._http.transport 1482",
     "long: gladia_async._schema.converter 1014",
