@@ -8,7 +8,7 @@ module adds the official SDK and the goals. Contenders:
 * ``orjson.loads`` (for reference);
 * ours: ``gladia_async._schema.converter.loads(raw, TranscriptionJob)`` (orjson + cattrs, unknown
   keys kept, the cyclic GC left alone), and ``loads_or_raise(raw, TranscriptionJob)``, what
-  ``GladiaSession.get()`` runs (``_transport.decode``: the same plus error mapping);
+  ``GladiaSession.get()`` runs (``_http.bodies.decode``: the same plus error mapping);
 * official: ``PreRecordedV2Response.from_dict(json.loads(raw))`` (what its ``get()`` runs:
   httpx's ``response.json()`` then dataclasses-json). Limited to few repetitions when slow.
 """

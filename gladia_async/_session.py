@@ -10,7 +10,6 @@ from datetime import datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Literal
 
-import aiohttp
 import anyio
 import attrs
 
@@ -24,7 +23,9 @@ from ._core.checks import check_timeout, check_token
 from ._core.closing import AsyncClosing
 from ._core.config import Limits, PollPolicy, RetryPolicy, Timeouts
 from ._core.errors import ConfigurationError, GladiaTimeout, InvalidInput, JobUnconfirmedError
-from ._http.transport import Secret, Transport, deadline
+from ._http.retry import deadline
+from ._http.secrets import Secret
+from ._http.transport import BaseConnector, Transport
 from ._http.uploads import AudioSource, is_url
 from ._schema.models import (
     JobCreated,
@@ -107,7 +108,7 @@ class GladiaSession(AsyncClosing):
         proxy: str | None = None,
         trust_env: bool = True,
         headers: Mapping[str, str] | None = None,
-        connector: aiohttp.BaseConnector | None = None,
+        connector: BaseConnector | None = None,
         region: LiveRegion | None = None,
     ) -> None:
         key = api_key if api_key is not None else os.environ.get("GLADIA_API_KEY", "")
@@ -147,22 +148,18 @@ class GladiaSession(AsyncClosing):
             region = env_region if env_region else None
         elif region not in LIVE_REGIONS:
             raise InvalidInput("region", f"must be one of {LIVE_REGIONS}, got {region!r}")
-        if connector is not None and not isinstance(connector, aiohttp.BaseConnector):
-            raise InvalidInput(
-                "connector", f"expected an aiohttp.BaseConnector, got {type(connector).__name__}"
-            )
         #: Where live sessions run (None: Gladia's default), from ``region=`` or $GLADIA_REGION.
         self.region: LiveRegion | None = region
         self.poll_policy = poll or PollPolicy()
         self.api = api
+        retry = retry or RetryPolicy()
         self._transport = Transport(
             base_url=base_url or os.environ.get("GLADIA_API_URL") or DEFAULT_BASE_URL,
             api_key=Secret(key.strip()),
             timeouts=timeouts or Timeouts(),
-            retry=retry or RetryPolicy(),
-            max_connections=self.limits.max_connections,
+            retry=retry,
+            limits=self.limits,
             verify_ssl=verify_ssl,
-            max_response_bytes=self.limits.max_response_bytes,
             proxy=proxy,
             trust_env=trust_env,
             headers=headers,
@@ -173,6 +170,7 @@ class GladiaSession(AsyncClosing):
             api=api,
             poll_policy=self.poll_policy,
             reconcile=reconcile or ReconcilePolicy(),
+            retry=retry,
             limits=self.limits,
         )
 

@@ -34,7 +34,7 @@ import attrs
 
 from .._core import tracing as _tracing
 from .._core.checks import positive_int_field, seconds_field
-from .._core.config import Limits
+from .._core.config import Limits, RetryPolicy
 from .._core.errors import (
     APIStatusError,
     AuthenticationError,
@@ -116,9 +116,12 @@ class Jobs:
         api: str,
         poll_policy: PollPolicy,
         reconcile: ReconcilePolicy,
+        retry: RetryPolicy,
         limits: Limits | None = None,
     ) -> None:
         self.transport = transport
+        #: How a job creation is repeated (the transport never repeats it itself).
+        self.retry = retry
         #: The audio limits checked before an upload (``Limits.max_audio_*``).
         self.limits = limits or Limits()
         self.api = api
@@ -247,7 +250,7 @@ class Jobs:
         """
         if token is not None:
             body = self.with_token(body, token)
-        retry = self.transport.retry
+        retry = self.retry
         reconcile = self.reconcile
         maybe_created: Exception | None = None
         attempt = refusals = 0
@@ -464,7 +467,7 @@ class Jobs:
         ``pace`` (called after each poll that found the job unfinished) returns the least wait
         before the next poll, e.g. half the time the job is expected to need still: a job
         known to be far from done is not polled at the policy's pace.
-        Callers bound the whole loop with :func:`~gladia_async._http.transport.deadline` as well,
+        Callers bound the whole loop with :func:`~gladia_async._http.retry.deadline` as well,
         so a server that stops answering cannot hold it past ``until``.
         """
         started = anyio.current_time()

@@ -73,7 +73,7 @@ from .._core.errors import (
     UnprocessableEntityError,
     UsageError,
 )
-from .._http.transport import deadline
+from .._http.retry import deadline
 from .._http.uploads import is_url
 from .._schema.models import (
     TranscriptionJob,

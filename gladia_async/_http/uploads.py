@@ -22,7 +22,7 @@ import attrs
 from .._core.audio_info import AudioInfo, probe_audio
 from .._core.config import MAX_AUDIO_BYTES, Limits
 from .._core.errors import AudioTooLargeError, AudioTooLongError, InvalidInput
-from .transport import TransferProgress
+from .watchdog import TransferProgress
 
 __all__ = ["AudioSource", "PreparedAudio", "check_audio_limits", "prepare_audio"]
 

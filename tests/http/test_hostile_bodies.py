@@ -12,7 +12,7 @@ import asyncio
 import pytest
 
 from gladia_async import ConnectionFailed, GladiaTimeout, RetryPolicy, Timeouts
-from gladia_async._http.transport import _LazyReadTimeout
+from gladia_async._http.protocol import LazyReadTimeout
 
 from ..hostile.raw_http import JOB_ID, Request, hostile, job_json, never_answer
 from .test_hostile import _session, expect_error
@@ -44,7 +44,7 @@ async def test_a_json_body_that_stalls_half_way_is_a_timeout_after_the_read_wind
 
 async def test_a_json_body_dripped_within_the_read_window_arrives_whole() -> None:
     # Every piece comes before Timeouts.read passes, the whole body well after it: progress
-    # re-arms the read timer (one timer per stall, see _LazyReadTimeout), so the call succeeds.
+    # re-arms the read timer (one timer per stall, see LazyReadTimeout), so the call succeeds.
     async def drip(request: Request, writer: asyncio.StreamWriter) -> None:
         body = job_json()
         writer.write(b"HTTP/1.1 200 OK\r\nContent-Length: %d\r\n\r\n" % len(body))
@@ -64,7 +64,7 @@ async def test_a_json_body_dripped_within_the_read_window_arrives_whole() -> Non
         assert job.id == JOB_ID
         connector = gladia._transport.connector
         assert connector is not None
-        assert getattr(connector._factory, "func", None) is _LazyReadTimeout  # the one in use
+        assert getattr(connector._factory, "func", None) is LazyReadTimeout  # the one in use
         assert len(srv.requests) == 1
 
 

@@ -246,11 +246,11 @@ def test_a_connect_error_holding_proxy_credentials_is_replaced_in_the_chain() ->
     # aiohttp before 3.10 kept the proxy's BasicAuth in the connection key its errors carry.
     from types import SimpleNamespace
 
-    from gladia_async._http.transport import Secret, _chain
+    from gladia_async._http.secrets import Secret, chain_cause
 
     key = SimpleNamespace(host="proxy", port=3128, ssl=True, proxy_auth=("u", "pr0xy-PASSWORD"))
     cause = aiohttp.ClientProxyConnectionError(key, OSError(111, "refused"))  # type: ignore[arg-type]
     error = ConnectionFailed("could not connect to the proxy")
-    _chain(error, cause, Secret("sk-unused-0123456789"))
+    chain_cause(error, cause, Secret("sk-unused-0123456789"))
     assert error.__cause__ is not None and "ClientProxyConnectionError" in str(error.__cause__)
     assert "pr0xy-PASSWORD" not in chain_text(error)
