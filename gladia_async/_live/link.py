@@ -1,6 +1,7 @@
 """The live session's connection: its socket, and how it is opened again after a drop.
 
-The only module of ``_live`` that touches aiohttp (the socket, its messages and failures).
+The only module of ``_live`` that touches the socket (its type, messages and failures come from
+``_http.websocket``: only ``_http`` uses aiohttp's client).
 :class:`Dialer` opens the session's socket by the :class:`ReconnectPolicy` (kept apart from
 the connection, as websockets does): ``attempts`` in a row without progress, waits growing
 with them; the session replays the unacknowledged audio on the socket it returns.
@@ -14,11 +15,18 @@ import random
 from collections import deque
 from collections.abc import Callable, Iterator
 
-import aiohttp
 import anyio
 
 from .._core.errors import APIStatusError, ConnectionFailed, GladiaTimeout, TransportError
 from .._http.transport import Transport
+from .._http.websocket import (
+    CLOSING_KINDS,
+    DATA_KINDS,
+    SEND_ERRORS,
+    SOCKET_ERRORS,
+    WebSocket,
+    WSMessage,
+)
 from .._schema.live_messages import Reconnecting
 from .options import ReconnectPolicy
 from .protocol import LiveSessionError, audio_chunk_json
@@ -40,19 +48,12 @@ __all__ = [
 log = logging.getLogger("gladia_async")
 
 #: A live session's socket, and one message read from it.
-Socket = aiohttp.ClientWebSocketResponse
-SocketMessage = aiohttp.WSMessage
-#: What a socket raises once it is gone (the session turns it into ConnectionFailed).
-SOCKET_ERRORS = (aiohttp.ClientError, OSError)
-_WRITE_ERRORS = (aiohttp.ClientError, ConnectionError, RuntimeError)
+Socket = WebSocket
+SocketMessage = WSMessage
+_WRITE_ERRORS = SEND_ERRORS
 _MAX_SERVER_MESSAGE = 64 * 1024 * 1024
-_DATA_TYPES = (aiohttp.WSMsgType.TEXT, aiohttp.WSMsgType.BINARY)
-_CLOSED_TYPES = (
-    aiohttp.WSMsgType.CLOSE,
-    aiohttp.WSMsgType.CLOSING,
-    aiohttp.WSMsgType.CLOSED,
-    aiohttp.WSMsgType.ERROR,
-)
+_DATA_TYPES = DATA_KINDS
+_CLOSED_TYPES = CLOSING_KINDS
 
 
 def is_data(msg: SocketMessage) -> bool:
