@@ -48,12 +48,10 @@ OPTIONAL = {
 KNOWN: set[str] = {
     "aiohttp: gladia_async._live.session uses aiohttp",
     "aiohttp: gladia_async._session uses aiohttp",
-    "cycle: gladia_async._callbacks.receiver <-> gladia_async._session",
     "cycle: gladia_async._schema.converter <-> gladia_async._schema.models <-> gladia_async._schema.option_values <-> gladia_async._schema.validation",  # noqa: E501
     "cycle: gladia_async.testing._app <-> gladia_async.testing._live",
     "function-level: gladia_async._batch.journal imports gladia_async._http.uploads",
     "function-level: gladia_async._batch.journal imports gladia_async._schema.converter",
-    "function-level: gladia_async._callbacks.receiver imports aiohttp",
     "function-level: gladia_async._cli.live imports gladia_async._live.session",
     "function-level: gladia_async._cli.live imports gladia_async._schema.live_messages",
     "function-level: gladia_async._cli.live imports gladia_async._schema.models",
@@ -62,7 +60,6 @@ KNOWN: set[str] = {
     "function-level: gladia_async._schema.option_values imports gladia_async._schema.validation",
     "long: gladia_async._batch.journal 1159",
     "long: gladia_async._batch.run 711",
-    "long: gladia_async._callbacks.receiver 958",
     "long: gladia_async._cli.main 915",
     "long: gladia_async._http.transport 1482",
     "long: gladia_async._live.session 1175",
@@ -70,7 +67,6 @@ KNOWN: set[str] = {
     "long: gladia_async._session 679",
     "long: gladia_async.testing._app 977",
     "long: gladia_async.testing._live 703",
-    "upward: gladia_async._callbacks.receiver -> gladia_async._session",
 }
 
 
