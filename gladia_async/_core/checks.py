@@ -13,6 +13,7 @@ __all__ = [
     "check_optional_integer",
     "check_positive_number",
     "check_seconds_at_least_zero",
+    "check_some_filter",
 ]
 
 
@@ -52,3 +53,13 @@ def check_optional_integer(value: object, argument: str, *, minimum: int) -> int
     ):
         raise InvalidInput(argument, f"must be an integer >= {minimum} or None, got {value!r}")
     return value
+
+
+def check_some_filter(everything: bool, *filters: object) -> None:
+    """Refuse a bulk deletion with no filter, unless ``all=True`` says every job is meant."""
+    if not everything and all(f is None for f in filters):
+        raise InvalidInput(
+            "filters",
+            "delete_jobs() needs at least one filter (status, kind, date, after_date, "
+            "before_date, custom_metadata) or all=True to delete every finished job",
+        )

@@ -64,7 +64,6 @@ KNOWN: set[str] = {
     "long: gladia_async._http.transport 1482",
     "long: gladia_async._live.session 1175",
     "long: gladia_async._schema.converter 1014",
-    "long: gladia_async._session 679",
     "long: gladia_async.testing._app 977",
     "long: gladia_async.testing._live 703",
 }
