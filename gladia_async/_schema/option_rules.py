@@ -74,13 +74,9 @@ def check_transcription(options: Any) -> None:
     config = getattr(options, "language_config", None)
     languages = list(getattr(config, "languages", None) or [])
     covered = ", ".join(SOLARIA_3_LANGUAGES)
-    if not languages:
-        raise InvalidInput(
-            "language_config.languages",
-            f"solaria-3 needs the spoken language, one or more of {covered} "
-            "(e.g. language_config={'languages': ['fr']}); for other languages or automatic "
-            "detection among all of them, use solaria-1 (the default model)",
-        )
+    # No languages is allowed: Gladia's models page says languages *can* be passed ("for
+    # example ["fr"], or several from EN/FR/DE/ES/IT"), and Gladia's own SDKs send solaria-3
+    # without any; the model then detects among the five it covers.
     for index, language in enumerate(languages):
         code = _text(language)
         if code not in SOLARIA_3_LANGUAGES:

@@ -48,7 +48,7 @@ Behaviour (decisions where the spec is silent are marked *emulator choice*):
   the spec's ``InitTranscriptionRequest`` (types, enums, min/max, minItems, required,
   nested objects, array items; unknown properties -> ``"property X should not exist"``)
   -> 400 with ``validation_errors``; so do the option rules of Gladia's docs (solaria-3 takes
-  one or more of en, fr, de, es, it and no code switching; spec/ERRATA.md). Semantic
+  only en, fr, de, es, it (or none) and no code switching; spec/ERRATA.md). Semantic
   problems -> 422: ``audio_url`` not an http(s) URL or an emulator file URL that does not
   exist; ``min_speakers > max_speakers``;
   ``minimum_duration > maximum_duration``; ``custom_metadata`` over 2,000 characters

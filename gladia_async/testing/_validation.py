@@ -204,7 +204,7 @@ _LIVE_VOCABULARY_MAX_CHARS = 10_000
 def rule_errors(schema_name: str, body: JSON) -> list[str]:
     """The option rules ``body`` breaks (``validation_errors`` of a 400), for a request schema.
 
-    ``InitTranscriptionRequest``: solaria-3 takes one or more of en, fr, de, es, it in
+    ``InitTranscriptionRequest``: solaria-3 takes only en, fr, de, es, it (or none) in
     ``language_config.languages`` and no code switching. ``StreamingRequest``: a live custom
     vocabulary has at most 100 entries, 5 words an entry, 10,000 characters in all.
     """
@@ -225,9 +225,7 @@ def _solaria_3_errors(body: dict[str, Any]) -> list[str]:
     config = config if isinstance(config, dict) else {}
     languages = config.get("languages")
     allowed = ", ".join(_SOLARIA_3_LANGUAGES)
-    if not isinstance(languages, list) or not languages:
-        errors.append('Field "language_config.languages" should not be empty with model solaria-3')
-    else:
+    if isinstance(languages, list):  # none is allowed: the model detects among the five
         for index, code in enumerate(languages):
             if code not in _SOLARIA_3_LANGUAGES:
                 errors.append(

@@ -37,7 +37,8 @@ def test_import_gladia_async_loads_no_capability() -> None:
 def test_session_import_leaves_batch_callbacks_and_live_unloaded() -> None:
     loaded = _modules_after("from gladia_async import GladiaSession, TranscriptionOptions")
     assert "gladia_async._session" in loaded
-    for unused in ("_batch", "_callbacks", "_journal", "_live", "_live_models"):
+    # The session holds the account's admission window (`_batch.admission`), not the batch run.
+    for unused in ("_batch.run", "_batch.journal", "_callbacks", "_live", "_schema.live_messages"):
         assert f"gladia_async.{unused}" not in loaded
     assert "gladia_async.testing" not in loaded
 
@@ -63,7 +64,7 @@ def test_converter_builds_structure_code_on_first_use() -> None:
     loaded = _modules_after(
         """
         import linecache
-        from gladia_async._schema import converter as _converter, _models
+        from gladia_async._schema import converter as _converter, models as _models
         before = [k for k in linecache.cache if k.startswith("<gladia_async structure")]
         assert before == [], before
         _converter.structure({"id": "x", "result_url": "y"}, _models.JobCreated)

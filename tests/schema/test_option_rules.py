@@ -20,7 +20,6 @@ from gladia_async import (
 AUDIO_URL = "https://example.com/call.wav"
 
 SOLARIA_3_REFUSED = [
-    ({"model": "solaria-3"}, "language_config.languages", "language_config.languages"),
     (
         {"model": "solaria-3", "language_config": {"languages": ["en", "pt"]}},
         "language_config.languages[1]",
@@ -74,6 +73,15 @@ async def test_solaria_3_with_its_languages_is_accepted(emu: Any, gladia: Gladia
     job = await gladia.transcribe(AUDIO_URL, options)
     assert job.request_params is not None
     assert str(job.request_params.model) == "solaria-3"
+
+
+async def test_solaria_3_without_languages_is_accepted(emu: Any, gladia: GladiaSession) -> None:
+    """Gladia's SDKs send solaria-3 with no languages; the docs say languages *can* be passed."""
+    job = await gladia.transcribe(AUDIO_URL, TranscriptionOptions(model="solaria-3"))
+    assert job.request_params is not None
+    assert str(job.request_params.model) == "solaria-3"
+    status, _ = await post(emu, "/v2/pre-recorded", {"model": "solaria-3", "audio_url": AUDIO_URL})
+    assert status == 201
 
 
 def test_a_parsed_answer_is_never_refused_by_the_rules() -> None:
