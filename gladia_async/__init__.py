@@ -25,13 +25,11 @@ if TYPE_CHECKING:  # what type checkers and IDEs see; at run time see _LAZY belo
     from ._api.jobs import ReconcilePolicy
     from ._api.pagination import JobStream, Page, PageStream
     from ._batch.admission import AdmissionWindow
-    from ._batch.journal import (
-        BatchJournal,
-        OptionsChange,
-        SourceIdentity,
-        source_identity,
-    )
-    from ._batch.run import TOKEN_KEY, BatchRun, Outcome, Progress, ProgressCallback, Resumed
+    from ._batch.entries import OptionsChange
+    from ._batch.identity import SourceIdentity, source_identity
+    from ._batch.journal import BatchJournal
+    from ._batch.outcomes import Outcome, Progress, ProgressCallback, Resumed
+    from ._batch.run import TOKEN_KEY, BatchRun
     from ._callbacks.events import (
         CallbackPayload,
         CallbackReply,
@@ -86,7 +84,9 @@ if TYPE_CHECKING:  # what type checkers and IDEs see; at run time see _LAZY belo
         WrongEventLoopError,
     )
     from ._http.uploads import AudioSource
-    from ._live.session import LiveOptions, LiveSession, LiveSessionError, ReconnectPolicy
+    from ._live.options import LiveOptions, ReconnectPolicy
+    from ._live.protocol import LiveSessionError
+    from ._live.session import LiveSession
     from ._schema.converter import structure, unstructure
     from ._schema.live_messages import (
         AudioChunkAckMessage,
@@ -122,10 +122,10 @@ _LAZY: dict[str, str] = {
     "probe_audio": "gladia_async._core.audio_info",
     "TOKEN_KEY": "gladia_async._batch.run",
     "BatchRun": "gladia_async._batch.run",
-    "Outcome": "gladia_async._batch.run",
-    "Progress": "gladia_async._batch.run",
-    "ProgressCallback": "gladia_async._batch.run",
-    "Resumed": "gladia_async._batch.run",
+    "Outcome": "gladia_async._batch.outcomes",
+    "Progress": "gladia_async._batch.outcomes",
+    "ProgressCallback": "gladia_async._batch.outcomes",
+    "Resumed": "gladia_async._batch.outcomes",
     "CallbackPayload": "gladia_async._callbacks.events",
     "CallbackReceiver": "gladia_async._callbacks.receiver",
     "CallbackReply": "gladia_async._callbacks.events",
@@ -180,13 +180,13 @@ _LAZY: dict[str, str] = {
     "estimate_async": "gladia_async._api.estimate",
     "ReconcilePolicy": "gladia_async._api.jobs",
     "BatchJournal": "gladia_async._batch.journal",
-    "OptionsChange": "gladia_async._batch.journal",
-    "SourceIdentity": "gladia_async._batch.journal",
-    "source_identity": "gladia_async._batch.journal",
-    "LiveOptions": "gladia_async._live.session",
+    "OptionsChange": "gladia_async._batch.entries",
+    "SourceIdentity": "gladia_async._batch.identity",
+    "source_identity": "gladia_async._batch.identity",
+    "LiveOptions": "gladia_async._live.options",
     "LiveSession": "gladia_async._live.session",
-    "LiveSessionError": "gladia_async._live.session",
-    "ReconnectPolicy": "gladia_async._live.session",
+    "LiveSessionError": "gladia_async._live.protocol",
+    "ReconnectPolicy": "gladia_async._live.options",
     "AudioChunkAckMessage": "gladia_async._schema.live_messages",
     "LiveEvent": "gladia_async._schema.live_messages",
     "LiveFinalResult": "gladia_async._schema.live_messages",

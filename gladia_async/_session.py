@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import logging
 import os
-import tempfile
 from collections.abc import AsyncIterable, Iterable, Mapping, Sequence
 from datetime import datetime
 from pathlib import Path
@@ -14,10 +13,12 @@ import aiohttp
 import anyio
 
 from ._api.deletion import delete_listed
+from ._api.files import check_destination, download_file
 from ._api.jobs import Jobs, ReconcilePolicy, check_timeout, check_token
+from ._api.live_jobs import download_live_audio, get_live_job, patch_live_job
 from ._api.pagination import JobFilters, JobStream, PageStream
 from ._api.transcription import transcribe_job
-from ._core.checks import check_integer, check_optional_integer, check_some_filter
+from ._core.checks import check_count, check_optional_integer, check_some_filter
 from ._core.closing import AsyncClosing
 from ._core.config import Limits, PollPolicy, RetryPolicy, Timeouts
 from ._core.errors import InvalidInput
@@ -44,7 +45,8 @@ if TYPE_CHECKING:  # batch, callbacks and live are imported when first used
     from ._batch.admission import AdmissionWindow
     from ._batch.run import BatchRun, ProgressCallback
     from ._callbacks.receiver import CallbackReceiver
-    from ._live.session import LiveOptions, LiveSession, ReconnectPolicy
+    from ._live.options import LiveOptions, ReconnectPolicy
+    from ._live.session import LiveSession
     from ._schema.models import LiveJob
 
 __all__ = ["GladiaSession"]
@@ -219,36 +221,8 @@ class GladiaSession(AsyncClosing):
         download never leaves a truncated file under the final name.
         """
         job_id = job_id_of(job)
-        if not isinstance(dest, (str, os.PathLike)) or not os.fspath(dest):
-            raise InvalidInput("dest", "expected a file path")
-        target = Path(os.fspath(dest))
-        # Argument checks: two stat calls, cheaper than a thread hop.
-        if target.is_dir():  # noqa: ASYNC240
-            raise InvalidInput("dest", f"{str(target)!r} is a directory; give a file path")
-        if not target.parent.exists():
-            raise InvalidInput("dest", f"folder {str(target.parent)!r} does not exist")
-        fd, tmp_name = tempfile.mkstemp(dir=target.parent, prefix=f".{target.name}.")
-        os.close(fd)
-        tmp = anyio.Path(tmp_name)
-        try:
-            async with (
-                self._transport.stream(
-                    "GET",
-                    self._jobs.job_url(job_id, "/file"),
-                    retry="always",
-                    ok=(200,),
-                    timeout="upload",
-                ) as response,
-                await anyio.open_file(tmp_name, "wb") as out,
-            ):
-                async for chunk in self._transport.iter_chunks(response):
-                    await out.write(chunk)
-            await tmp.rename(target)
-        except BaseException:
-            with anyio.CancelScope(shield=True):
-                await tmp.unlink(missing_ok=True)
-            raise
-        return target
+        target = check_destination(dest)
+        return await download_file(self._transport, self._jobs.job_url(job_id, "/file"), target)
 
     async def wait(
         self,
@@ -409,7 +383,7 @@ class GladiaSession(AsyncClosing):
         check_some_filter(all, status, kind, date, after_date, before_date, custom_metadata)
         if status is None:
             status = ("done", "error")
-        check_integer(concurrency, "concurrency", minimum=1)
+        check_count(concurrency, "concurrency")
         listing = self.iter_jobs(
             status=status,
             kind=kind,
@@ -484,7 +458,7 @@ class GladiaSession(AsyncClosing):
                 )
 
         seconds = check_timeout(timeout)
-        check_integer(max_in_flight, "max_in_flight", minimum=1)
+        check_count(max_in_flight, "max_in_flight")
         if on_progress is not None and not callable(on_progress):
             raise InvalidInput("on_progress", "expected a callable taking a Progress")
         return transcribe_many(
@@ -546,7 +520,7 @@ class GladiaSession(AsyncClosing):
 
     async def get_live_job(self, job: str | LiveSession) -> LiveJob:
         """Return a live session's job (status, parameters, and its result once ``done``)."""
-        from ._live.session import LiveSession, get_live_job
+        from ._live.session import LiveSession
 
         return await get_live_job(self._transport, job.id if isinstance(job, LiveSession) else job)
 
@@ -555,13 +529,11 @@ class GladiaSession(AsyncClosing):
         from ._live.session import LiveSession
 
         job_id = check_job_id(job.id if isinstance(job, LiveSession) else job, "job")
-        await self._transport.request_empty(
-            "DELETE", self._transport.url(f"/v2/live/{job_id}"), retry="always"
-        )
+        await self._jobs.delete(job_id, kind="live")
 
     async def patch_live_job(self, job: str | LiveSession) -> None:
         """Send ``PATCH /v2/live/{id}`` for a live session (its body has no fields yet)."""
-        from ._live.session import LiveSession, patch_live_job
+        from ._live.session import LiveSession
 
         await patch_live_job(self._transport, job.id if isinstance(job, LiveSession) else job)
 
@@ -569,7 +541,7 @@ class GladiaSession(AsyncClosing):
         self, job: str | LiveSession, dest: str | os.PathLike[str]
     ) -> Path:
         """Stream a live session's recorded audio to ``dest`` and return the path."""
-        from ._live.session import LiveSession, download_live_audio
+        from ._live.session import LiveSession
 
         job_id = job.id if isinstance(job, LiveSession) else job
         return await download_live_audio(self._transport, job_id, dest)

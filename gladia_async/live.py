@@ -4,7 +4,9 @@
 most used names are also exported by :mod:`gladia_async` itself.
 """
 
-from ._live.session import LiveOptions, LiveSession, LiveSessionError, ReconnectPolicy
+from ._live.options import LiveOptions, ReconnectPolicy
+from ._live.protocol import LiveSessionError
+from ._live.session import LiveSession
 from ._schema.live_messages import *  # noqa: F403
 from ._schema.live_messages import __all__ as _models_all
 

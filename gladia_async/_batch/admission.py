@@ -29,6 +29,7 @@ from collections.abc import Callable
 import anyio
 import attrs
 
+from .._core.checks import check_minimum
 from .._core.errors import InvalidInput
 
 __all__ = ["AdmissionTicket", "AdmissionWindow"]
@@ -40,12 +41,6 @@ class AdmissionTicket:
 
     epoch: int
     held: bool = True
-
-
-def _check_number(name: str, value: object, low: float) -> float:
-    if isinstance(value, bool) or not isinstance(value, (int, float)) or not value >= low:
-        raise InvalidInput(name, f"must be a number >= {low:g}, got {value!r}")
-    return float(value)
 
 
 class AdmissionWindow:
@@ -67,17 +62,17 @@ class AdmissionWindow:
         default_pause: float = 1.0,
         clock: Callable[[], float] = time.monotonic,
     ) -> None:
-        low = _check_number("minimum", minimum, 1)
-        start = _check_number("initial", initial, low)
+        low = check_minimum(minimum, "minimum", 1)
+        start = check_minimum(initial, "initial", low)
         if maximum is not None:
-            _check_number("maximum", maximum, start)
-        factor = _check_number("decrease", decrease, 0.0)
+            check_minimum(maximum, "maximum", start)
+        factor = check_minimum(decrease, "decrease", 0.0)
         if not 0.0 < factor < 1.0:
             raise InvalidInput("decrease", f"must be between 0 and 1, got {decrease!r}")
         self._minimum = low
         self._maximum = float(maximum) if maximum is not None else math.inf
         self._decrease = factor
-        self._default_pause = _check_number("default_pause", default_pause, 0.0)
+        self._default_pause = check_minimum(default_pause, "default_pause", 0.0)
         self._clock = clock
         self._window = start
         self._slow_start = True

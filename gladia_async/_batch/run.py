@@ -25,7 +25,7 @@ Design:
 * A source iterable that raises: no further source is read, the sources already read are
   finished and delivered as usual, then the iterable's own exception is raised.
 * Resume (issue 14): each path, URL or bytes source gets a deterministic token
-  (:func:`~gladia_async._batch.journal.source_identity`: the source, its size and mtime, the
+  (:func:`~gladia_async._batch.identity.source_identity`: the source, its size and mtime, the
   options,
   the ``namespace``), so a rerun finds the jobs an earlier run created by the token lookup and
   adopts them instead of creating them again, with or without a journal (the lookup runs for
@@ -49,14 +49,12 @@ import contextlib
 import logging
 import os
 import uuid
-from collections import deque
-from collections.abc import AsyncGenerator, AsyncIterable, Awaitable, Callable, Iterable
+from collections.abc import AsyncGenerator, AsyncIterable, Iterable
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any
 
 import anyio
 import anyio.abc
-import attrs
 
 from .._api.jobs import TOKEN_KEY, Jobs
 from .._core import tracing as _tracing
@@ -83,94 +81,17 @@ from .._schema.models import (
     TranscriptionResult,
     UploadedAudio,
 )
-from .admission import AdmissionTicket, AdmissionWindow
-from .journal import (
-    DEFAULT_UPLOAD_MAX_AGE,
-    BatchJournal,
-    JournalEntryError,
-    SourceIdentity,
-    resume_step,
-    source_identity,
-)
+from .admission import AdmissionWindow
+from .entries import JournalEntryError
+from .identity import SourceIdentity, source_identity
+from .journal import BatchJournal
+from .outcomes import Outcome, Progress, ProgressCallback, Resumed, SourceRun, WaitBy
+from .pacing import PollPacing
+from .resume import DEFAULT_UPLOAD_MAX_AGE, resume_step
 
-__all__ = ["TOKEN_KEY", "BatchRun", "Outcome", "Progress", "ProgressCallback", "Resumed"]
-
-#: How a source's outcome came from an earlier run: its final state was journalled
-#: (``"skipped"``), its job was found and polled, never created again (``"adopted"``), or its
-#: journalled upload was submitted without uploading again (``"reused_upload"``).
-Resumed = Literal["skipped", "adopted", "reused_upload"]
-"""How a batch used an earlier run's work for a source (see ``Outcome.resumed``)."""
+__all__ = ["TOKEN_KEY", "BatchRun", "ProgressCallback", "transcribe_many"]
 
 log = logging.getLogger("gladia_async")
-
-#: Completions the batch's finishing rate is measured over, and how many it needs first.
-_RATE_WINDOW = 64
-_RATE_MIN_SAMPLES = 2
-#: Shares of a job's expected remaining time waited before its first and its next polls:
-#: below 1, so an estimate a little too long (a burst of finishes just seen) is not waited out.
-_FIRST_POLL_SHARE = 0.8
-_NEXT_POLL_SHARE = 0.5
-
-
-@attrs.frozen(kw_only=True)
-class Outcome:
-    """What happened to one source of a batch: its finished job, or the error that stopped it.
-
-    ``job_id`` is set once the job exists; ``token`` is the idempotency token the batch gave
-    the source's job (look the job up with it after a :class:`JobUnconfirmedError`).
-    ``resumed`` says how an earlier run's work was used (None: this run did all of it);
-    ``changed`` is True when the journal held the source's file at another size or mtime.
-    """
-
-    source: Any
-    index: int
-    job: TranscriptionJob | None = None
-    job_id: str | None = None
-    error: BaseException | None = None
-    #: The source's idempotency token, stored in the job's ``custom_metadata``.
-    token: str | None = None
-    #: How an earlier run's work was used: ``"skipped"``, ``"adopted"``, ``"reused_upload"``.
-    resumed: Resumed | None = None
-    #: True when the source's file changed since the journal entry, so it was redone.
-    changed: bool = False
-    #: The transcription result when it came by callback (``via=``; ``job`` is then None).
-    result: TranscriptionResult | None = None
-
-    @property
-    def ok(self) -> bool:
-        """True when the job finished with status ``done``."""
-        return self.error is None and (self.job is not None or self.result is not None)
-
-
-@attrs.define(kw_only=True)
-class Progress:
-    """Running counts of a batch, for a progress bar."""
-
-    seen: int = 0
-    uploaded: int = 0
-    submitted: int = 0
-    done: int = 0
-    failed: int = 0
-    #: Resume counts: finished before (journal), jobs found and polled, uploads reused,
-    #: files redone because they changed since the journal saw them.
-    skipped: int = 0
-    adopted: int = 0
-    reused_uploads: int = 0
-    changed: int = 0
-    finished_input: bool = False
-
-    @property
-    def in_flight(self) -> int:
-        """Sources started and not yet finished."""
-        return self.seen - self.done - self.failed
-
-
-#: How a batch waits for a job by callback (``via=``): the job id in, its result out.
-WaitBy = Callable[[str], Awaitable[TranscriptionResult]]
-
-#: Called (synchronously, in the event loop) after every change of the counts. An exception
-#: it raises is logged once and ignored.
-ProgressCallback = Callable[[Progress], None]
 
 
 class BatchRun(AsyncOwner):
@@ -223,13 +144,7 @@ class BatchRun(AsyncOwner):
         self._submissions = anyio.CapacityLimiter(limits.submissions)
         self._polls = anyio.CapacityLimiter(limits.polls)
         self._lookups = anyio.CapacityLimiter(limits.submissions)
-        # Processing times of the batch's most recent jobs (seconds), for the first poll.
-        self._durations: deque[float] = deque(maxlen=32)
-        # For the expected wait of a job (see _expected_wait): jobs given to _wait so far, jobs
-        # seen finished, and when the most recent ones were seen finished (anyio's clock).
-        self._waiting_seq = 0
-        self._seen_finished = 0
-        self._completions: deque[float] = deque(maxlen=_RATE_WINDOW)
+        self._pacing = PollPacing()
         self._upload_max_age = DEFAULT_UPLOAD_MAX_AGE
 
     @property
@@ -352,7 +267,7 @@ class BatchRun(AsyncOwner):
     async def _one(self, work: anyio.abc.TaskGroup, index: int, source: Any) -> None:
         identity = self._identity(source)
         token = identity.token if identity is not None else uuid.uuid4().hex
-        run = _SourceRun(identity=identity, token=token)
+        run = SourceRun(identity=identity, token=token)
         try:
             if identity is None and _is_path(source):
                 # A path the batch cannot name (a symlink loop, a NUL, a vanished file) is
@@ -404,7 +319,7 @@ class BatchRun(AsyncOwner):
             self._fatal = exc
         work.cancel_scope.cancel()
 
-    def _failed(self, source: Any, index: int, run: _SourceRun, exc: Exception) -> Outcome:
+    def _failed(self, source: Any, index: int, run: SourceRun, exc: Exception) -> Outcome:
         self.progress.failed += 1
         return Outcome(
             source=source,
@@ -425,7 +340,7 @@ class BatchRun(AsyncOwner):
             return None
 
     async def _resume_or_run(
-        self, source: Any, run: _SourceRun
+        self, source: Any, run: SourceRun
     ) -> TranscriptionJob | TranscriptionResult:
         """Do what is left of one source, given the journal and the token lookup."""
         journal, identity, jobs = self._journal, run.identity, self._jobs
@@ -485,7 +400,7 @@ class BatchRun(AsyncOwner):
             self.progress.reused_uploads += 1
         self._changed()
 
-    async def _upload(self, source: Any, run: _SourceRun) -> UploadedAudio | str:
+    async def _upload(self, source: Any, run: SourceRun) -> UploadedAudio | str:
         uploaded: UploadedAudio | str
         if is_url(source):
             # Nothing to upload, but journalled all the same before the creation: a crash
@@ -503,7 +418,7 @@ class BatchRun(AsyncOwner):
                 await self._journal.record_upload(run.identity, uploaded)
         return uploaded
 
-    async def _create(self, run: _SourceRun, audio: UploadedAudio | str) -> None:
+    async def _create(self, run: SourceRun, audio: UploadedAudio | str) -> None:
         window = self.admission
 
         async def refused(exc: RateLimitError) -> None:
@@ -527,7 +442,7 @@ class BatchRun(AsyncOwner):
         self._changed()
         await self._record_job(run)
 
-    async def _record_job(self, run: _SourceRun) -> None:
+    async def _record_job(self, run: SourceRun) -> None:
         if self._journal is not None and run.identity is not None and run.job_id is not None:
             # Shielded: a job the API created stays pending in the journal even when the batch
             # is being cancelled, so its id is printed and a rerun adopts it.
@@ -535,7 +450,7 @@ class BatchRun(AsyncOwner):
                 await self._journal.record_job(run.identity, run.job_id)
 
     async def _record_final(
-        self, run: _SourceRun, status: str, *, error: str | None = None, code: int | None = None
+        self, run: SourceRun, status: str, *, error: str | None = None, code: int | None = None
     ) -> None:
         if self._journal is None or run.identity is None or run.resumed == "skipped":
             return
@@ -553,66 +468,24 @@ class BatchRun(AsyncOwner):
         _read_deferred(state)
         return state
 
-    def _expected_wait(self, seq: int) -> float | None:
-        """Seconds until the job ``seq`` (its rank among the batch's jobs) is expected done.
-
-        The account finishes jobs first in, first out, at the rate the batch sees them finish
-        (the most recent ones, on the client's clock: an adopted job that finished long ago
-        cannot make the rate look slow): a job with ``k`` of the batch's jobs still ahead of
-        it is done in about ``(k + 1) / rate``. None until the rate is known.
-        """
-        times = self._completions
-        if len(times) < _RATE_MIN_SAMPLES:
-            return None
-        span = max(times) - min(times)
-        if span <= 0:
-            return None
-        rate = (len(times) - 1) / span
-        ahead = max(0, seq - self._seen_finished)
-        return (ahead + 1) / rate
-
-    def _finished_seen(self, state: TranscriptionJob | None) -> None:
-        self._seen_finished += 1
-        self._completions.append(anyio.current_time())
-        if state is not None and state.completed_at is not None:
-            self._durations.append((state.completed_at - state.created_at).total_seconds())
-
-    async def _wait(self, run: _SourceRun) -> TranscriptionJob | TranscriptionResult:
+    async def _wait(self, run: SourceRun) -> TranscriptionJob | TranscriptionResult:
         """Poll one job under the shared poll limiter, paced by when it is expected done.
 
-        A just-created job is never done, so polling at once would only cost a request. What
-        the batch has learnt is shared. Once jobs have finished, the first poll of a new one
-        waits as long as the quickest recent job took (server-side ``completed_at -
-        created_at``), so most jobs are seen done on their first poll; but when the account
-        queues the batch's jobs, the queue ahead of a job (the batch's jobs created before it
-        and not seen finished, at the rate jobs finish) is the better guess once it is the
-        shorter one: recent jobs may have waited behind a longer queue than this one does.
-        While the job is not done, the next poll waits at least half of its expected
-        remaining time, so a job far back in the queue costs a few polls, not one per interval.
+        The first poll and each next one are paced by what the batch has learnt of its
+        jobs (see :mod:`~gladia_async._batch.pacing`).
         """
         job_id = run.job_id
         assert job_id is not None
-        seq = self._waiting_seq
-        self._waiting_seq += 1
+        pacing = self._pacing
+        seq = pacing.next_seq()
         if self._wait_by is not None:  # by callback, polling only when it is late
             result = await self._wait_by(job_id)
-            self._finished_seen(None)
+            pacing.finished_seen(None)
             await self._record_final(run, "done")
             return result
         policy = self._jobs.poll_policy
         seconds = self._timeout if self._timeout is not None else policy.deadline
-        first = policy.interval(0)
-        quickest = min(self._durations) if self._durations else None
-        expected = self._expected_wait(seq)
-        if expected is not None and (quickest is None or expected * _FIRST_POLL_SHARE < quickest):
-            first = max(first, expected * _FIRST_POLL_SHARE)
-        elif quickest is not None:
-            first = max(first, quickest)
-
-        def pace() -> float:
-            remaining = self._expected_wait(seq)
-            return 0.0 if remaining is None else remaining * _NEXT_POLL_SHARE
-
+        first = pacing.first_delay(seq, policy.interval(0))
         until = None if seconds is None else anyio.current_time() + seconds
         try:
             with deadline(seconds, f"waiting for job {job_id}"):
@@ -622,12 +495,12 @@ class BatchRun(AsyncOwner):
                     until=until,
                     first_delay=first,
                     limiter=self._polls,
-                    pace=pace,
+                    pace=pacing.pace(seq),
                 )
         except JobFailedError as exc:
-            self._finished_seen(exc.job if isinstance(exc.job, TranscriptionJob) else None)
+            pacing.finished_seen(exc.job if isinstance(exc.job, TranscriptionJob) else None)
             raise
-        self._finished_seen(state)
+        pacing.finished_seen(state)
         try:
             _read_deferred(state)
         except ResponseFormatError as exc:
@@ -637,18 +510,6 @@ class BatchRun(AsyncOwner):
             raise
         await self._record_final(run, "done")
         return state
-
-
-@attrs.define(kw_only=True)
-class _SourceRun:
-    """What one source's task knows so far: identity, token, job, admission place."""
-
-    identity: SourceIdentity | None
-    token: str
-    job_id: str | None = None
-    resumed: Resumed | None = None
-    changed: bool = False
-    ticket: AdmissionTicket | None = None
 
 
 def _read_deferred(job: TranscriptionJob) -> None:

@@ -15,7 +15,7 @@ import anyio
 import orjson
 
 from .. import BatchJournal
-from .._batch.journal import JournalEntry
+from .._batch.entries import JournalEntry
 from .inputs import CommandLineError
 from .resume import JOURNAL_NAME
 

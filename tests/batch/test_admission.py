@@ -1,19 +1,32 @@
-"""The admission window: AIMD on 429s, driven by a fake clock against the emulator's scheduler."""
+"""The admission window: AIMD on 429s, driven by a fake clock against the emulator's scheduler,
+then whole batches against a full account (the emulator's plan limits and 429 faults)."""
 
 from __future__ import annotations
 
 import heapq
 import itertools
 import math
+from collections import Counter
+from pathlib import Path
+from typing import Any
 
 import anyio
 import pytest
 from anyio import wait_all_tasks_blocked
 
-from gladia_async import InvalidInput
+from gladia_async import (
+    TOKEN_KEY,
+    GladiaSession,
+    InvalidInput,
+    Outcome,
+    PollPolicy,
+    TranscriptionOptions,
+)
 from gladia_async._batch.admission import AdmissionTicket, AdmissionWindow
-from gladia_async.testing import AccountLimits, ManualClock
+from gladia_async.testing import AccountLimits, FaultPlan, FaultRule, ManualClock, run_emulator
 from gladia_async.testing._limits import AccountLimitReached, JobScheduler
+
+from ..conftest import FAST_POLL, FAST_RETRY, write_wav
 
 
 def run_batch(
@@ -220,3 +233,94 @@ def test_bad_settings_name_their_argument(kwargs: dict[str, object], argument: s
     with pytest.raises(InvalidInput) as info:
         AdmissionWindow(**kwargs)  # type: ignore[arg-type]
     assert info.value.argument == argument
+
+
+# -- a batch against a full account --------------------------------------------------------
+
+CREATE = "POST /v2/pre-recorded"
+POLL = "GET /v2/pre-recorded/{id}"
+RETRY_AFTER = 3.0
+
+
+async def _batch(
+    emu: Any, paths: list[Path], options: TranscriptionOptions | None = None
+) -> list[Outcome]:
+    async with (
+        GladiaSession(
+            api_key=emu.api_key, base_url=emu.url, poll=FAST_POLL, retry=FAST_RETRY
+        ) as gladia,
+        gladia.transcribe_many(paths, options) as outcomes,
+    ):
+        return [outcome async for outcome in outcomes]
+
+
+def _wavs(tmp_path: Path, n: int) -> list[Path]:
+    data = write_wav(tmp_path / "one.wav", seconds=0.05).read_bytes()
+    paths = []
+    for i in range(n):
+        path = tmp_path / f"f{i:03d}.wav"
+        path.write_bytes(data + bytes([i % 256]))  # distinct files
+        paths.append(path)
+    return paths
+
+
+async def test_a_refused_creation_waits_in_the_window_while_the_batch_keeps_polling() -> None:
+    # 2 processing, no queue: of 4 creations sent at once, 2 are refused with Retry-After 3 s.
+    plan = AccountLimits(max_processing=2, max_queued=0, retry_after=RETRY_AFTER)
+    poll = PollPolicy(interval_initial=0.05, interval_max=0.05)
+    async with run_emulator(job_duration=0.3, plan=plan) as emu:
+        emulator = emu.emulator
+        creations_when_delivered = []
+        async with (
+            GladiaSession(api_key=emu.api_key, base_url=emu.url, poll=poll) as gladia,
+            gladia.transcribe_many([f"{emu.url}/audio/{i}.wav" for i in range(4)]) as outcomes,
+        ):
+            async for outcome in outcomes:
+                assert outcome.ok, outcome.error
+                creations_when_delivered.append(emulator.stats.requests_by_route[CREATE])
+        requests = list(emulator.requests)
+        rejected = emulator.stats.jobs_rejected
+    creations = [r.at for r in requests if r.route == CREATE]
+    assert rejected == 2 and len(creations) == 6, "each refused creation sent once more"
+    first_refusal, resent = creations[2], creations[4]
+    # The window waited out the Retry-After before sending again (a lower bound: load only
+    # delays), and the session was not paused meanwhile: the accepted jobs were polled and
+    # delivered before any refused creation was sent again.
+    assert resent - first_refusal >= RETRY_AFTER - 0.1
+    paused = (first_refusal + 0.1, first_refusal + RETRY_AFTER - 0.5)
+    assert any(paused[0] < r.at < paused[1] for r in requests if r.route == POLL)
+    assert creations_when_delivered[:2] == [4, 4], "delivered while the refusals waited"
+
+
+async def test_rate_limit_slows_the_batch_instead_of_failing(tmp_path: Path) -> None:
+    paths = [write_wav(tmp_path / f"r{i}.wav", seconds=0.2) for i in range(10)]
+    faults = FaultPlan(
+        seed=11,
+        rules=[
+            FaultRule(
+                route="POST /v2/upload",
+                kind="status",
+                status=429,
+                retry_after=0.05,
+                sequence=[True, True, True],
+            )
+        ],
+    )
+    async with run_emulator(job_duration=0.02, faults=faults) as emu:
+        outcomes = await _batch(emu, paths)
+    assert all(o.ok for o in outcomes)
+
+
+async def test_a_free_account_gets_the_whole_batch_with_few_refusals(tmp_path: Path) -> None:
+    paths = _wavs(tmp_path, 50)
+    async with run_emulator(job_duration=0.05, plan="free") as emu:
+        with anyio.fail_after(120):
+            outcomes = await _batch(emu, paths, TranscriptionOptions(diarization=True))
+        rejected = emu.emulator.stats.jobs_rejected
+        tokens = Counter(job["custom_metadata"][TOKEN_KEY] for job in emu.emulator.jobs.values())
+    assert sorted(o.index for o in outcomes) == list(range(50))
+    assert all(o.ok for o in outcomes), [o.error for o in outcomes if not o.ok][:3]
+    assert set(tokens.values()) == {1}
+    # AIMD at a window of 3 probes every few jobs (about 10 refusals for 50 jobs); a batch
+    # that ignores the account is refused 175 times here.
+    assert rejected <= 20, rejected

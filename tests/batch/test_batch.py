@@ -1,7 +1,9 @@
-"""Batch transcription: every outcome once, failures per file, exactly-once job creation."""
+"""Batch transcription: every outcome once, failures per file, exactly-once job creation,
+cancellation, and polls paced by what the batch learnt of its jobs."""
 
 from __future__ import annotations
 
+import time
 from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
@@ -17,10 +19,11 @@ from gladia_async import (
     InvalidInput,
     JobFailedError,
     Outcome,
+    PollPolicy,
     Progress,
     TranscriptionOptions,
 )
-from gladia_async.testing import FaultPlan, FaultRule, run_emulator
+from gladia_async.testing import AccountLimits, FaultPlan, FaultRule, run_emulator
 
 from ..conftest import FAST_POLL, FAST_RETRY, open_connections, pending_tasks, write_wav
 
@@ -47,6 +50,9 @@ def small_wavs(tmp_path: Path) -> list[Path]:
         path.write_bytes(data)
         paths.append(path)
     return paths
+
+
+# -- every source reported once ------------------------------------------------------------
 
 
 async def test_five_hundred_files_each_reported_once(small_wavs: list[Path]) -> None:
@@ -79,6 +85,32 @@ async def test_sources_may_be_an_async_iterable(tmp_path: Path) -> None:
     assert sorted(str(o.source) for o in outcomes) == sorted(map(str, paths))
 
 
+async def test_url_sources_are_imported_not_uploaded() -> None:
+    urls = [f"https://example.com/audio/{i}.wav" for i in range(5)]
+    async with run_emulator(job_duration=0.02) as emu, _session(emu) as gladia:
+        run = gladia.transcribe_many(urls)
+        outcomes = await collect(run)
+        assert all(o.ok for o in outcomes)
+        assert emu.stats.uploads == 0 and run.progress.uploaded == 0
+
+
+async def test_lost_responses_create_no_duplicate_jobs(tmp_path: Path) -> None:
+    paths = [write_wav(tmp_path / f"l{i}.wav", seconds=0.2) for i in range(30)]
+    faults = FaultPlan(
+        seed=7,
+        rules=[FaultRule(route="POST /v2/pre-recorded", kind="reset_after_body", probability=0.5)],
+    )
+    async with run_emulator(job_duration=0.02, faults=faults) as emu, _session(emu) as gladia:
+        outcomes = await collect(gladia.transcribe_many(paths))
+        created = emu.stats.jobs_created
+    assert len(outcomes) == 30 and all(o.ok for o in outcomes), [o.error for o in outcomes]
+    assert created == 30, "each lost response was reconciled, not re-created"
+    assert len({o.job_id for o in outcomes}) == 30
+
+
+# -- failures: per source, or the whole batch for a refused key ----------------------------
+
+
 async def test_mixed_failures_are_reported_per_file(tmp_path: Path) -> None:
     good = [write_wav(tmp_path / f"g{i}.wav", seconds=0.2) for i in range(4)]
     missing = tmp_path / "missing.wav"
@@ -107,18 +139,19 @@ async def test_mixed_failures_are_reported_per_file(tmp_path: Path) -> None:
     assert sum(o.ok for o in outcomes.values()) == 3
 
 
-async def test_lost_responses_create_no_duplicate_jobs(tmp_path: Path) -> None:
-    paths = [write_wav(tmp_path / f"l{i}.wav", seconds=0.2) for i in range(30)]
-    faults = FaultPlan(
-        seed=7,
-        rules=[FaultRule(route="POST /v2/pre-recorded", kind="reset_after_body", probability=0.5)],
-    )
-    async with run_emulator(job_duration=0.02, faults=faults) as emu, _session(emu) as gladia:
-        outcomes = await collect(gladia.transcribe_many(paths))
-        created = emu.stats.jobs_created
-    assert len(outcomes) == 30 and all(o.ok for o in outcomes), [o.error for o in outcomes]
-    assert created == 30, "each lost response was reconciled, not re-created"
-    assert len({o.job_id for o in outcomes}) == 30
+async def test_a_source_that_breaks_mid_read_is_its_own_outcome(tmp_path: Path) -> None:
+    good = write_wav(tmp_path / "good.wav", seconds=0.2)
+
+    async def broken() -> AsyncIterator[bytes]:
+        yield b"RIFF"
+        raise RuntimeError("disk went away")
+
+    async with run_emulator(job_duration=0.02) as emu, _session(emu) as gladia:
+        outcomes = await collect(gladia.transcribe_many([str(good), broken()]))
+    assert len(outcomes) == 2
+    by_ok = {o.ok: o for o in outcomes}
+    assert by_ok[True].source == str(good)
+    assert by_ok[False].error is not None
 
 
 async def test_wrong_key_stops_the_batch_fast(small_wavs: list[Path]) -> None:
@@ -129,6 +162,18 @@ async def test_wrong_key_stops_the_batch_fast(small_wavs: list[Path]) -> None:
         with pytest.raises(AuthenticationError):
             await collect(gladia.transcribe_many(small_wavs))
         assert emu.stats.requests_total < 100, "401 must not be retried for every file"
+
+
+async def test_batch_options_are_checked_before_any_request(small_wavs: list[Path]) -> None:
+    async with run_emulator() as emu, _session(emu) as gladia:
+        with pytest.raises(InvalidInput):
+            gladia.transcribe_many(small_wavs, TranscriptionOptions(diarization="x"))  # type: ignore[arg-type]
+        with pytest.raises(InvalidInput):
+            gladia.transcribe_many("one-file.wav")
+        assert emu.stats.requests_total == 0
+
+
+# -- leaving the block cancels the work ----------------------------------------------------
 
 
 async def test_breaking_out_cancels_everything(small_wavs: list[Path], tmp_path: Path) -> None:
@@ -161,47 +206,7 @@ async def test_cancelling_the_consumer_cancels_in_flight_work(small_wavs: list[P
         assert max(submitted) > 0, "work was under way when cancelled"
 
 
-async def test_rate_limit_slows_the_batch_instead_of_failing(tmp_path: Path) -> None:
-    paths = [write_wav(tmp_path / f"r{i}.wav", seconds=0.2) for i in range(10)]
-    faults = FaultPlan(
-        seed=11,
-        rules=[
-            FaultRule(
-                route="POST /v2/upload",
-                kind="status",
-                status=429,
-                retry_after=0.05,
-                sequence=[True, True, True],
-            )
-        ],
-    )
-    async with run_emulator(job_duration=0.02, faults=faults) as emu, _session(emu) as gladia:
-        outcomes: list[Outcome] = await collect(gladia.transcribe_many(paths))
-    assert all(o.ok for o in outcomes)
-
-
-async def test_batch_options_are_checked_before_any_request(small_wavs: list[Path]) -> None:
-    async with run_emulator() as emu, _session(emu) as gladia:
-        with pytest.raises(InvalidInput):
-            gladia.transcribe_many(small_wavs, TranscriptionOptions(diarization="x"))  # type: ignore[arg-type]
-        with pytest.raises(InvalidInput):
-            gladia.transcribe_many("one-file.wav")
-        assert emu.stats.requests_total == 0
-
-
-async def test_a_source_that_breaks_mid_read_is_its_own_outcome(tmp_path: Path) -> None:
-    good = write_wav(tmp_path / "good.wav", seconds=0.2)
-
-    async def broken() -> AsyncIterator[bytes]:
-        yield b"RIFF"
-        raise RuntimeError("disk went away")
-
-    async with run_emulator(job_duration=0.02) as emu, _session(emu) as gladia:
-        outcomes = await collect(gladia.transcribe_many([str(good), broken()]))
-    assert len(outcomes) == 2
-    by_ok = {o.ok: o for o in outcomes}
-    assert by_ok[True].source == str(good)
-    assert by_ok[False].error is not None
+# -- poll pacing: learnt from the jobs seen finished ---------------------------------------
 
 
 async def test_polling_learns_from_finished_jobs(tmp_path: Path) -> None:
@@ -225,10 +230,34 @@ async def test_polling_learns_from_finished_jobs(tmp_path: Path) -> None:
     assert polls / len(paths) < 10
 
 
-async def test_url_sources_are_imported_not_uploaded() -> None:
-    urls = [f"https://example.com/audio/{i}.wav" for i in range(5)]
-    async with run_emulator(job_duration=0.02) as emu, _session(emu) as gladia:
-        run = gladia.transcribe_many(urls)
-        outcomes = await collect(run)
-        assert all(o.ok for o in outcomes)
-        assert emu.stats.uploads == 0 and run.progress.uploaded == 0
+# One job at a time, 0.05 s each: 60 jobs queue for up to 3 s behind each other.
+JOBS = 60
+DURATION = 0.05
+LIMITS = AccountLimits(max_processing=1, max_queued=100)
+# The policy alone would poll every job every 20 ms for as long as it waits in the queue.
+EAGER = PollPolicy(interval_initial=0.02, interval_max=0.02, deadline=60)
+
+
+async def run_queued_batch() -> tuple[float, list[float], int]:
+    """Return (polls per job, seen-finished lag of each job in seconds, jobs done)."""
+    sources = [f"https://example.com/pacing/{n}.wav" for n in range(JOBS)]
+    lags: list[float] = []
+    async with run_emulator(plan=LIMITS, job_duration=DURATION) as emu:
+        async with GladiaSession(api_key=emu.api_key, base_url=emu.url, poll=EAGER) as gladia:
+            async with gladia.transcribe_many(sources) as outcomes:
+                async for outcome in outcomes:
+                    assert outcome.ok, outcome.error
+                    assert outcome.job is not None and outcome.job.completed_at is not None
+                    lags.append(time.time() - outcome.job.completed_at.timestamp())
+        polls = emu.stats.polls
+    return polls / JOBS, lags, len(lags)
+
+
+async def test_a_queued_batch_polls_by_the_queue_ahead_and_sees_jobs_finish_soon() -> None:
+    polls_per_job, lags, done = await run_queued_batch()
+    assert done == JOBS
+    # Paced by the quickest recent job only (no queue estimate): ~16 polls per job; here ~4-5.
+    assert polls_per_job < 10, polls_per_job
+    # Seen finished soon after the emulator finished it (generous: 10 jobs' worth of time).
+    lags.sort()
+    assert lags[len(lags) // 2] < 10 * DURATION, lags

@@ -22,8 +22,8 @@ import anyio
 import pytest
 
 from gladia_async import BatchJournal, GladiaSession, JournalError, Outcome
-from gladia_async._batch import journal as _journal
-from gladia_async._batch.journal import _connect
+from gladia_async._batch import lock as _lock
+from gladia_async._batch.store import connect
 from gladia_async._cli.resume import JOURNAL_NAME
 from gladia_async.testing import run_emulator, start_emulator_process
 
@@ -53,7 +53,7 @@ def _not_sqlite(path: Path) -> None:
 
 
 def _journal_with_rows(path: Path) -> None:
-    _connect(path, "normal").close()  # a real journal, as a batch leaves it
+    connect(path, "normal").close()  # a real journal, as a batch leaves it
     with sqlite3.connect(path) as db:  # a checkpoint: the WAL folded into the main file
         db.execute("PRAGMA wal_checkpoint(TRUNCATE)")
 
@@ -149,7 +149,7 @@ async def test_an_unwritable_folder_raises_journal_error(
         def refused(*args: Any, **kwargs: Any) -> Any:
             raise PermissionError(13, "Permission denied")
 
-        monkeypatch.setattr(_journal, "open", refused, raising=False)
+        monkeypatch.setattr(_lock, "open", refused, raising=False)
         monkeypatch.setattr(sqlite3, "connect", refused)
     folder.chmod(0o500)
     try:

@@ -1,4 +1,5 @@
-"""The batch journal: identities, records that survive a crash, many writers, cancellation."""
+"""The batch journal: identities, records that survive a crash, grouped lookups, many writers,
+cancellation."""
 
 from __future__ import annotations
 
@@ -12,6 +13,7 @@ import textwrap
 import threading
 import time
 from pathlib import Path
+from typing import Any
 
 import anyio
 import anyio.lowlevel
@@ -20,11 +22,9 @@ import pytest
 from anyio import wait_all_tasks_blocked
 
 from gladia_async import GladiaSession, InvalidInput, TranscriptionOptions, unstructure
-from gladia_async._batch.journal import (
-    BatchJournal,
-    JournalError,
-    source_identity,
-)
+from gladia_async._batch.identity import source_identity
+from gladia_async._batch.journal import BatchJournal
+from gladia_async._core.errors import JournalError
 
 from ..conftest import write_wav
 
@@ -219,6 +219,56 @@ async def test_the_file_is_in_wal_mode(tmp_path: Path) -> None:
             assert reader.execute("SELECT count(*) FROM sources").fetchone()[0] == 1
 
 
+# -- lookups: one grouped read for many sources --------------------------------------------
+
+
+async def test_lookup_says_new_recorded_or_changed(tmp_path: Path, wav: Path) -> None:
+    async with BatchJournal.open(tmp_path / "j.db") as journal:
+        old = source_identity(wav)
+        assert await journal.lookup(old) == (None, False)  # never seen: new, not changed
+        await journal.record_job(old, "11111111-1111-1111-1111-111111111111")
+        entry, changed = await journal.lookup(old)
+        assert entry is not None and entry.job_id == "11111111-1111-1111-1111-111111111111"
+        assert not changed
+        assert entry == await journal.get(old)
+        write_wav(wav, seconds=0.5)
+        new = source_identity(wav)
+        assert await journal.lookup(new) == (None, True)  # redo, not skip
+        assert (await journal.get(new), await journal.changed(new)) == (None, True)
+
+
+async def test_concurrent_lookups_are_answered_together_and_each_correctly(
+    tmp_path: Path,
+) -> None:
+    urls = [f"https://example.com/lookup/{n}.wav" for n in range(300)]
+    identities = [source_identity(url) for url in urls]
+    async with BatchJournal.open(tmp_path / "j.db") as journal:
+        for n, identity in enumerate(identities[:100]):
+            await journal.record_job(identity, f"00000000-0000-4000-8000-{n:012d}")
+        hops = 0
+        answer = journal._answer
+
+        def counted(batch: list[Any]) -> None:
+            nonlocal hops
+            hops += 1
+            answer(batch)
+
+        journal._answer = counted  # type: ignore[method-assign]
+        found: dict[int, tuple[str | None, bool]] = {}
+
+        async def look(n: int) -> None:
+            entry, changed = await journal.lookup(identities[n])
+            found[n] = (entry.job_id if entry is not None else None, changed)
+
+        async with anyio.create_task_group() as tg:
+            for n in range(len(identities)):
+                tg.start_soon(look, n)
+    assert found == {
+        n: (f"00000000-0000-4000-8000-{n:012d}" if n < 100 else None, False) for n in range(300)
+    }
+    assert hops <= 10, hops  # 300 lookups at once: a few grouped reads, not one each
+
+
 # -- many writers --------------------------------------------------------------------------
 
 
@@ -251,7 +301,8 @@ async def test_concurrent_writers_from_many_tasks_all_land(tmp_path: Path) -> No
 _WRITER = textwrap.dedent(
     """
     import sys, anyio
-    from gladia_async._batch.journal import BatchJournal, source_identity
+    from gladia_async._batch.identity import source_identity
+    from gladia_async._batch.journal import BatchJournal
 
     async def main(path):
         async with BatchJournal.open(path) as journal:

@@ -35,7 +35,8 @@ import pytest
 from aiohttp import web
 
 from gladia_async import TOKEN_KEY
-from gladia_async._batch.journal import BatchJournal, JournalEntry
+from gladia_async._batch.entries import JournalEntry
+from gladia_async._batch.journal import BatchJournal
 from gladia_async.testing import GladiaEmulator, run_emulator
 
 from ..conftest import write_wav
@@ -48,7 +49,8 @@ _DRIVER = textwrap.dedent(
     import anyio
     from gladia_async import GladiaSession, PollPolicy, TOKEN_KEY, TranscriptionOptions
     from gladia_async import unstructure
-    from gladia_async._batch.journal import BatchJournal, source_identity
+    from gladia_async._batch.identity import source_identity
+    from gladia_async._batch.journal import BatchJournal
 
     url, key, journal_path, *paths = sys.argv[1:]
     options = TranscriptionOptions(diarization=True)

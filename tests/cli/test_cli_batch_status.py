@@ -15,7 +15,7 @@ from typing import Any
 import orjson
 
 from gladia_async import BatchJournal, TranscriptionOptions
-from gladia_async._batch.journal import source_identity
+from gladia_async._batch.identity import source_identity
 from gladia_async._cli.resume import JOURNAL_NAME
 
 from ..conftest import write_wav

@@ -215,7 +215,7 @@ async def test_large_chunks_go_in_frames_of_at_most_512_kib(
 
 async def test_emulator_closes_an_oversized_frame_with_1009(gladia: GladiaSession) -> None:
     async with gladia.live(PCM) as live:
-        async with aiohttp.ClientSession() as http, http.ws_connect(live._url) as ws:
+        async with aiohttp.ClientSession() as http, http.ws_connect(live._dialer.url) as ws:
             await ws.send_bytes(b"\0" * (512 * 1024 + 1))
             msg = await ws.receive()
             while msg.type == aiohttp.WSMsgType.TEXT:
@@ -462,7 +462,7 @@ async def test_a_session_nearing_the_3_hour_cap_warns(
 
 
 async def test_unknown_and_malformed_messages_arrive_generic() -> None:
-    from gladia_async._live.session import parse_message
+    from gladia_async._live.protocol import parse_message
 
     assert isinstance(parse_message({"type": "brand_new", "data": {}}), UnknownMessage)
     for malformed in ({"type": "transcript", "data": "oops"}, {"type": "speech_end", "data": 5}):
@@ -498,12 +498,12 @@ async def test_unread_messages_stay_bounded_then_drain_in_order(
         ) as live:
             for chunk in chunks:
                 await live.send(chunk)
-                assert len(live._buffer) <= bound
+                assert len(live._inbox) <= bound
             state = session_of(emu, live.id)
             # The server has sent every acknowledgement (its counter: nothing to await).
             while state.messages < len(chunks):  # noqa: ASYNC110
                 await anyio.sleep(0.01)
-            assert len(live._buffer) <= bound  # ...and the session holds no more than the bound
+            assert len(live._inbox) <= bound  # ...and the session holds no more than the bound
             await live.stop_recording()
             messages = await collect(live)  # draining delivers everything, in order
     acks = [m for m in messages if isinstance(m, AudioChunkAckMessage)]

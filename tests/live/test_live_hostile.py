@@ -131,7 +131,7 @@ async def test_unread_messages_are_bounded_in_bytes_and_drain_losslessly() -> No
                         still = still + 0.05 if srv.sent == last else 0.0
                         last = srv.sent
                     held = tracemalloc.get_traced_memory()[1] - base
-                    buffered = live._buffered_bytes
+                    buffered = live._inbox.buffered_bytes
                     await live.stop_recording()
                     ids = [
                         m.data.id

@@ -105,7 +105,7 @@ async def test_a_live_error_frame_is_a_typed_message(gladia: GladiaSession) -> N
 
 
 def test_an_error_frame_with_only_data_still_gives_its_detail() -> None:
-    from gladia_async._live.session import parse_message
+    from gladia_async._live.protocol import parse_message
 
     frame = {"type": "error", "data": {"status_code": 4001, "message": "audio too fast"}}
     message = parse_message(frame)
