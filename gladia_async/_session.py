@@ -14,11 +14,11 @@ import anyio
 
 from ._api.deletion import delete_listed
 from ._api.files import check_destination, download_file
-from ._api.jobs import Jobs, ReconcilePolicy, check_timeout, check_token
+from ._api.jobs import Jobs, ReconcilePolicy
 from ._api.live_jobs import download_live_audio, get_live_job, patch_live_job
 from ._api.pagination import JobFilters, JobStream, PageStream
 from ._api.transcription import transcribe_job
-from ._core.checks import check_count, check_optional_integer, check_some_filter
+from ._core.checks import check_integer, check_some_filter, check_timeout, check_token
 from ._core.closing import AsyncClosing
 from ._core.config import Limits, PollPolicy, RetryPolicy, Timeouts
 from ._core.errors import InvalidInput
@@ -344,7 +344,7 @@ class GladiaSession(AsyncClosing):
         Same filters as :meth:`iter_pages`; ``max_items`` stops after that many jobs. Memory
         stays flat: only the current page (and the prefetched one) is held.
         """
-        check_optional_integer(max_items, "max_items", minimum=0)
+        check_integer("max_items", max_items, low=0, allow_none=True)
         pages = self.iter_pages(
             status=status,
             kind=kind,
@@ -383,7 +383,7 @@ class GladiaSession(AsyncClosing):
         check_some_filter(all, status, kind, date, after_date, before_date, custom_metadata)
         if status is None:
             status = ("done", "error")
-        check_count(concurrency, "concurrency")
+        check_integer("concurrency", concurrency)
         listing = self.iter_jobs(
             status=status,
             kind=kind,
@@ -458,7 +458,7 @@ class GladiaSession(AsyncClosing):
                 )
 
         seconds = check_timeout(timeout)
-        check_count(max_in_flight, "max_in_flight")
+        check_integer("max_in_flight", max_in_flight)
         if on_progress is not None and not callable(on_progress):
             raise InvalidInput("on_progress", "expected a callable taking a Progress")
         return transcribe_many(

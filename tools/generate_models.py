@@ -666,8 +666,8 @@ object is built; a bad value raises ``InvalidInput`` naming the field.
 import datetime
 import enum
 import threading
-from collections.abc import Sequence
-from typing import TYPE_CHECKING, Any, TypedDict
+from collections.abc import Callable, Sequence
+from typing import TYPE_CHECKING, Any, ClassVar, TypedDict
 
 import attrs
 
@@ -759,6 +759,11 @@ class GladiaModel:
     _flip: frozenset[str] | None = attrs.field(
         default=None, init=False, repr=False, eq=False, hash=False
     )
+    # The converter is built on the models, so they cannot import it: it installs its
+    # ``unstructure`` and ``dumps`` here when it is imported, and importing any module of
+    # ``gladia_async._schema`` (a model's own, too) imports it first (the package's __init__).
+    _unstructure: ClassVar[Callable[[Any], Any]]
+    _dumps: ClassVar[Callable[[Any], bytes]]
 
     if not TYPE_CHECKING:  # unknown keys read as attributes; type checkers still flag typos
 
@@ -789,16 +794,12 @@ class GladiaModel:
         unknown keys (:attr:`extra`) and explicit nulls kept, date-times as ISO 8601 text, so
         ``structure(model.to_dict(), type(model)) == model``.
         """
-        from .converter import unstructure
-
-        data: dict[str, Any] = unstructure(self)
+        data: dict[str, Any] = GladiaModel._unstructure(self)
         return data
 
     def to_json(self) -> str:
         """Return the model as a JSON document (``json.loads`` of it equals :meth:`to_dict`)."""
-        from .converter import dumps
-
-        return dumps(self).decode()
+        return GladiaModel._dumps(self).decode()
 
 
 class OpenIntEnum(int, enum.Enum):

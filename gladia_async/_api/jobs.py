@@ -26,7 +26,6 @@ from __future__ import annotations
 import contextlib
 import enum
 import logging
-import math
 from collections.abc import Awaitable, Callable, Coroutine, Mapping
 from typing import TYPE_CHECKING, Any, TypeVar
 
@@ -34,6 +33,7 @@ import anyio
 import attrs
 
 from .._core import tracing as _tracing
+from .._core.checks import positive_int_field, seconds_field
 from .._core.config import Limits
 from .._core.errors import (
     APIStatusError,
@@ -63,7 +63,7 @@ if TYPE_CHECKING:
     from .._core.config import PollPolicy
     from .._http.transport import Transport
 
-__all__ = ["TOKEN_KEY", "Jobs", "ReconcilePolicy", "check_timeout", "check_token"]
+__all__ = ["TOKEN_KEY", "Jobs", "ReconcilePolicy"]
 
 T = TypeVar("T")
 log = logging.getLogger("gladia_async")
@@ -76,43 +76,10 @@ _FINAL = frozenset({JobStatus.DONE, JobStatus.ERROR})
 _LAST_POLL_RESERVE = 0.25
 #: Statuses below 500 that do not prove the job was refused (a proxy may send them late).
 _AMBIGUOUS_4XX = frozenset({408, 425})
-_TOKEN_MAX_CHARS = 200
 _LOOKUP_PAGE_SIZE = 50
 #: Refusals (429) one creation waits out when a batch's admission window paces it: the window
 #: waits for a place and the server's Retry-After, so this only stops a server that never admits.
 _MAX_PACED_REFUSALS = 50
-
-
-def check_timeout(value: object, argument: str = "timeout") -> float | None:
-    """Return ``value`` as a positive finite number of seconds (or None), else raise."""
-    if value is None:
-        return None
-    if isinstance(value, bool) or not isinstance(value, (int, float)):
-        raise InvalidInput(argument, f"expected seconds as a number, got {type(value).__name__}")
-    if not math.isfinite(value) or value <= 0:
-        raise InvalidInput(argument, f"must be a positive finite number of seconds, got {value!r}")
-    return float(value)
-
-
-def check_token(value: object, argument: str = "idempotency_token") -> str:
-    """Return ``value`` if it can serve as an idempotency token, else raise."""
-    if not isinstance(value, str) or not value.strip():
-        raise InvalidInput(argument, "expected a non-empty string, e.g. uuid.uuid4().hex")
-    if len(value) > _TOKEN_MAX_CHARS or not value.isprintable():
-        raise InvalidInput(argument, f"at most {_TOKEN_MAX_CHARS} printable characters")
-    return value
-
-
-def _seconds(_: Any, attribute: Any, value: Any) -> None:
-    if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value):
-        raise InvalidInput(attribute.name, f"expected a finite number, got {value!r}")
-    if value < 0:
-        raise InvalidInput(attribute.name, f"must be >= 0, got {value!r}")
-
-
-def _positive_int(_: Any, attribute: Any, value: Any) -> None:
-    if isinstance(value, bool) or not isinstance(value, int) or value < 1:
-        raise InvalidInput(attribute.name, f"must be an integer >= 1, got {value!r}")
 
 
 @attrs.frozen(kw_only=True)
@@ -127,11 +94,11 @@ class ReconcilePolicy:
     walked that far, then the lookup counts as inconclusive).
     """
 
-    attempts: int = attrs.field(default=3, validator=_positive_int)
-    lookup_initial: float = attrs.field(default=0.5, validator=_seconds)
-    lookup_max: float = attrs.field(default=4.0, validator=_seconds)
-    horizon: float = attrs.field(default=10.0, validator=_seconds)
-    max_scan: int = attrs.field(default=1000, validator=_positive_int)
+    attempts: int = attrs.field(default=3, validator=positive_int_field)
+    lookup_initial: float = attrs.field(default=0.5, validator=seconds_field)
+    lookup_max: float = attrs.field(default=4.0, validator=seconds_field)
+    horizon: float = attrs.field(default=10.0, validator=seconds_field)
+    max_scan: int = attrs.field(default=1000, validator=positive_int_field)
 
 
 class _Lookup(enum.Enum):

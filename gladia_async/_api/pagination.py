@@ -26,6 +26,7 @@ import attrs
 import orjson
 from yarl import URL
 
+from .._core.checks import check_integer
 from .._core.closing import AsyncClosing, AsyncOwner
 from .._core.errors import GladiaError, InvalidInput, PaginationLoopError, ResponseFormatError
 from .._schema.models import JobPage, JobStatus, LiveJob, TranscriptionJob
@@ -74,10 +75,8 @@ class JobFilters:
         endpoint: str | None,
     ) -> JobFilters:
         """Check every filter (raising :class:`InvalidInput`) and build the query."""
-        if isinstance(page_size, bool) or not isinstance(page_size, int) or page_size < 1:
-            raise InvalidInput("page_size", f"must be an integer >= 1, got {page_size!r}")
-        if isinstance(offset, bool) or not isinstance(offset, int) or offset < 0:
-            raise InvalidInput("offset", f"must be an integer >= 0, got {offset!r}")
+        check_integer("page_size", page_size, low=1)
+        check_integer("offset", offset, low=0)
         params: list[tuple[str, str]] = [("offset", str(offset)), ("limit", str(page_size))]
         if endpoint is None:
             endpoint = "transcription"

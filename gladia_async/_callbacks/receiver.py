@@ -19,8 +19,7 @@ from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
 import anyio
 import attrs
 
-from .._api.jobs import check_timeout
-from .._core.checks import check_positive_number, check_seconds_at_least_zero
+from .._core.checks import check_number, check_seconds_at_least_zero, check_timeout
 from .._core.errors import GladiaError, GladiaTimeout, InvalidInput, JobFailedError, NotFoundError
 from .._schema.models import (
     CallbackConfig,
@@ -147,7 +146,7 @@ class CallbackReceiver:
             ("max_unclaimed_results", max_unclaimed_results),
             ("max_body_bytes", max_body_bytes),
         ):
-            check_positive_number(value, name)
+            check_number(name, value, above=True)
         self._handler = handler
         self._secret = secret.encode()
         self.session = session

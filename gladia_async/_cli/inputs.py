@@ -39,7 +39,6 @@ __all__ = [
     "Sources",
     "build_options",
     "check_api_url",
-    "check_positive",
     "expand_sources",
     "language_codes",
     "output_stems",
@@ -349,15 +348,6 @@ def _where(fields: dict[str, Any]) -> str | None:
 def _first_line(exc: BaseException) -> str:
     text = str(exc).strip().splitlines()
     return text[0] if text else type(exc).__name__
-
-
-def check_positive(value: float | None, flag: str, *, integer: bool = False) -> None:
-    """Raise :class:`CommandLineError` unless ``value`` is None or a positive number."""
-    if value is None:
-        return
-    if not value > 0 or value != value or value == float("inf"):
-        kind = "an integer" if integer else "a number of seconds"
-        raise CommandLineError(f"{flag} must be {kind} greater than 0, got {value:g}")
 
 
 def check_api_url(flag_value: str | None) -> str | None:

@@ -7,14 +7,20 @@ import sys
 import time
 import wave
 from collections.abc import AsyncIterator
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import anyio
 import anyio.to_thread
 
 from .._core.errors import InvalidInput
+from .._schema.models import LanguageConfig, MessagesConfig
+from .connection import open_session
 
-__all__ = ["add_live_parser", "run_live"]
+if TYPE_CHECKING:
+    from .. import GladiaSession
+    from .._live.session import LiveSession
+
+__all__ = ["add_live_parser", "live_command", "run_live"]
 
 _CHUNK_MS = 100
 
@@ -50,12 +56,17 @@ async def _chunks(audio: wave.Wave_read, realtime: bool) -> AsyncIterator[bytes]
         sent_seconds += _CHUNK_MS / 1000
 
 
-async def run_live(args: argparse.Namespace, gladia: Any) -> int:
+async def live_command(args: argparse.Namespace) -> int:
+    """``gladia-async live FILE.wav``: a session opened from the flags, then :func:`run_live`."""
+    async with open_session(args) as gladia:
+        return await run_live(args, gladia)
+
+
+async def run_live(args: argparse.Namespace, gladia: GladiaSession) -> int:
     """Stream ``args.file`` and print partial and final transcripts as they arrive."""
     # The live stack is imported here, not with the parser: `--help` does not pay for it.
-    from .._live.session import LiveOptions, LiveSession
+    from .._live.options import LiveOptions
     from .._schema.live_messages import Reconnected, Reconnecting, TranscriptMessage
-    from .._schema.models import MessagesConfig
 
     audio = _open_wav(args.file)
     with audio:
@@ -63,8 +74,6 @@ async def run_live(args: argparse.Namespace, gladia: Any) -> int:
             raise InvalidInput("FILE.wav", "only uncompressed PCM WAV files are supported")
         language: dict[str, Any] = {}
         if args.language:
-            from .._schema.models import LanguageConfig
-
             language["language_config"] = LanguageConfig(languages=[args.language])
         options = LiveOptions(
             encoding="wav/pcm",

@@ -19,7 +19,15 @@ from typing import Any, TextIO, cast
 
 from .. import Progress
 
-__all__ = ["OutputFailed", "ProgressView", "Summary", "note", "retry_notes", "standard_streams"]
+__all__ = [
+    "OutputFailed",
+    "ProgressView",
+    "Summary",
+    "note",
+    "retry_notes",
+    "standard_streams",
+    "write_line",
+]
 
 #: Room for the stage counts or a retry note beside the bar.
 _INFO_WIDTH = 34
@@ -405,3 +413,9 @@ def note(text: str, stream: TextIO) -> None:
         from rich.text import Text
 
         console.print(Text(text))
+
+
+def write_line(text: str) -> None:
+    """Write a line to stdout now (a closed pipe raises ``BrokenPipeError``, handled in main)."""
+    sys.stdout.write(text + "\n")
+    sys.stdout.flush()

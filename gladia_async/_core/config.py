@@ -7,11 +7,10 @@ import math
 import random
 import time
 from datetime import timezone
-from typing import Any
 
 import attrs
 
-from .errors import InvalidInput
+from .checks import at_least_one_setting, non_negative_setting, positive_int_setting
 
 __all__ = [
     "MAX_AUDIO_BYTES",
@@ -31,37 +30,6 @@ MAX_AUDIO_DURATION_ENTERPRISE = 4 * 3600.0 + 15 * 60.0
 MAX_AUDIO_BYTES = 1000 * 1000 * 1000
 
 
-def _non_negative(instance: Any, attribute: Any, value: Any) -> None:
-    """A time or size setting: ``None`` (no limit) or a finite number >= 0."""
-    if value is None:
-        return
-    if (
-        isinstance(value, bool)
-        or not isinstance(value, (int, float))
-        or not math.isfinite(value)
-        or value < 0
-    ):
-        raise InvalidInput(
-            f"{type(instance).__name__}.{attribute.name}",
-            f"must be a finite number >= 0 (or None for no limit), got {value!r}",
-        )
-
-
-def _positive_int(instance: Any, attribute: Any, value: Any) -> None:
-    if isinstance(value, bool) or not isinstance(value, int) or value < 1:
-        raise InvalidInput(
-            f"{type(instance).__name__}.{attribute.name}", f"must be an integer >= 1, got {value!r}"
-        )
-
-
-def _at_least_one(instance: Any, attribute: Any, value: Any) -> None:
-    _non_negative(instance, attribute, value)
-    if value is None or value < 1:
-        raise InvalidInput(
-            f"{type(instance).__name__}.{attribute.name}", f"must be a number >= 1, got {value!r}"
-        )
-
-
 @attrs.frozen(kw_only=True)
 class Timeouts:
     """Per-operation time limits in seconds; ``None`` means no limit.
@@ -77,12 +45,12 @@ class Timeouts:
     Every call is bounded as a whole by ``RetryPolicy.deadline``.
     """
 
-    connect: float | None = attrs.field(default=10.0, validator=_non_negative)
-    read: float | None = attrs.field(default=60.0, validator=_non_negative)
-    write: float | None = attrs.field(default=60.0, validator=_non_negative)
-    pool: float | None = attrs.field(default=None, validator=_non_negative)
-    request: float | None = attrs.field(default=120.0, validator=_non_negative)
-    upload: float | None = attrs.field(default=None, validator=_non_negative)
+    connect: float | None = attrs.field(default=10.0, validator=non_negative_setting)
+    read: float | None = attrs.field(default=60.0, validator=non_negative_setting)
+    write: float | None = attrs.field(default=60.0, validator=non_negative_setting)
+    pool: float | None = attrs.field(default=None, validator=non_negative_setting)
+    request: float | None = attrs.field(default=120.0, validator=non_negative_setting)
+    upload: float | None = attrs.field(default=None, validator=non_negative_setting)
 
 
 @attrs.frozen(kw_only=True)
@@ -96,12 +64,12 @@ class RetryPolicy:
     read, the session-wide 429 pause and the wait for a pooled connection count against it.
     """
 
-    attempts: int = attrs.field(default=5, validator=_positive_int)
-    backoff_initial: float = attrs.field(default=0.25, validator=_non_negative)
-    backoff_max: float = attrs.field(default=20.0, validator=_non_negative)
-    backoff_multiplier: float = attrs.field(default=2.0, validator=_at_least_one)
-    retry_after_max: float = attrs.field(default=60.0, validator=_non_negative)
-    deadline: float | None = attrs.field(default=300.0, validator=_non_negative)
+    attempts: int = attrs.field(default=5, validator=positive_int_setting)
+    backoff_initial: float = attrs.field(default=0.25, validator=non_negative_setting)
+    backoff_max: float = attrs.field(default=20.0, validator=non_negative_setting)
+    backoff_multiplier: float = attrs.field(default=2.0, validator=at_least_one_setting)
+    retry_after_max: float = attrs.field(default=60.0, validator=non_negative_setting)
+    deadline: float | None = attrs.field(default=300.0, validator=non_negative_setting)
     retry_statuses: frozenset[int] = frozenset({408, 425, 429, 500, 502, 503, 504})
 
     def backoff(self, attempt: int, rng: random.Random | None = None) -> float:
@@ -143,12 +111,12 @@ class PollPolicy:
     to 5 s: a one-second job costs two polls, a ten-minute job about 130.
     """
 
-    interval_initial: float = attrs.field(default=0.5, validator=_non_negative)
-    interval_max: float = attrs.field(default=5.0, validator=_non_negative)
-    multiplier: float = attrs.field(default=1.25, validator=_at_least_one)
-    deadline: float | None = attrs.field(default=3600.0, validator=_non_negative)
+    interval_initial: float = attrs.field(default=0.5, validator=non_negative_setting)
+    interval_max: float = attrs.field(default=5.0, validator=non_negative_setting)
+    multiplier: float = attrs.field(default=1.25, validator=at_least_one_setting)
+    deadline: float | None = attrs.field(default=3600.0, validator=non_negative_setting)
     #: Polls made at ``interval_initial`` before backing off: short jobs are noticed quickly.
-    steady_polls: int = attrs.field(default=3, validator=_positive_int)
+    steady_polls: int = attrs.field(default=3, validator=positive_int_setting)
 
     def interval(self, poll_number: int) -> float:
         """Return the wait before poll number ``poll_number`` (0-based)."""
@@ -174,12 +142,12 @@ class Limits:
     ``max_connections`` caps how many requests the session has in flight at once.
     """
 
-    max_connections: int = attrs.field(default=100, validator=_positive_int)
-    uploads: int = attrs.field(default=8, validator=_positive_int)
-    submissions: int = attrs.field(default=16, validator=_positive_int)
-    polls: int = attrs.field(default=32, validator=_positive_int)
-    max_response_bytes: int = attrs.field(default=256 * 1024 * 1024, validator=_positive_int)
+    max_connections: int = attrs.field(default=100, validator=positive_int_setting)
+    uploads: int = attrs.field(default=8, validator=positive_int_setting)
+    submissions: int = attrs.field(default=16, validator=positive_int_setting)
+    polls: int = attrs.field(default=32, validator=positive_int_setting)
+    max_response_bytes: int = attrs.field(default=256 * 1024 * 1024, validator=positive_int_setting)
     max_audio_duration: float | None = attrs.field(
-        default=MAX_AUDIO_DURATION, validator=_non_negative
+        default=MAX_AUDIO_DURATION, validator=non_negative_setting
     )
-    max_audio_bytes: int = attrs.field(default=MAX_AUDIO_BYTES, validator=_positive_int)
+    max_audio_bytes: int = attrs.field(default=MAX_AUDIO_BYTES, validator=positive_int_setting)

@@ -11,7 +11,7 @@ from typing import Literal
 
 import attrs
 
-from .checks import check_count
+from .checks import check_integer
 from .config import Limits
 from .errors import ConfigurationError, InvalidInput
 
@@ -65,7 +65,7 @@ def region_from_env(region: LiveRegion | None) -> LiveRegion | None:
 def limits_for(limits: Limits | None, max_concurrency: int | None) -> Limits:
     """Return ``limits`` (else the defaults), every stage capped by ``max_concurrency`` if set."""
     if max_concurrency is not None:
-        check_count(max_concurrency, "max_concurrency")
+        check_integer("max_concurrency", max_concurrency)
     resolved = limits or Limits()
     if max_concurrency is None:
         return resolved

@@ -22,7 +22,14 @@ from typing import Any, TypeVar
 
 from .._core.errors import InvalidInput
 
-__all__ = ["config", "config_or_text_list", "enum_list", "enum_member", "json_kind"]
+__all__ = [
+    "config",
+    "config_or_text_list",
+    "enum_list",
+    "enum_member",
+    "install_options_from_dict",
+    "json_kind",
+]
 
 E = TypeVar("E", bound=enum.Enum)
 C = TypeVar("C")
@@ -140,7 +147,8 @@ def config(value: object, cls: type[C], argument: str) -> C:
     if isinstance(value, cls):
         return value
     if isinstance(value, Mapping):
-        built: C = _from_dict()(value, cls, argument=argument)
+        (options_from_dict,) = _options_from_dict
+        built: C = options_from_dict(value, cls, argument=argument)
         return built
     raise InvalidInput(
         argument, f"expected a {cls.__name__} or a dict of its fields, got {json_kind(value)}"
@@ -162,8 +170,13 @@ def config_or_text_list(value: object, cls: type[C], argument: str) -> list[C | 
     ]
 
 
-def _from_dict() -> Callable[..., Any]:
-    # Imported on first use: the models import this module, and the JSON path imports them.
-    from .validation import options_from_dict
+#: The strict reading of a dict into a request object (``options_from_dict``). It is built on the
+#: models, which are built on this module, so :mod:`.validation` installs it when it is imported:
+#: importing any module of ``gladia_async._schema`` imports that one first (the package's
+#: ``__init__``), so a model never meets a dict before it is installed.
+_options_from_dict: list[Callable[..., Any]] = []
 
-    return options_from_dict
+
+def install_options_from_dict(build: Callable[..., Any]) -> None:
+    """Make :func:`config` read dicts with ``build`` (``validation.options_from_dict``)."""
+    _options_from_dict[:] = [build]

@@ -7,19 +7,27 @@ import enum
 import re
 import types
 import typing
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from datetime import datetime
 from functools import cache
 from typing import Any, TypeVar, Union, overload
 
 import attrs
 
+from .._core.checks import (
+    check_is_aware_datetime,
+    check_is_bool,
+    check_is_int,
+    check_is_number,
+    check_is_str,
+)
 from .._core.errors import InvalidInput
 from . import converter as _converter
 from .models import TranscriptionOptions
 from .option_rules import check_built
-from .option_values import enum_member
+from .option_values import enum_member, install_options_from_dict
 from .option_values import json_kind as _json_kind
+from .shapes import _shape
 
 __all__ = ["check_job_id", "check_model", "options_from_dict"]
 
@@ -105,28 +113,19 @@ def _check(value: Any, tp: Any, argument: str) -> None:
             raise InvalidInput(argument, f"expected {tp.__name__}, got {type(value).__name__}")
         check_model(value, argument)
         return
-    if tp is bool:
-        if not isinstance(value, bool):
-            raise InvalidInput(argument, f"expected true/false, got {value!r}")
-        return
-    if tp is int:
-        if isinstance(value, bool) or not isinstance(value, int):
-            raise InvalidInput(argument, f"expected an integer, got {value!r}")
-        return
-    if tp is float:
-        if isinstance(value, bool) or not isinstance(value, (int, float)):
-            raise InvalidInput(argument, f"expected a number, got {value!r}")
-        return
-    if tp is str:
-        if not isinstance(value, str):
-            raise InvalidInput(argument, f"expected a string, got {type(value).__name__}")
-        return
-    if tp is datetime:
-        if not isinstance(value, datetime):
-            raise InvalidInput(argument, f"expected a datetime, got {type(value).__name__}")
-        if value.tzinfo is None:
-            raise InvalidInput(argument, "naive datetime; give it a timezone (e.g. UTC)")
-        return
+    scalar = _SCALAR_CHECKS.get(tp)
+    if scalar is not None:
+        scalar(argument, value)
+
+
+#: The checks of a request object's scalar fields, by declared type.
+_SCALAR_CHECKS: dict[Any, Callable[[str, object], None]] = {
+    bool: check_is_bool,
+    int: check_is_int,
+    float: check_is_number,
+    str: check_is_str,
+    datetime: check_is_aware_datetime,
+}
 
 
 @overload
@@ -199,7 +198,7 @@ def _check_json(value: Any, tp: Any, path: str, allow: bool) -> Any:
             return _converter.unstructure(value)
         if not isinstance(value, Mapping):
             raise InvalidInput(path, f"expected an object, got {_json_kind(value)}")
-        shape = _converter._shape(tp)
+        shape = _shape(tp)
         hints = _hints(tp)
         out = {}
         for key, item in value.items():
@@ -233,3 +232,6 @@ def _check_json(value: Any, tp: Any, path: str, allow: bool) -> Any:
         return value
     _check(value, tp, path)
     return value
+
+
+install_options_from_dict(options_from_dict)

@@ -6,13 +6,15 @@ import bisect
 import itertools
 import pathlib
 from collections import OrderedDict
+from collections.abc import Callable
 from dataclasses import dataclass, field
-from datetime import datetime, timezone
+from datetime import datetime, timedelta, timezone
 from typing import Any, Literal
 
 import orjson
 
 __all__ = [
+    "Account",
     "EmulatorStats",
     "Job",
     "JobFilter",
@@ -338,3 +340,40 @@ class JobStore:
 
 def _ts_key(job: Job) -> float:
     return job.created_ts
+
+
+class Account:
+    """The account's store as the routes and the live hub share it.
+
+    Jobs (:class:`JobStore`), uploaded files, the request counters and the clock: the one
+    interface through which the HTTP routes and the live hub read and change the account.
+    """
+
+    def __init__(self, *, clock: Callable[[], float], start_time: datetime | None) -> None:
+        self.clock = clock
+        self.jobs = JobStore()
+        self.uploads: dict[str, Upload] = {}
+        self.stats = EmulatorStats()
+        self._wall_base = (start_time or datetime.now(timezone.utc)).astimezone(timezone.utc)
+        self._clock_base = clock()
+
+    def now(self) -> datetime:
+        """The account's wall-clock time (driven by ``clock``)."""
+        return self._wall_base + timedelta(seconds=self.clock() - self._clock_base)
+
+    def next_seq(self) -> int:
+        """The creation order of the next job."""
+        return self.jobs.next_seq()
+
+    def add_job(self, job: Job) -> None:
+        """A job created by a request (counted in ``stats.jobs_created``)."""
+        self.jobs.add(job)
+        self.stats.jobs_created += 1
+
+    def job_changed(self) -> None:
+        """A job's status changed outside its timeline: listings must see it."""
+        self.jobs.version += 1
+
+    def add_upload(self, upload: Upload) -> None:
+        """Keep an uploaded (or recorded) file."""
+        self.uploads[upload.id] = upload

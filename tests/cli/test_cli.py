@@ -41,9 +41,10 @@ from gladia_async import (
     __version__,
 )
 from gladia_async._cli.inputs import expand_sources, output_stems
-from gladia_async._cli.main import _cancel_on_ctrl_c, _parser
 from gladia_async._cli.messages import explain
+from gladia_async._cli.parser import build_parser
 from gladia_async._cli.resume import JOURNAL_NAME
+from gladia_async._cli.transcribe import cancel_on_ctrl_c
 from gladia_async.testing import FaultPlan, FaultRule, start_emulator_process
 
 from ..conftest import write_wav
@@ -527,7 +528,7 @@ def _all_actions(parser: argparse.ArgumentParser, name: str) -> Iterator[tuple[s
 def test_every_option_has_help_text() -> None:
     missing = [
         f"{command} {action.dest}"
-        for command, action in _all_actions(_parser(), "gladia-async")
+        for command, action in _all_actions(build_parser(), "gladia-async")
         if not action.help or action.help == argparse.SUPPRESS
     ]
     assert missing == []
@@ -797,7 +798,7 @@ def test_a_second_ctrl_c_aborts_a_stop_that_hangs() -> None:
     """The first Ctrl-C stops cleanly; if stopping hangs, a second one ends the program."""
 
     async def run_batch() -> None:
-        with anyio.CancelScope() as scope, _cancel_on_ctrl_c(scope):
+        with anyio.CancelScope() as scope, cancel_on_ctrl_c(scope):
             os.kill(os.getpid(), signal.SIGINT)
             try:
                 await anyio.sleep_forever()  # the batch, cancelled by the first Ctrl-C

@@ -12,7 +12,8 @@ from pathlib import Path
 import pytest
 
 from gladia_async import Progress
-from gladia_async._cli.main import _duration, _parser, main
+from gladia_async._cli.main import main
+from gladia_async._cli.parser import build_parser, duration
 from gladia_async._cli.render import ProgressView, eta_text
 from gladia_async.testing import FaultPlan, run_emulator_in_thread
 
@@ -82,7 +83,7 @@ def test_a_flag_nothing_like_any_other_gets_no_guess(capsys: pytest.CaptureFixtu
     [("90", 90), ("90s", 90), ("1.5", 1.5), (" 5m", 300), ("1h", 3600), ("2H", 7200)],
 )
 def test_timeout_accepts_durations(text: str, seconds: float) -> None:
-    assert _duration(text) == seconds
+    assert duration(text) == seconds
 
 
 @pytest.mark.parametrize("text", ["5x", "m", "0", "0s", "-1m", "nan", "inf", "1h30"])
@@ -102,7 +103,7 @@ def test_a_timeout_in_minutes_reaches_the_batch(monkeypatch: pytest.MonkeyPatch)
         return 0
 
     monkeypatch.setenv("GLADIA_API_KEY", "k")
-    monkeypatch.setattr("gladia_async._cli.main.anyio.run", fake_run)
+    monkeypatch.setattr("gladia_async._cli.transcribe.anyio.run", fake_run)
     assert main(["transcribe", "https://example.com/a.wav", "--timeout", "5m"]) == 0
     assert seen == [300.0]
 
@@ -163,7 +164,7 @@ def test_a_refused_key_exits_with_the_documented_code(
 
 
 def test_the_faults_example_of_emulator_help_is_a_valid_plan(tmp_path: Path) -> None:
-    emulator = _parser("emulator").commands["emulator"]
+    emulator = build_parser("emulator").commands["emulator"]
     help_text = next(a.help for a in emulator._actions if "--faults" in a.option_strings)
     assert help_text is not None
     example = help_text[help_text.index("{") :]

@@ -1,7 +1,7 @@
 """A job's ``result`` and ``request_params`` are built on first read, invisibly.
 
 Bodies the transport parses (below 64 KiB, and every listing page) keep those two blocks as
-the parsed dict until they are read (``_converter._LazyField``). Whatever the user does with
+the parsed dict until they are read (``_schema.deferred._LazyField``). Whatever the user does with
 the job (read, compare, hash, repr, pickle, evolve, serialize) must give what an eager parse
 gives; a malformed block is reported on that first read as a ``ResponseFormatError``.
 """
@@ -23,7 +23,8 @@ from gladia_async import (
     unstructure,
 )
 from gladia_async._schema import models as m
-from gladia_async._schema.converter import _CONSUME_FROM_BYTES, _Deferred, loads_or_raise, structure
+from gladia_async._schema.converter import _CONSUME_FROM_BYTES, loads_or_raise, structure
+from gladia_async._schema.deferred import _Deferred
 
 from ..conftest import write_wav
 

@@ -11,7 +11,8 @@ import pytest
 
 from gladia_async import GladiaSession, TranscriptionJob, TranscriptionOptions
 from gladia_async._schema import models as models
-from gladia_async._schema.converter import _Deferred, structure, unstructure
+from gladia_async._schema.converter import structure, unstructure
+from gladia_async._schema.deferred import _Deferred
 
 from ..conftest import write_wav
 
