@@ -30,9 +30,8 @@ if TYPE_CHECKING:  # what type checkers and IDEs see; at run time see _LAZY belo
     from ._batch.journal import BatchJournal
     from ._batch.outcomes import Outcome, Progress, ProgressCallback, Resumed
     from ._batch.run import TOKEN_KEY, BatchRun
-    from ._callbacks.receiver import (
+    from ._callbacks.events import (
         CallbackPayload,
-        CallbackReceiver,
         CallbackReply,
         Delivery,
         DeliveryHandler,
@@ -42,6 +41,7 @@ if TYPE_CHECKING:  # what type checkers and IDEs see; at run time see _LAZY belo
         parse_callback,
         parse_webhook,
     )
+    from ._callbacks.receiver import CallbackReceiver
     from ._core.audio_info import AudioInfo, probe_audio
     from ._core.config import (
         MAX_AUDIO_BYTES,
@@ -126,16 +126,16 @@ _LAZY: dict[str, str] = {
     "Progress": "gladia_async._batch.outcomes",
     "ProgressCallback": "gladia_async._batch.outcomes",
     "Resumed": "gladia_async._batch.outcomes",
-    "CallbackPayload": "gladia_async._callbacks.receiver",
+    "CallbackPayload": "gladia_async._callbacks.events",
     "CallbackReceiver": "gladia_async._callbacks.receiver",
-    "CallbackReply": "gladia_async._callbacks.receiver",
-    "Delivery": "gladia_async._callbacks.receiver",
-    "DeliveryHandler": "gladia_async._callbacks.receiver",
-    "MalformedCallbackError": "gladia_async._callbacks.receiver",
-    "UnknownEvent": "gladia_async._callbacks.receiver",
-    "WebhookPayload": "gladia_async._callbacks.receiver",
-    "parse_callback": "gladia_async._callbacks.receiver",
-    "parse_webhook": "gladia_async._callbacks.receiver",
+    "CallbackReply": "gladia_async._callbacks.events",
+    "Delivery": "gladia_async._callbacks.events",
+    "DeliveryHandler": "gladia_async._callbacks.events",
+    "MalformedCallbackError": "gladia_async._callbacks.events",
+    "UnknownEvent": "gladia_async._callbacks.events",
+    "WebhookPayload": "gladia_async._callbacks.events",
+    "parse_callback": "gladia_async._callbacks.events",
+    "parse_webhook": "gladia_async._callbacks.events",
     "MAX_AUDIO_BYTES": "gladia_async._core.config",
     "MAX_AUDIO_DURATION": "gladia_async._core.config",
     "MAX_AUDIO_DURATION_ENTERPRISE": "gladia_async._core.config",

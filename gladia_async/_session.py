@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import builtins
 import logging
 import os
 from collections.abc import AsyncIterable, Iterable, Mapping, Sequence
@@ -11,18 +10,24 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, Literal
 
 import anyio
-import attrs
 
+from ._api.deletion import delete_listed
 from ._api.files import check_destination, download_file
-from ._api.jobs import Jobs, ReconcilePolicy, note_job
+from ._api.jobs import Jobs, ReconcilePolicy
 from ._api.live_jobs import download_live_audio, get_live_job, patch_live_job
 from ._api.pagination import JobFilters, JobStream, PageStream
-from ._batch.admission import AdmissionWindow
-from ._core import tracing as _tracing
-from ._core.checks import check_timeout, check_token
+from ._api.transcription import transcribe_job
+from ._core.checks import check_integer, check_some_filter, check_timeout, check_token
 from ._core.closing import AsyncClosing
 from ._core.config import Limits, PollPolicy, RetryPolicy, Timeouts
-from ._core.errors import ConfigurationError, GladiaTimeout, InvalidInput, JobUnconfirmedError
+from ._core.errors import InvalidInput
+from ._core.settings import (
+    LiveRegion,
+    api_key_from_env,
+    base_url_from_env,
+    limits_for,
+    region_from_env,
+)
 from ._http.retry import deadline
 from ._http.secrets import Secret
 from ._http.transport import BaseConnector, Transport
@@ -37,22 +42,17 @@ from ._schema.models import (
 )
 from ._schema.validation import check_job_id
 
-#: Where live sessions can run (``StreamingSupportedRegions`` in the spec).
-LiveRegion = Literal["us-west", "eu-west"]
-LIVE_REGIONS: tuple[LiveRegion, ...] = ("us-west", "eu-west")
-
 if TYPE_CHECKING:  # batch, callbacks and live are imported when first used
+    from ._batch.admission import AdmissionWindow
     from ._batch.run import BatchRun, ProgressCallback
     from ._callbacks.receiver import CallbackReceiver
     from ._live.options import LiveOptions, ReconnectPolicy
     from ._live.session import LiveSession
     from ._schema.models import LiveJob
 
-__all__ = ["DEFAULT_BASE_URL", "GladiaSession"]
+__all__ = ["GladiaSession"]
 
 log = logging.getLogger("gladia_async")
-
-DEFAULT_BASE_URL = "https://api.gladia.io"
 
 JobRef = str | JobCreated | TranscriptionJob
 
@@ -111,51 +111,21 @@ class GladiaSession(AsyncClosing):
         connector: BaseConnector | None = None,
         region: LiveRegion | None = None,
     ) -> None:
-        key = api_key if api_key is not None else os.environ.get("GLADIA_API_KEY", "")
-        if not isinstance(key, str) or not key.strip():
-            raise ConfigurationError(
-                "no API key: pass GladiaSession(api_key=...) or set GLADIA_API_KEY "
-                "(for offline work, run gladia_async.testing's emulator)"
-            )
-        if max_concurrency is not None and (
-            isinstance(max_concurrency, bool)
-            or not isinstance(max_concurrency, int)
-            or max_concurrency < 1
-        ):
-            raise InvalidInput(
-                "max_concurrency", f"must be an integer >= 1, got {max_concurrency!r}"
-            )
+        key = api_key_from_env(api_key)
+        self.limits = limits_for(limits, max_concurrency)
         if api not in ("pre-recorded", "transcription"):
             raise InvalidInput("api", f"must be 'pre-recorded' or 'transcription', got {api!r}")
-        self.limits = limits or Limits()
-        if max_concurrency is not None:
-            # One number for the common case: every stage may use the whole pool.
-            self.limits = attrs.evolve(
-                self.limits,
-                max_connections=max_concurrency,
-                uploads=max_concurrency,
-                submissions=max_concurrency,
-                polls=max_concurrency,
-            )
         if reconcile is not None and not isinstance(reconcile, ReconcilePolicy):
             raise InvalidInput("reconcile", "expected a ReconcilePolicy")
-        if region is None:
-            env_region = os.environ.get("GLADIA_REGION", "").strip()
-            if env_region and env_region not in LIVE_REGIONS:
-                raise ConfigurationError(
-                    f"GLADIA_REGION must be one of {', '.join(LIVE_REGIONS)}, got {env_region!r}"
-                )
-            region = env_region if env_region else None
-        elif region not in LIVE_REGIONS:
-            raise InvalidInput("region", f"must be one of {LIVE_REGIONS}, got {region!r}")
+        region = region_from_env(region)
         #: Where live sessions run (None: Gladia's default), from ``region=`` or $GLADIA_REGION.
         self.region: LiveRegion | None = region
         self.poll_policy = poll or PollPolicy()
         self.api = api
         retry = retry or RetryPolicy()
         self._transport = Transport(
-            base_url=base_url or os.environ.get("GLADIA_API_URL") or DEFAULT_BASE_URL,
-            api_key=Secret(key.strip()),
+            base_url=base_url_from_env(base_url),
+            api_key=Secret(key),
             timeouts=timeouts or Timeouts(),
             retry=retry,
             limits=self.limits,
@@ -304,37 +274,15 @@ class GladiaSession(AsyncClosing):
         body = self._jobs.options_body(options, custom_metadata)
         if not is_url(source) and filename is not None and not isinstance(filename, str):
             raise InvalidInput("filename", "expected a string")
-        until = None if seconds is None else anyio.current_time() + seconds
-        creating = False
-        try:
-            with (
-                (
-                    _tracing.operation("gladia.transcribe") if _tracing.tracer else _tracing.NO_SPAN
-                ) as span,
-                deadline(seconds, "transcribe()"),
-            ):
-                if is_url(source):
-                    assert isinstance(source, str)
-                    body["audio_url"] = source
-                else:
-                    body["audio_url"] = (await self.upload(source, filename=filename)).audio_url
-                creating = True
-                created = await self._jobs.create(body, token=idempotency_token)
-                creating = False
-                if span is not None:
-                    span.set_attribute("gladia.job_id", created.id)
-                job = await self._jobs.poll(created.id, policy=self.poll_policy, until=until)
-                if span is not None:
-                    note_job(span, job)
-                return job
-        except GladiaTimeout as exc:
-            if creating and idempotency_token is not None:
-                raise JobUnconfirmedError(
-                    f"transcribe() reached its {seconds:g}s deadline while creating the job, "
-                    f"which may exist; look it up by its token {idempotency_token!r}",
-                    token=idempotency_token,
-                ) from exc
-            raise
+        return await transcribe_job(
+            self._jobs,
+            source,
+            body,
+            policy=self.poll_policy,
+            seconds=seconds,
+            filename=filename,
+            idempotency_token=idempotency_token,
+        )
 
     # -- listings --------------------------------------------------------------------------
 
@@ -394,10 +342,7 @@ class GladiaSession(AsyncClosing):
         Same filters as :meth:`iter_pages`; ``max_items`` stops after that many jobs. Memory
         stays flat: only the current page (and the prefetched one) is held.
         """
-        if max_items is not None and (
-            isinstance(max_items, bool) or not isinstance(max_items, int) or max_items < 0
-        ):
-            raise InvalidInput("max_items", f"must be an integer >= 0 or None, got {max_items!r}")
+        check_integer("max_items", max_items, low=0, allow_none=True)
         pages = self.iter_pages(
             status=status,
             kind=kind,
@@ -433,19 +378,11 @@ class GladiaSession(AsyncClosing):
         deleted. The listing is walked first (deleting while paging would shift the pages), then
         the jobs are deleted ``concurrency`` at a time. One failure never stops the others.
         """
-        filters = (status, kind, date, after_date, before_date, custom_metadata)
-        if not all and builtins.all(f is None for f in filters):
-            raise InvalidInput(
-                "filters",
-                "delete_jobs() needs at least one filter (status, kind, date, after_date, "
-                "before_date, custom_metadata) or all=True to delete every finished job",
-            )
+        check_some_filter(all, status, kind, date, after_date, before_date, custom_metadata)
         if status is None:
             status = ("done", "error")
-        if isinstance(concurrency, bool) or not isinstance(concurrency, int) or concurrency < 1:
-            raise InvalidInput("concurrency", f"must be an integer >= 1, got {concurrency!r}")
-        targets: list[tuple[str, str]] = []
-        async with self.iter_jobs(
+        check_integer("concurrency", concurrency)
+        listing = self.iter_jobs(
             status=status,
             kind=kind,
             date=date,
@@ -453,25 +390,8 @@ class GladiaSession(AsyncClosing):
             before_date=before_date,
             custom_metadata=custom_metadata,
             max_items=max_items,
-        ) as jobs:
-            async for job in jobs:
-                targets.append((job.id, str(getattr(job, "kind", "pre-recorded"))))
-        outcomes: list[tuple[str, BaseException | None]] = []
-        limiter = anyio.CapacityLimiter(concurrency)
-
-        async def delete_one(job_id: str, job_kind: str) -> None:
-            async with limiter:
-                try:
-                    await self._jobs.delete(job_id, kind=job_kind)
-                except Exception as exc:
-                    outcomes.append((job_id, exc))
-                else:
-                    outcomes.append((job_id, None))
-
-        async with anyio.create_task_group() as tg:
-            for job_id, job_kind in targets:
-                tg.start_soon(delete_one, job_id, job_kind)
-        return outcomes
+        )
+        return await delete_listed(self._jobs, listing, concurrency)
 
     # -- batches ---------------------------------------------------------------------------
 
@@ -536,12 +456,7 @@ class GladiaSession(AsyncClosing):
                 )
 
         seconds = check_timeout(timeout)
-        if (
-            isinstance(max_in_flight, bool)
-            or not isinstance(max_in_flight, int)
-            or max_in_flight < 1
-        ):
-            raise InvalidInput("max_in_flight", f"must be an integer >= 1, got {max_in_flight!r}")
+        check_integer("max_in_flight", max_in_flight)
         if on_progress is not None and not callable(on_progress):
             raise InvalidInput("on_progress", "expected a callable taking a Progress")
         return transcribe_many(

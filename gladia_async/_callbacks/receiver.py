@@ -1,32 +1,7 @@
-"""Callbacks and webhooks: results pushed to your app, authenticated, de-duplicated, awaited.
+"""The callback receiver: tokens, authentication (token or re-fetch), de-duplication, waits.
 
-Gladia signs neither callbacks nor webhooks, so anyone who can reach the receiving URL could
-post a forged ``transcription.success``. A :class:`CallbackReceiver` lets a delivery reach your
-handler only when it is authenticated one of two ways:
-
-* **a secret in the URL**: :meth:`CallbackReceiver.callback_url` puts a token (the receiver's
-  secret, or a per-job token derived from it by HMAC) in the URL you give Gladia; on receipt it
-  is checked in constant time (:func:`hmac.compare_digest`), before the body is read. Works
-  for callbacks and for a dashboard webhook URL alike. A per-job token is accepted only for
-  the job it was issued for: the job's own callback URL, as the API reports it, is the binding.
-* **re-fetching the job** (``verify=True``, needs a session): the receiver asks the API, with
-  your key, for the job the body names and passes the delivery on only if the job really is in
-  the state the event claims. The handler then gets that fetched job in ``delivery.job`` and
-  the event rebuilt from it in ``delivery.event``: never the sender's text. Events a fetch
-  cannot confirm (live callback messages, events unknown to this version) are refused.
-
-Deliveries are de-duplicated by ``(job id, event)`` within ``dedupe_window`` seconds: the
-handler sees each event once and a duplicate is still answered 2xx so the sender stops
-retrying. Malformed bodies get a 400, bodies over ``max_body_bytes`` a 413; unauthenticated
-ones a 401 (bad token, or a per-job token of another job), a 403 (no such job, or an event
-that cannot be verified) or a 503 (the job is not in the claimed state, so a genuine sender
-that raced the API retries); a failing handler a 500 (so the sender retries).
-
-One framework-neutral coroutine, :meth:`CallbackReceiver.receive`, does all of it; the aiohttp
-route factory (:meth:`~CallbackReceiver.aiohttp_routes`) and the ASGI app
-(:meth:`~CallbackReceiver.asgi_app`, for FastAPI / Starlette) are thin wrappers over it.
-:meth:`CallbackReceiver.wait` resolves when a job's callback arrives and falls back to polling,
-so a lost callback never loses a result.
+See :mod:`gladia_async._callbacks` for what it guarantees; :mod:`.events` parses the bodies and
+:mod:`.adapters` serves it from aiohttp.web or ASGI.
 """
 
 from __future__ import annotations
@@ -37,17 +12,15 @@ import logging
 import secrets
 import time
 from collections import OrderedDict
-from collections.abc import Awaitable, Callable, Mapping
-from typing import TYPE_CHECKING, Any, Literal, TypeAlias
+from collections.abc import Callable, Mapping
+from typing import TYPE_CHECKING, Any, Literal, Protocol
 from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
 
 import anyio
 import attrs
-import orjson
 
+from .._core.checks import check_number, check_seconds_at_least_zero, check_timeout
 from .._core.errors import GladiaError, GladiaTimeout, InvalidInput, JobFailedError, NotFoundError
-from .._schema import models as m
-from .._schema.converter import StructureError, converter
 from .._schema.models import (
     CallbackConfig,
     CallbackMethod,
@@ -59,25 +32,32 @@ from .._schema.models import (
     TranscriptionResult,
 )
 from .._schema.validation import check_job_id
+from . import adapters
+from .adapters import AiohttpHandler, AiohttpRoutes, AsgiApp
+from .events import (
+    ONCE_PER_JOB,
+    VERIFIABLE,
+    CallbackReply,
+    Delivery,
+    DeliveryHandler,
+    MalformedCallbackError,
+    event_from_job,
+    event_job_id,
+    parse_callback,
+    parse_event,
+    parse_webhook,
+    result_of,
+    too_large,
+)
 
 if TYPE_CHECKING:
-    from aiohttp import web
-
-    from .._session import GladiaSession
+    from .._http.transport import Transport
 
 __all__ = [
     "DEFAULT_MAX_BODY_BYTES",
     "TOKEN_PARAM",
-    "CallbackPayload",
     "CallbackReceiver",
-    "CallbackReply",
-    "Delivery",
-    "DeliveryHandler",
-    "MalformedCallbackError",
-    "UnknownEvent",
-    "WebhookPayload",
-    "parse_callback",
-    "parse_webhook",
+    "JobLookup",
 ]
 
 log = logging.getLogger("gladia_async")
@@ -86,236 +66,25 @@ log = logging.getLogger("gladia_async")
 TOKEN_PARAM = "gladia_token"
 
 
-class MalformedCallbackError(GladiaError, ValueError):
-    """A callback or webhook body that is not what the spec describes (answered 400)."""
-
-
-@attrs.frozen(kw_only=True)
-class UnknownEvent:
-    """An event this SDK version does not know: its name, job id (if any) and raw JSON body."""
-
-    event: str
-    id: str | None
-    body: dict[str, Any]
-
-
-CallbackPayload: TypeAlias = (
-    m.CallbackTranscriptionSuccessPayload
-    | m.CallbackTranscriptionErrorPayload
-    | m.CallbackLiveAudioChunkAckMessage
-    | m.CallbackLiveEndRecordingMessage
-    | m.CallbackLiveEndSessionMessage
-    | m.CallbackLiveTranslationMessage
-    | m.CallbackLiveNamedEntityRecognitionMessage
-    | m.CallbackLivePostChapterizationMessage
-    | m.CallbackLivePostFinalTranscriptMessage
-    | m.CallbackLivePostSummarizationMessage
-    | m.CallbackLivePostTranscriptMessage
-    | m.CallbackLiveSentimentAnalysisMessage
-    | m.CallbackLiveStartRecordingMessage
-    | m.CallbackLiveStartSessionMessage
-    | m.CallbackLiveStopRecordingAckMessage
-    | m.CallbackLiveTranscriptMessage
-    | m.CallbackLiveSpeechStartMessage
-    | m.CallbackLiveSpeechEndMessage
-    | UnknownEvent
-)
-"""Any body Gladia posts to a callback URL, as the typed model :func:`parse_callback` returns."""
-
-WebhookPayload: TypeAlias = (
-    m.WebhookTranscriptionCreatedPayload
-    | m.WebhookTranscriptionSuccessPayload
-    | m.WebhookTranscriptionErrorPayload
-    | m.WebhookLiveStartSessionPayload
-    | m.WebhookLiveStartRecordingPayload
-    | m.WebhookLiveEndRecordingPayload
-    | m.WebhookLiveEndSessionPayload
-    | UnknownEvent
-)
-"""Any webhook event, as the typed model :func:`parse_webhook` returns, or an UnknownEvent."""
-
-_CALLBACKS: dict[str, type[Any]] = {
-    "transcription.success": m.CallbackTranscriptionSuccessPayload,
-    "transcription.error": m.CallbackTranscriptionErrorPayload,
-    "live.audio_chunk": m.CallbackLiveAudioChunkAckMessage,
-    "live.end_recording": m.CallbackLiveEndRecordingMessage,
-    "live.end_session": m.CallbackLiveEndSessionMessage,
-    "live.translation": m.CallbackLiveTranslationMessage,
-    "live.named_entity_recognition": m.CallbackLiveNamedEntityRecognitionMessage,
-    "live.post_chapterization": m.CallbackLivePostChapterizationMessage,
-    "live.post_final_transcript": m.CallbackLivePostFinalTranscriptMessage,
-    "live.post_summarization": m.CallbackLivePostSummarizationMessage,
-    "live.post_transcript": m.CallbackLivePostTranscriptMessage,
-    "live.sentiment_analysis": m.CallbackLiveSentimentAnalysisMessage,
-    "live.start_recording": m.CallbackLiveStartRecordingMessage,
-    "live.start_session": m.CallbackLiveStartSessionMessage,
-    "live.stop_recording": m.CallbackLiveStopRecordingAckMessage,
-    "live.transcript": m.CallbackLiveTranscriptMessage,
-    "live.speech_start": m.CallbackLiveSpeechStartMessage,
-    "live.speech_end": m.CallbackLiveSpeechEndMessage,
-}
-
-_WEBHOOKS: dict[str, type[Any]] = {
-    "transcription.created": m.WebhookTranscriptionCreatedPayload,
-    "transcription.success": m.WebhookTranscriptionSuccessPayload,
-    "transcription.error": m.WebhookTranscriptionErrorPayload,
-    "live.start_session": m.WebhookLiveStartSessionPayload,
-    "live.start_recording": m.WebhookLiveStartRecordingPayload,
-    "live.end_recording": m.WebhookLiveEndRecordingPayload,
-    "live.end_session": m.WebhookLiveEndSessionPayload,
-}
-
-
-def _load_object(body: bytes | str) -> dict[str, Any]:
-    if not isinstance(body, (bytes, bytearray, memoryview, str)):
-        raise InvalidInput("body", f"expected bytes, got {type(body).__name__}")
-    try:
-        data = orjson.loads(body)
-    except orjson.JSONDecodeError as exc:
-        raise MalformedCallbackError(f"the body is not JSON: {exc}") from None
-    if not isinstance(data, dict):
-        raise MalformedCallbackError(f"the body is a JSON {type(data).__name__}, not an object")
-    event = data.get("event")
-    if not isinstance(event, str) or not event:
-        raise MalformedCallbackError('the body has no "event" string')
-    return data
-
-
-_STRUCTURE_FAILURES: tuple[type[BaseException], ...] = (*StructureError, AttributeError)
-
-
-def _structure(data: dict[str, Any], cls: type[Any]) -> Any:
-    try:
-        return converter.structure(data, cls)
-    # Untrusted input: cattrs can also fail with AttributeError (a list where an object goes).
-    except _STRUCTURE_FAILURES as exc:
-        detail = f"missing field {exc}" if isinstance(exc, KeyError) else str(exc)
-        raise MalformedCallbackError(
-            f"the {data['event']!r} body does not match {cls.__name__}: {detail}"
-        ) from None
-
-
-def parse_callback(body: bytes | str) -> CallbackPayload:
-    """Return the typed event of a callback body (``UnknownEvent`` for an event not in the spec).
-
-    Raises :class:`MalformedCallbackError` when the body is not JSON, has no ``event`` or ``id``,
-    or does not match its event's schema.
-    """
-    data = _load_object(body)
-    job_id = data.get("id")
-    if not isinstance(job_id, str) or not job_id:
-        raise MalformedCallbackError('a callback body has an "id" string (the job id)')
-    cls = _CALLBACKS.get(data["event"])
-    if cls is None:
-        return UnknownEvent(event=data["event"], id=job_id, body=data)
-    parsed: CallbackPayload = _structure(data, cls)
-    return parsed
-
-
-def parse_webhook(body: bytes | str) -> WebhookPayload:
-    """Return the typed event of a webhook body (``UnknownEvent`` for an event not in the spec).
-
-    Raises :class:`MalformedCallbackError` when the body is not JSON, has no ``event`` or does
-    not match its event's schema (a webhook's job id is ``payload.id``).
-    """
-    data = _load_object(body)
-    cls = _WEBHOOKS.get(data["event"])
-    if cls is None:
-        payload = data.get("payload")
-        job_id = payload.get("id") if isinstance(payload, dict) else None
-        return UnknownEvent(
-            event=data["event"], id=job_id if isinstance(job_id, str) else None, body=data
-        )
-    parsed: WebhookPayload = _structure(data, cls)
-    return parsed
-
-
-def parse_event(body: bytes | str) -> tuple[Literal["callback", "webhook"], Any]:
-    """Return ``("callback" | "webhook", typed event)``: a callback body has a top-level ``id``."""
-    data = _load_object(body)
-    if "id" in data:
-        return "callback", parse_callback(body)
-    return "webhook", parse_webhook(body)
-
-
-@attrs.frozen(kw_only=True)
-class Delivery:
-    """One authenticated, first-seen delivery, as your handler receives it.
-
-    ``event`` is the typed payload (:data:`CallbackPayload` or :data:`WebhookPayload`): with
-    ``verify=True`` it is rebuilt from the fetched job, so nothing in it comes from the
-    sender's body; ``job`` is the job as the API returned it when the receiver fetched it
-    (``verify=True``, or to check a per-job token), else ``None``.
-    """
-
-    kind: Literal["callback", "webhook"]
-    name: str
-    job_id: str
-    event: Any
-    job: TranscriptionJob | LiveJob | None = None
+class JobLookup(Protocol):
+    """What the receiver needs of a session: fetch a job, poll it (a GladiaSession fits)."""
 
     @property
-    def result(self) -> TranscriptionResult | None:
-        """The transcription result carried (or verified) by a ``transcription.success``."""
-        if self.job is not None and isinstance(self.job, TranscriptionJob):
-            return self.job.result
-        if isinstance(self.event, m.CallbackTranscriptionSuccessPayload):
-            return self.event.payload
-        return None
+    def transport(self) -> Transport:
+        """The HTTP transport, for ``GET /v2/live/{id}``."""
+        ...
 
+    async def get(self, job: str) -> TranscriptionJob:
+        """The pre-recorded job's current state."""
+        ...
 
-@attrs.frozen(kw_only=True)
-class CallbackReply:
-    """What the receiver answers: an HTTP status and a small JSON body."""
+    async def wait(self, job: str, *, raise_on_error: bool = True) -> TranscriptionJob:
+        """The pre-recorded job's final state, by polling."""
+        ...
 
-    status: int
-    body: bytes
-
-    @classmethod
-    def of(cls, status: int, **fields: Any) -> CallbackReply:
-        """A reply with ``fields`` as its JSON body."""
-        return cls(status=status, body=orjson.dumps(fields))
-
-
-DeliveryHandler = Callable[[Delivery], Awaitable[None]]
-"""The app's coroutine that receives each verified, de-duplicated :class:`Delivery` once."""
-
-# Live callback events that happen once per session; the others repeat (one per message).
-_ONCE_PER_JOB = frozenset(
-    {"live.start_session", "live.start_recording", "live.end_recording", "live.end_session"}
-)
-
-_ANY_STATE = frozenset({"queued", "processing", "done", "error"})
-
-# What a re-fetch can confirm (``verify=True``): (body kind, event) -> (job kind, the states in
-# which the API shows that event has happened). A webhook names only its job, so the event
-# rebuilt from the fetched job says all it said; a transcription callback's content (the
-# result, the error code, the custom metadata) is in the fetched job. Live callbacks are left
-# out on purpose: each carries one message of the session (a partial transcript, an
-# acknowledgement...) that the API never serves back, so nothing can confirm its text.
-_VERIFIABLE: dict[tuple[str, str], tuple[Literal["pre-recorded", "live"], frozenset[str]]] = {
-    ("callback", "transcription.success"): ("pre-recorded", frozenset({"done"})),
-    ("callback", "transcription.error"): ("pre-recorded", frozenset({"error"})),
-    ("webhook", "transcription.created"): ("pre-recorded", _ANY_STATE),
-    ("webhook", "transcription.success"): ("pre-recorded", frozenset({"done"})),
-    ("webhook", "transcription.error"): ("pre-recorded", frozenset({"error"})),
-    ("webhook", "live.start_session"): ("live", _ANY_STATE),
-    ("webhook", "live.start_recording"): ("live", frozenset({"processing", "done", "error"})),
-    # A session still processing may or may not have stopped recording; a finished one has.
-    ("webhook", "live.end_recording"): ("live", frozenset({"done", "error"})),
-    ("webhook", "live.end_session"): ("live", frozenset({"done", "error"})),
-}
 
 #: Bytes of a callback or webhook body the receiver reads at most, by default (``413`` beyond).
 DEFAULT_MAX_BODY_BYTES = 8 * 1024 * 1024
-
-
-def _job_id_of(kind: str, event: Any) -> str | None:
-    if isinstance(event, UnknownEvent):
-        return event.id
-    if kind == "callback":
-        return str(event.id)
-    return str(event.payload.id)
 
 
 def _query_token(query: str | Mapping[str, str]) -> str | None:
@@ -355,7 +124,7 @@ class CallbackReceiver:
         handler: DeliveryHandler | None = None,
         *,
         secret: str | None = None,
-        session: GladiaSession | None = None,
+        session: JobLookup | None = None,
         verify: bool = False,
         dedupe_window: float = 3600.0,
         max_remembered: int = 100_000,
@@ -377,8 +146,7 @@ class CallbackReceiver:
             ("max_unclaimed_results", max_unclaimed_results),
             ("max_body_bytes", max_body_bytes),
         ):
-            if isinstance(value, bool) or not isinstance(value, (int, float)) or value <= 0:
-                raise InvalidInput(name, f"must be a positive number, got {value!r}")
+            check_number(name, value, above=True)
         self._handler = handler
         self._secret = secret.encode()
         self.session = session
@@ -497,14 +265,12 @@ class CallbackReceiver:
             self.stats["rejected"] += 1
             return CallbackReply.of(401, error="missing or wrong token")
         if content_length is not None and content_length > self.max_body_bytes:
-            self.stats["malformed"] += 1
             return self._too_large()
         return None
 
     def _too_large(self) -> CallbackReply:
-        return CallbackReply.of(
-            413, error=f"body over {self.max_body_bytes} bytes (the receiver's max_body_bytes)"
-        )
+        self.stats["malformed"] += 1
+        return too_large(self.max_body_bytes)
 
     async def receive(
         self,
@@ -524,7 +290,6 @@ class CallbackReceiver:
         if refused is not None:
             return refused
         if len(body) > self.max_body_bytes:
-            self.stats["malformed"] += 1
             return self._too_large()
         authenticated, nonce = self._token_form(_query_token(query))
         try:
@@ -539,12 +304,12 @@ class CallbackReceiver:
             self.stats["malformed"] += 1
             return CallbackReply.of(400, error=str(exc))
         name = str(event.event)
-        job_id = _job_id_of(event_kind, event)
+        job_id = event_job_id(event_kind, event)
         if not job_id:
             self.stats["malformed"] += 1
             return CallbackReply.of(400, error="the body names no job id")
         key = (job_id, name)
-        if event_kind == "callback" and name.startswith("live.") and name not in _ONCE_PER_JOB:
+        if event_kind == "callback" and name.startswith("live.") and name not in ONCE_PER_JOB:
             # A live session sends many messages of one kind: only a resent copy is a duplicate.
             key = (job_id, f"{name}#{hashlib.sha256(body).hexdigest()}")
         job: TranscriptionJob | LiveJob | None = None
@@ -643,7 +408,7 @@ class CallbackReceiver:
         job: TranscriptionJob | LiveJob | None,
     ) -> tuple[TranscriptionJob | LiveJob, Any]:
         """Return the job and the event rebuilt from it, if the API confirms the delivery."""
-        verifiable = _VERIFIABLE.get((event_kind, name))
+        verifiable = VERIFIABLE.get((event_kind, name))
         if verifiable is None:
             raise _Unconfirmed(
                 f"a {event_kind} {name!r} cannot be confirmed by fetching the job "
@@ -657,7 +422,10 @@ class CallbackReceiver:
             raise _Unconfirmed(
                 f"the API says job {job_id} is {status}, not as {name!r} claims", status=503
             )
-        return job, _rebuilt(event_kind, name, job)
+        rebuilt = event_from_job(event_kind, name, job)
+        if rebuilt is None:
+            raise _Unconfirmed(f"the API shows job {job.id} done but without a result", status=503)
+        return job, rebuilt
 
     async def _fetch(self, job_id: str, kind: Literal["live"] | None) -> TranscriptionJob | LiveJob:
         session = self.session
@@ -668,11 +436,7 @@ class CallbackReceiver:
             raise _Unconfirmed(f"{job_id!r} is not a job id") from None
         try:
             if kind == "live":
-                transport = session.transport
-                live: LiveJob = await transport.request_json(
-                    "GET", transport.url(f"/v2/live/{job_id}"), LiveJob, retry="always", ok=(200,)
-                )
-                return live
+                return await _get_live_job(session.transport, job_id)
             return await session.get(job_id)
         except NotFoundError:
             raise _Unconfirmed(f"the API has no job {job_id}") from None
@@ -681,113 +445,26 @@ class CallbackReceiver:
 
     def aiohttp_handler(
         self, kind: Literal["callback", "webhook", "auto"] = "auto"
-    ) -> Callable[[web.Request], Awaitable[web.StreamResponse]]:
+    ) -> AiohttpHandler:
         """Return an aiohttp.web request handler over :meth:`receive`.
 
         The token is checked before the body is read, and the body is read up to
         ``max_body_bytes``; a sender that hangs up mid-body costs one log line.
         """
-        from aiohttp import web
-        from aiohttp.http_exceptions import HttpProcessingError
-
-        async def handle(request: web.Request) -> web.StreamResponse:
-            query = request.query_string
-            reply = self.admit(query, content_length=request.content_length)
-            if reply is None:
-                chunks: list[bytes] = []
-                size = 0
-                try:
-                    async for chunk in request.content.iter_chunked(256 * 1024):
-                        size += len(chunk)
-                        if size > self.max_body_bytes:
-                            self.stats["malformed"] += 1
-                            reply = self._too_large()
-                            break
-                        chunks.append(chunk)
-                except (ConnectionError, HttpProcessingError) as exc:
-                    # Nobody reads the answer; one calm line, not an aiohttp traceback.
-                    _hung_up(size, exc)
-                    reply = CallbackReply.of(400, error="the body ended early")
-                if reply is None:
-                    body = b"".join(chunks)
-                    del chunks
-                    reply = await self.receive(body, query=query, kind=kind)
-            return web.Response(
-                status=reply.status, body=reply.body, content_type="application/json"
-            )
-
-        return handle
+        return adapters.aiohttp_handler(self, kind)
 
     def aiohttp_routes(
         self, path: str, *, kind: Literal["callback", "webhook", "auto"] = "auto"
-    ) -> list[web.RouteDef]:
+    ) -> AiohttpRoutes:
         """Return ``POST`` and ``PUT`` routes at ``path``, for ``app.add_routes(...)``."""
-        from aiohttp import web
+        return adapters.aiohttp_routes(self, path, kind)
 
-        handle = self.aiohttp_handler(kind)
-        return [web.post(path, handle), web.put(path, handle)]
-
-    def asgi_app(
-        self, kind: Literal["callback", "webhook", "auto"] = "auto"
-    ) -> Callable[[dict[str, Any], Any, Any], Awaitable[None]]:
+    def asgi_app(self, kind: Literal["callback", "webhook", "auto"] = "auto") -> AsgiApp:
         """Return an ASGI app over :meth:`receive`: ``app.mount("/gladia", receiver.asgi_app())``.
 
         It answers ``POST``/``PUT`` at any path under its mount point (405 otherwise).
         """
-
-        async def app(scope: dict[str, Any], receive: Any, send: Any) -> None:
-            if scope["type"] == "lifespan":
-                while True:
-                    message = await receive()
-                    if message["type"] == "lifespan.startup":
-                        await send({"type": "lifespan.startup.complete"})
-                    elif message["type"] == "lifespan.shutdown":
-                        await send({"type": "lifespan.shutdown.complete"})
-                        return
-            if scope["type"] != "http":
-                return
-            query = scope.get("query_string", b"").decode("latin-1")
-            reply: CallbackReply | None
-            if scope.get("method") not in ("POST", "PUT"):
-                reply = CallbackReply.of(405, error="use POST or PUT")
-            else:
-                # Refused before a byte of the body is read.
-                reply = self.admit(query, content_length=_asgi_content_length(scope))
-            if reply is None:
-                chunks: list[bytes] = []
-                size = 0
-                more = True
-                while more:
-                    message = await receive()
-                    if message["type"] == "http.disconnect":
-                        _hung_up(size, None)
-                        return
-                    chunk = message.get("body", b"")
-                    size += len(chunk)
-                    if size > self.max_body_bytes:
-                        self.stats["malformed"] += 1
-                        reply = self._too_large()
-                        break
-                    if chunk:
-                        chunks.append(chunk)
-                    more = bool(message.get("more_body", False))
-                if reply is None:
-                    body = b"".join(chunks)
-                    del chunks
-                    reply = await self.receive(body, query=query, kind=kind)
-            await send(
-                {
-                    "type": "http.response.start",
-                    "status": reply.status,
-                    "headers": [
-                        (b"content-type", b"application/json"),
-                        (b"content-length", str(len(reply.body)).encode()),
-                    ],
-                }
-            )
-            await send({"type": "http.response.body", "body": reply.body})
-
-        return app
+        return adapters.asgi_app(self, kind)
 
     # -- waiting ---------------------------------------------------------------------------
 
@@ -795,7 +472,7 @@ class CallbackReceiver:
         self,
         job: str | JobCreated | TranscriptionJob,
         *,
-        session: GladiaSession | None = None,
+        session: JobLookup | None = None,
         fallback_after: float = 30.0,
         timeout: float | None = None,
     ) -> TranscriptionResult:
@@ -812,24 +489,18 @@ class CallbackReceiver:
         session = session or self.session
         if session is None:
             raise InvalidInput("session", "wait() polls as a fallback: pass session=")
-        if isinstance(fallback_after, bool) or not isinstance(fallback_after, (int, float)):
-            raise InvalidInput("fallback_after", "expected a number of seconds")
-        if fallback_after < 0:
-            raise InvalidInput("fallback_after", f"must be >= 0, got {fallback_after}")
-        if timeout is not None and (
-            isinstance(timeout, bool) or not isinstance(timeout, (int, float)) or timeout <= 0
-        ):
-            raise InvalidInput("timeout", f"must be a positive number of seconds, got {timeout}")
+        fallback_after = check_seconds_at_least_zero(fallback_after, "fallback_after")
+        seconds = check_timeout(timeout)
         delivery = self._finals.get(job_id)
         if delivery is not None:  # the callback came before the wait
             if not self._waiting.get(job_id):
                 del self._finals[job_id]
-            return _result_of(delivery)
+            return result_of(delivery)
         waiter = self._waiters.setdefault(job_id, anyio.Event())
         self._waiting[job_id] = self._waiting.get(job_id, 0) + 1
         found: list[Delivery | TranscriptionJob | GladiaError] = []
         try:
-            with anyio.move_on_after(timeout) as outer:
+            with anyio.move_on_after(seconds) as outer:
                 async with anyio.create_task_group() as tg:
 
                     async def by_callback() -> None:
@@ -859,14 +530,14 @@ class CallbackReceiver:
                 self._finals.pop(job_id, None)
         if outer.cancelled_caught and not found:
             raise GladiaTimeout(
-                f"job {job_id}: no callback and no final state within {timeout:g}s; "
+                f"job {job_id}: no callback and no final state within {seconds:g}s; "
                 "wait again later or raise the timeout"
             )
         outcome = found[0]
         if isinstance(outcome, GladiaError):
             raise outcome
         if isinstance(outcome, Delivery):
-            return _result_of(outcome)
+            return result_of(outcome)
         if outcome.status == JobStatus.ERROR or outcome.result is None:
             raise JobFailedError(job_id, outcome.error_code, outcome)
         return outcome.result
@@ -881,19 +552,12 @@ class _Unconfirmed(Exception):
         self.status = status
 
 
-def _hung_up(size: int, exc: BaseException | None) -> None:
-    reason = f": {type(exc).__name__}" if exc is not None else ""
-    log.info("callback receiver: the sender hung up after %d body bytes%s", size, reason)
-
-
-def _asgi_content_length(scope: dict[str, Any]) -> int | None:
-    for name, value in scope.get("headers") or ():
-        if name.lower() == b"content-length":
-            try:
-                return int(value)
-            except ValueError:
-                return None
-    return None
+async def _get_live_job(transport: Transport, job_id: str) -> LiveJob:
+    """``GET /v2/live/{id}``: the live job a live webhook or a per-job token names."""
+    live: LiveJob = await transport.request_json(
+        "GET", transport.url(f"/v2/live/{job_id}"), LiveJob, retry="always", ok=(200,)
+    )
+    return live
 
 
 def _callback_urls(job: TranscriptionJob | LiveJob) -> list[str]:
@@ -916,43 +580,3 @@ def _carries_nonce(url: str, nonce: str) -> bool:
         return False
     given, dot, _ = token.rpartition(".")
     return bool(dot) and hmac.compare_digest(given.encode(), nonce.encode())
-
-
-def _rebuilt(
-    kind: Literal["callback", "webhook"], name: str, job: TranscriptionJob | LiveJob
-) -> Any:
-    """The event ``name`` as the fetched ``job`` tells it: nothing of the sender's text."""
-    if kind == "webhook":
-        return _structure({"event": name, "payload": {"id": job.id}}, _WEBHOOKS[name])
-    assert isinstance(job, TranscriptionJob)
-    if name == "transcription.success":
-        if job.result is None:
-            raise _Unconfirmed(f"the API shows job {job.id} done but without a result", status=503)
-        return m.CallbackTranscriptionSuccessPayload(
-            id=job.id,
-            event=m.CallbackEvent(name),
-            payload=job.result,
-            custom_metadata=job.custom_metadata,
-        )
-    code = job.error_code if job.error_code is not None else 500
-    return m.CallbackTranscriptionErrorPayload(
-        id=job.id,
-        event=m.CallbackEvent(name),
-        # The API keeps the code, not the sender's message: the message says where it is from.
-        error=m.Error(code=code, message=f"the job failed with error code {code} (per the API)"),
-        custom_metadata=job.custom_metadata,
-    )
-
-
-def _result_of(delivery: Delivery) -> TranscriptionResult:
-    if delivery.name == "transcription.success":
-        result = delivery.result
-        if result is not None:
-            return result
-    code: int | None = None
-    event = delivery.event
-    if isinstance(event, m.CallbackTranscriptionErrorPayload):
-        code = event.error.code
-    elif isinstance(delivery.job, TranscriptionJob):
-        code = delivery.job.error_code
-    raise JobFailedError(delivery.job_id, code, delivery.job or delivery.event)

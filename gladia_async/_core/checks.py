@@ -26,6 +26,8 @@ __all__ = [
     "check_minimum",
     "check_number",
     "check_seconds",
+    "check_seconds_at_least_zero",
+    "check_some_filter",
     "check_timeout",
     "check_token",
     "non_negative_setting",
@@ -250,3 +252,28 @@ def check_minimum(value: object, argument: str, low: float) -> float:
     if isinstance(value, bool) or not isinstance(value, (int, float)) or not value >= low:
         raise InvalidInput(argument, f"must be a number >= {low:g}, got {value!r}")
     return float(value)
+
+
+# -- _callbacks --
+
+
+def check_seconds_at_least_zero(value: object, argument: str) -> float:
+    """Return ``value``, a number of seconds >= 0 (a bool is not one)."""
+    if isinstance(value, bool) or not isinstance(value, (int, float)):
+        raise InvalidInput(argument, "expected a number of seconds")
+    if value < 0:
+        raise InvalidInput(argument, f"must be >= 0, got {value}")
+    return value
+
+
+# -- _session --
+
+
+def check_some_filter(everything: bool, *filters: object) -> None:
+    """Refuse a bulk deletion with no filter, unless ``all=True`` says every job is meant."""
+    if not everything and all(f is None for f in filters):
+        raise InvalidInput(
+            "filters",
+            "delete_jobs() needs at least one filter (status, kind, date, after_date, "
+            "before_date, custom_metadata) or all=True to delete every finished job",
+        )
