@@ -222,13 +222,9 @@ def conftest_of(page: str) -> str:
     return blocks[0].code
 
 
-@pytest.mark.parametrize("block", of_kind("pytest"))
-def test_pytest_example_passes(block: Block, tmp_path: Path) -> None:
-    (tmp_path / "conftest.py").write_text(conftest_of(block.page))
-    for name, code in modules_of(block.page).items():
-        (tmp_path / name).write_text(code)
-    (tmp_path / "test_example.py").write_text(block.code)
-    result = subprocess.run(
+def run_pytest(folder: Path, *files: str, timeout: float) -> subprocess.CompletedProcess[str]:
+    """Run pytest on ``files`` in ``folder`` as a user's project would (asyncio mode auto)."""
+    return subprocess.run(
         [
             sys.executable,
             "-m",
@@ -241,15 +237,24 @@ def test_pytest_example_passes(block: Block, tmp_path: Path) -> None:
             "-o",
             "asyncio_default_fixture_loop_scope=function",
             "--rootdir",
-            str(tmp_path),
-            "test_example.py",
+            str(folder),
+            *files,
         ],
-        cwd=tmp_path,
+        cwd=folder,
         capture_output=True,
         text=True,
-        timeout=120,
+        timeout=timeout,
         check=False,
     )
+
+
+@pytest.mark.parametrize("block", of_kind("pytest"))
+def test_pytest_example_passes(block: Block, tmp_path: Path) -> None:
+    (tmp_path / "conftest.py").write_text(conftest_of(block.page))
+    for name, code in modules_of(block.page).items():
+        (tmp_path / name).write_text(code)
+    (tmp_path / "test_example.py").write_text(block.code)
+    result = run_pytest(tmp_path, "test_example.py", timeout=120)
     assert result.returncode == 0, f"{block.id} failed:\n{result.stdout}\n{result.stderr}"
     assert re.search(r"\b[1-9]\d* passed\b", result.stdout), result.stdout
 

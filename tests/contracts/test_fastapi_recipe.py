@@ -8,8 +8,6 @@ in a pytest subprocess, as a user's project would run them.
 from __future__ import annotations
 
 import re
-import subprocess
-import sys
 import threading
 import time
 from pathlib import Path
@@ -21,7 +19,7 @@ import pytest
 from gladia_async import GladiaSession
 from gladia_async.testing import RunningEmulator, run_emulator_in_thread
 
-from .test_docs import BLOCKS, RUN_ELSEWHERE, conftest_of, modules_of
+from .test_docs import BLOCKS, RUN_ELSEWHERE, conftest_of, modules_of, run_pytest
 
 pytest.importorskip("fastapi")
 pytest.importorskip("httpx")
@@ -47,28 +45,7 @@ def test_the_fastapi_page_examples_pass(tmp_path: Path) -> None:
     for n, block in enumerate(tests):
         (tmp_path / f"test_example_{n}.py").write_text(block.code)
     started = time.monotonic()
-    result = subprocess.run(
-        [
-            sys.executable,
-            "-m",
-            "pytest",
-            "-q",
-            "-p",
-            "no:cacheprovider",
-            "-o",
-            "asyncio_mode=auto",
-            "-o",
-            "asyncio_default_fixture_loop_scope=function",
-            "--rootdir",
-            str(tmp_path),
-            *(f"test_example_{n}.py" for n in range(len(tests))),
-        ],
-        cwd=tmp_path,
-        capture_output=True,
-        text=True,
-        timeout=240,
-        check=False,
-    )
+    result = run_pytest(tmp_path, *(f"test_example_{n}.py" for n in range(len(tests))), timeout=240)
     assert result.returncode == 0, f"{result.stdout}\n{result.stderr}"
     assert re.search(r"\b3 passed\b", result.stdout), result.stdout
     # A deadlocked TestClient would wait out the session's timeout (minutes), not seconds.
