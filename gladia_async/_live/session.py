@@ -81,8 +81,7 @@ from .options import (
 )
 from .protocol import JSON_FRAME_BYTES, STOP, LiveSessionError, hear
 
-# LiveOptions too: the type of the options, imported from here by the CLI's live command.
-__all__ = ["LiveOptions", "LiveSession"]
+__all__ = ["LiveSession"]
 
 log = logging.getLogger("gladia_async")
 
