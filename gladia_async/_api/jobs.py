@@ -144,7 +144,7 @@ class Jobs:
     ) -> Coroutine[Any, Any, UploadedAudio]:
         """Upload a file (streamed) or import a URL; return the ``audio_url`` and metadata."""
         upload = self._upload(source, filename=filename, content_type=content_type)
-        return upload if _tracing.tracer is None else _traced(upload, "gladia.upload")
+        return upload if _tracing.active() is None else _traced(upload, "gladia.upload")
 
     async def _upload(
         self, source: AudioSource, *, filename: str | None = None, content_type: str | None = None
@@ -232,7 +232,7 @@ class Jobs:
     ) -> Coroutine[Any, Any, JobCreated]:
         """Create a job from a checked body; with ``token``, exactly once (see :meth:`_create`)."""
         create = self._create(body, token=token, on_refused=on_refused)
-        return create if _tracing.tracer is None else _traced(create, "gladia.create")
+        return create if _tracing.active() is None else _traced(create, "gladia.create")
 
     async def _create(
         self,
@@ -445,7 +445,7 @@ class Jobs:
             raise_on_error=raise_on_error,
             pace=pace,
         )
-        return poll if _tracing.tracer is None else _traced(poll, "gladia.wait", job_id)
+        return poll if _tracing.active() is None else _traced(poll, "gladia.wait", job_id)
 
     async def _poll(
         self,

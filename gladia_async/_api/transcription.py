@@ -38,7 +38,7 @@ async def transcribe_job(
     try:
         with (
             (
-                _tracing.operation("gladia.transcribe") if _tracing.tracer else _tracing.NO_SPAN
+                _tracing.operation("gladia.transcribe") if _tracing.active() else _tracing.NO_SPAN
             ) as span,
             deadline(seconds, "transcribe()"),
         ):

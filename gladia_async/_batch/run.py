@@ -207,7 +207,7 @@ class BatchRun(AsyncOwner):
             with (
                 (
                     _tracing.operation("gladia.transcribe_many")
-                    if _tracing.tracer
+                    if _tracing.active()
                     else _tracing.NO_SPAN
                 ) as span,
                 self._runner_scope,

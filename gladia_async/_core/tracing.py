@@ -27,7 +27,7 @@ from typing import Any, Protocol, TypeVar
 
 from .._version import __version__
 
-__all__ = ["Span", "Tracer", "operation", "tracer"]
+__all__ = ["Span", "Tracer", "active", "operation", "tracer"]
 
 T = TypeVar("T")
 
@@ -90,8 +90,34 @@ def _load() -> Tracer | None:
     return loaded
 
 
-#: None without OpenTelemetry: the one check every instrumented place makes.
+#: None without OpenTelemetry. Instrumented places ask :func:`active`, not this.
 tracer: Tracer | None = _load()
+
+#: The tracer last seen delegating to a configured provider (a provider is set once per process).
+_seen: object = None
+
+
+def active() -> Tracer | None:
+    """The tracer when its spans go somewhere, else None: the one check instrumented places make.
+
+    Without OpenTelemetry, or with it installed but no tracer provider configured (its default
+    proxy hands out no-op spans), the SDK makes no span at all: a no-op span still costs its
+    context managers on every request, and would hide the caller's current span for nothing.
+    """
+    global _seen
+    found = tracer
+    if found is None or found is _seen:
+        return found
+    # The default tracer is a proxy: its delegate stays a no-op tracer until the application
+    # configures a provider (read without the environment lookups ``get_tracer_provider`` makes
+    # per call). Should a later OpenTelemetry drop the attribute, spans are made as before.
+    delegate = getattr(found, "_tracer", None)
+    if isinstance(delegate, _trace.NoOpTracer):
+        return None
+    if delegate is not None:
+        _seen = found  # the proxy has found the application's provider: it stays there
+    return found
+
 
 #: What ``operation`` stands for when there is no tracer (reusable, costs nothing).
 NO_SPAN: contextlib.nullcontext[None] = contextlib.nullcontext()
@@ -120,10 +146,11 @@ def _fail(span: Span, exc: BaseException) -> None:
 def operation(name: str, **attributes: AttributeValue) -> Iterator[Span]:
     """A span for one SDK operation, current for what runs inside (its requests, its steps).
 
-    Call it only when :data:`tracer` is set (``operation(...) if tracer else NO_SPAN``).
+    Call it only when :func:`active` gives a tracer (``operation(...) if active() else NO_SPAN``).
     """
-    assert tracer is not None
-    with tracer.start_as_current_span(
+    found = active()
+    assert found is not None
+    with found.start_as_current_span(
         name, attributes=attributes, record_exception=False, set_status_on_exception=False
     ) as span:
         try:
@@ -135,7 +162,8 @@ def operation(name: str, **attributes: AttributeValue) -> Iterator[Span]:
 
 async def traced_http(call: Awaitable[T], method: str, url: Any) -> T:
     """Run one HTTP call (its retries included) inside a client span."""
-    assert tracer is not None and _trace is not None
+    found = active()
+    assert found is not None and _trace is not None
     route = route_template(url.path)
     attributes: dict[str, AttributeValue] = {
         "http.request.method": method,
@@ -144,7 +172,7 @@ async def traced_http(call: Awaitable[T], method: str, url: Any) -> T:
     }
     if url.port is not None:
         attributes["server.port"] = url.port
-    with tracer.start_as_current_span(
+    with found.start_as_current_span(
         f"{method} {route}",
         kind=_trace.SpanKind.CLIENT,
         attributes=attributes,
@@ -186,9 +214,10 @@ def current_span() -> Span | None:
 
 def start_span(name: str, **attributes: AttributeValue) -> Span | None:
     """A span that is not made current (a live session's, which spans two calls)."""
-    if tracer is None:
+    found = active()
+    if found is None:
         return None
-    return tracer.start_span(name, attributes=attributes)
+    return found.start_span(name, attributes=attributes)
 
 
 def use_span(span: Span | None) -> contextlib.AbstractContextManager[Any]:

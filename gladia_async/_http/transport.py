@@ -364,7 +364,7 @@ class Transport(RetryLoop):
         # the deadline (a large file on a slow link is legitimately slow); no new attempt starts
         # past the deadline.
         call = self._call(method, url, retry, attempt, timeout)
-        return call if _tracing.tracer is None else _tracing.traced_http(call, method, url)
+        return call if _tracing.active() is None else _tracing.traced_http(call, method, url)
 
     async def request_empty(
         self, method: str, url: URL, *, retry: Retry, ok: Collection[int] = (200, 202, 204)
@@ -387,7 +387,7 @@ class Transport(RetryLoop):
                 slots.release()
 
         call = self._call(method, url, retry, attempt, "request")
-        await (call if _tracing.tracer is None else _tracing.traced_http(call, method, url))
+        await (call if _tracing.active() is None else _tracing.traced_http(call, method, url))
 
     @asynccontextmanager
     async def stream(
@@ -432,7 +432,7 @@ class Transport(RetryLoop):
         with deadline(self.retry.deadline, f"opening {method} {url.path}"):
             call = self._call(method, url, retry, attempt, "stream")
             response, slots = await (
-                call if _tracing.tracer is None else _tracing.traced_http(call, method, url)
+                call if _tracing.active() is None else _tracing.traced_http(call, method, url)
             )
         try:
             yield response
@@ -546,7 +546,7 @@ class Transport(RetryLoop):
                 )
             if log.isEnabledFor(logging.DEBUG):
                 log.debug("%s %s -> %d", method, url.path, response.status)
-            if _tracing.tracer is not None:
+            if _tracing.active() is not None:
                 _tracing.response_seen(response.status, response.headers)
             if response.status in (301, 302, 303, 307, 308) and "Location" in response.headers:
                 location_text = response.headers["Location"]

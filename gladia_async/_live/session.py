@@ -217,7 +217,7 @@ class LiveSession:
         # One deadline for the whole call: the POST, then every handshake and backoff.
         limit = self._transport.retry.deadline
         started = anyio.current_time()
-        if _tracing.tracer is not None:
+        if _tracing.active() is not None:
             attributes = {"gladia.region": self._region} if self._region else {}
             self._span = _tracing.start_span("gladia.live", **attributes)
         try:

@@ -158,6 +158,45 @@ async def test_without_opentelemetry_nothing_is_traced(
     assert _tracing.tracer is not None
 
 
+async def test_installed_but_unconfigured_opentelemetry_costs_no_span(
+    gladia: GladiaSession, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """OpenTelemetry's default (a proxy tracer, no provider) makes the SDK skip its spans."""
+    from opentelemetry import trace
+
+    def no_span(*args: object, **kwargs: object) -> None:
+        raise AssertionError("a span was started with no tracer provider configured")
+
+    monkeypatch.setattr(_tracing, "tracer", trace.ProxyTracer("gladia_async"))
+    monkeypatch.setattr(_tracing, "_seen", None)
+    monkeypatch.setattr(_tracing, "traced_http", no_span)
+    monkeypatch.setattr(_tracing, "operation", no_span)
+    monkeypatch.setattr(_tracing, "start_span", no_span)
+    assert _tracing.active() is None
+    job = await gladia.transcribe(write_wav(tmp_path / "a.wav"))
+    assert job.status == "done"
+
+
+async def test_a_provider_configured_later_is_picked_up(
+    gladia: GladiaSession, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The SDK's proxy tracer starts making spans once the application sets a provider."""
+    from opentelemetry import trace
+
+    exporter = InMemorySpanExporter()
+    provider = TracerProvider()
+    provider.add_span_processor(SimpleSpanProcessor(exporter))
+    proxy = trace.ProxyTracer("gladia_async")
+    monkeypatch.setattr(_tracing, "tracer", proxy)
+    monkeypatch.setattr(_tracing, "_seen", None)
+    job = await gladia.transcribe(write_wav(tmp_path / "a.wav"))
+    assert exporter.get_finished_spans() == ()
+    monkeypatch.setattr(proxy, "_real_tracer", provider.get_tracer("gladia_async"))
+    await gladia.get(job.id)
+    assert [span.name for span in exporter.get_finished_spans()] == ["GET /v2/pre-recorded/{id}"]
+    provider.shutdown()
+
+
 def test_the_route_template_hides_ids_and_queries() -> None:
     assert (
         _tracing.route_template("/v2/transcription/abc-123/file") == "/v2/transcription/{id}/file"
