@@ -343,7 +343,11 @@ class Transport(RetryLoop):
         """
 
         async def attempt(budget: Budget) -> T:
-            slots = await self._acquire_slot(budget.left)
+            slots = self._pool_slots
+            if slots is not None and not slots.locked():
+                await slots.acquire()  # free: no suspension, and no frame of ours around it
+            else:
+                slots = await self._acquire_slot(budget.left)
             try:
                 response = await self._send(
                     method, url, json, data, params, budget.timer, None, budget.ends

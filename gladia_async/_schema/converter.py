@@ -33,7 +33,7 @@ from cattrs.gen import make_dict_structure_fn, make_dict_unstructure_fn, overrid
 
 from .._core.errors import ResponseFormatError
 from . import models as _models
-from .deferred import _DEFER, _PAGES, _SCRUB, _install_deferred
+from .deferred import _DEFER, _PAGES, _install_deferred
 from .fast_paths import (
     _CONSUME,
     _flat_list_structure_factory,
@@ -351,6 +351,9 @@ def loads(raw: bytes | str, cls: type[T]) -> T:
     return _structure_own(orjson.loads(raw), cls)
 
 
+#: The structure hook of each class ``loads_or_raise`` has parsed (cattrs dispatches per call).
+_HOOKS: dict[Any, Callable[[Any, Any], Any]] = {}
+
 #: Below this size a body's tree is too small for consuming it to matter (see ``_CONSUME``).
 _CONSUME_FROM_BYTES = 64 * 1024
 
@@ -381,12 +384,13 @@ def loads_or_raise(raw: bytes | str, cls: type[T], scrub: Scrub | None = None) -
     try:
         if len(raw) < _CONSUME_FROM_BYTES or cls in _PAGES:
             # Small bodies and listing pages: a job's heavy blocks are built on first read.
-            token = _DEFER.set(True)
-            scrub_token = _SCRUB.set(scrub)
+            token = _DEFER.set((scrub,))
             try:
-                return converter.structure(data, cls)
+                hook = _HOOKS.get(cls)
+                if hook is None:  # cattrs' dispatch, once per class
+                    hook = _HOOKS[cls] = converter.get_structure_hook(cls)
+                return hook(data, cls)  # type: ignore[no-any-return]
             finally:
-                _SCRUB.reset(scrub_token)
                 _DEFER.reset(token)
         return _structure_own(data, cls)
     except StructureError as exc:

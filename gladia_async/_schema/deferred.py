@@ -30,10 +30,12 @@ _DEFERRED: dict[Any, tuple[str, ...]] = {
     _models.LiveJob: ("request_params", "result"),
 }
 
-#: True while structuring a tree ``loads_or_raise`` parsed itself, where deferring is safe.
-_DEFER: contextvars.ContextVar[bool] = contextvars.ContextVar("gladia_defer", default=False)
-#: The scrub of the body being structured, kept by its deferred blocks for their own errors.
-_SCRUB: contextvars.ContextVar[Scrub | None] = contextvars.ContextVar("gladia_scrub", default=None)
+#: Set while structuring a tree ``loads_or_raise`` parsed itself, where deferring is safe: a
+#: 1-tuple of the body's scrub, which its deferred blocks keep for their own errors (one
+#: variable, so the hot path sets and reads one).
+_DEFER: contextvars.ContextVar[tuple[Scrub | None] | None] = contextvars.ContextVar(
+    "gladia_defer", default=None
+)
 
 
 class _Deferred:

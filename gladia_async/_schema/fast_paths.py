@@ -24,7 +24,7 @@ import attrs
 import cattrs
 
 from . import models as _models
-from .deferred import _DEFER, _DEFERRED, _SCRUB, _Deferred, _LazyField
+from .deferred import _DEFER, _DEFERRED, _Deferred, _LazyField
 from .shapes import (
     _FACTORY,
     _SCALARS,
@@ -89,7 +89,6 @@ def _flat_source(
             "__kind": _json_kind,
             "__missing": _MISSING,
             "__defer": _DEFER.get,
-            "__scrub": _SCRUB.get,
             "__Deferred": _Deferred,
         }
     )
@@ -144,8 +143,8 @@ def _flat_source(
             lines.append(f"{indent}    n += 1")
             if scalar is None and f.name in _DEFERRED.get(cls, ()):
                 # A job's heavy block: kept as the parsed dict, built on first read (_LazyField).
-                lines.append(f"{indent}    if __defer() and type(v) is __dict:")
-                lines.append(f"{indent}        {setter}(self, __Deferred(v, __scrub()))")
+                lines.append(f"{indent}    if (d := __defer()) is not None and type(v) is __dict:")
+                lines.append(f"{indent}        {setter}(self, __Deferred(v, d[0]))")
                 lines.append(f"{indent}    else:")
                 lines.append(f"{indent}        {setter}(self, {value})")
             else:
