@@ -34,6 +34,7 @@ from typing import Any
 import anyio
 
 from gladia_async import AudioChunkAckMessage, GladiaSession, LiveOptions
+from gladia_async._live.inbox import Inbox
 from gladia_async._live.session import LiveSession
 from gladia_async.models import MessagesConfig
 from gladia_async.testing import start_emulator_process
@@ -107,23 +108,22 @@ def _instrument() -> tuple[dict[int, float], dict[int, float]]:
         aiohttp.client.WebSocketReader = WebSocketReader  # type: ignore[attr-defined,misc]
     arrivals: dict[int, float] = {}
     feeds: dict[int, float] = {}
-    on_text, emit = LiveSession._on_text, LiveSession._emit
+    on_text, put = LiveSession._on_text, Inbox.put
+    stamps = [0.0, 0.0]  # the frame being handled: arrival, parser feed (put runs inside it)
 
     def timed_on_text(self: Any, data: Any) -> None:
-        self._bench_arrival = time.perf_counter()
-        self._bench_feed = _FEED[0]
+        stamps[:] = [time.perf_counter(), _FEED[0]]
         cpu0 = time.thread_time()
         on_text(self, data)
         HANDLING_CPU.append(time.thread_time() - cpu0)
 
-    def timed_emit(self: Any, item: Any, *rest: Any) -> None:
+    def timed_put(self: Any, item: Any, *rest: Any) -> None:
         if isinstance(item, AudioChunkAckMessage):
-            arrivals[id(item)] = self._bench_arrival
-            feeds[id(item)] = self._bench_feed
-        emit(self, item, *rest)
+            arrivals[id(item)], feeds[id(item)] = stamps
+        put(self, item, *rest)
 
     LiveSession._on_text = timed_on_text  # type: ignore[method-assign]
-    LiveSession._emit = timed_emit  # type: ignore[method-assign]
+    Inbox.put = timed_put  # type: ignore[method-assign]
     return arrivals, feeds
 
 
