@@ -33,10 +33,14 @@ CONTENDERS = {RAW: "raw", OURS: "ours", OFFICIAL: "official"}
 
 
 def write_sparse_wav(path: Path, size: int) -> Path:
-    """A valid 16 kHz mono 16-bit WAV of ``size`` bytes whose samples are a sparse hole."""
+    """A valid 48 kHz stereo 16-bit WAV of ``size`` bytes whose samples are a sparse hole.
+
+    48 kHz stereo keeps 500 MiB at 45 minutes: the service refuses audio over 135 minutes
+    (16 kHz mono made it 4.5 hours, which the emulator rightly refused with 422).
+    """
     data = size - 44
     header = b"RIFF" + struct.pack("<I", 36 + data) + b"WAVE"
-    header += b"fmt " + struct.pack("<IHHIIHH", 16, 1, 1, 16_000, 32_000, 2, 16)
+    header += b"fmt " + struct.pack("<IHHIIHH", 16, 1, 2, 48_000, 192_000, 4, 16)
     header += b"data" + struct.pack("<I", data)
     with open(path, "wb") as f:
         f.write(header)
