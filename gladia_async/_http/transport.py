@@ -343,11 +343,10 @@ class Transport(RetryLoop):
         """
 
         async def attempt(budget: Budget) -> T:
-            slots = self._pool_slots
-            if slots is not None and not slots.locked():
-                await slots.acquire()  # free: no suspension, and no frame of ours around it
-            else:
+            if (slots := self._pool_slots) is None or slots.locked():
                 slots = await self._acquire_slot(budget.left)
+            else:  # free: taken with no suspension, and no frame of ours around it
+                await slots.acquire()
             try:
                 response = await self._send(
                     method, url, json, data, params, budget.timer, None, budget.ends
